@@ -1,0 +1,1 @@
+"""Concrete implementations of ``bastion.core.ports``, one module per technology."""

@@ -1,0 +1,151 @@
+"""What the three SQL adapters share: an async SQLAlchemy engine behind the Database port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bastion.core import errors
+from bastion.core.ports import Row
+
+
+def json_serializer(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def json_deserializer(value: str | bytes) -> Any:
+    return orjson.loads(value)
+
+
+class SqlConnection:
+    """Implements ``core.ports.Connection`` over an ``AsyncConnection``."""
+
+    def __init__(self, conn: AsyncConnection, translate: Callable[[Exception], Exception]):
+        self._conn = conn
+        self._translate = translate
+
+    async def execute(self, statement: sa.Executable) -> int:
+        try:
+            result = await self._conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+        return max(result.rowcount or 0, 0)
+
+    async def fetch_all(self, statement: sa.Executable) -> Sequence[Row]:
+        try:
+            result = await self._conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+        return result.mappings().all()
+
+    async def fetch_one(self, statement: sa.Executable) -> Row | None:
+        try:
+            result = await self._conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+        return result.mappings().first()
+
+    async def scalar(self, statement: sa.Executable) -> Any:
+        try:
+            result = await self._conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+        return result.scalar()
+
+    async def ddl(self, statement: sa.Executable | str) -> None:
+        try:
+            if isinstance(statement, str):
+                await self._conn.exec_driver_sql(statement)
+            else:
+                await self._conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+
+    async def column_names(self, table: str) -> list[str]:
+        def inspect(sync_conn: sa.Connection) -> list[str]:
+            insp = sa.inspect(sync_conn)
+            return [c["name"] for c in insp.get_columns(table)]
+
+        return await self._conn.run_sync(inspect)
+
+
+class SqlDatabase:
+    """Base for the SQLite, PostgreSQL and MariaDB adapters."""
+
+    sql: Any
+    url_for_display: str
+
+    def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine | None = None):
+        self._engine = engine
+        self._write_engine = write_engine or engine
+
+    async def start(self) -> None:
+        async with self.read() as conn:
+            await conn.scalar(sa.select(sa.literal(1)))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+        if self._write_engine is not self._engine:
+            await self._write_engine.dispose()
+
+    def translate(self, exc: Exception) -> Exception:
+        """Map a driver error onto the core error tree; subclasses refine it."""
+        if isinstance(exc, sa_exc.IntegrityError):
+            return errors.Conflict("The value conflicts with existing data.")
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            if getattr(exc, "connection_invalidated", False) or _looks_unavailable(exc):
+                return errors.Unavailable()
+        return exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield SqlConnection(conn, self.translate)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as exc:
+            raise _unavailable_or(exc, self.translate) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlConnection]:
+        try:
+            async with self._write_engine.begin() as conn:
+                yield SqlConnection(conn, self.translate)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as exc:
+            raise _unavailable_or(exc, self.translate) from exc
+
+    async def schema_changed(self) -> None:
+        return None
+
+    async def table_names(self) -> list[str]:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+
+
+def _looks_unavailable(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in (
+            "connection refused",
+            "connection was closed",
+            "server closed the connection",
+            "cannot connect",
+            "can't connect",
+            "lost connection",
+            "database is locked",
+            "connection is closed",
+            "terminating connection",
+        )
+    )
+
+
+def _unavailable_or(exc: Exception, translate: Callable[[Exception], Exception]) -> Exception:
+    if isinstance(exc, OSError) or _looks_unavailable(exc):
+        return errors.Unavailable()
+    return translate(exc)

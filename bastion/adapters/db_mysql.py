@@ -1,0 +1,74 @@
+"""MySQL / MariaDB through asyncmy: pooled, binary collation, bounded statement time.
+
+Tables use ``utf8mb4_bin`` so that equality and uniqueness are case-sensitive, as on
+SQLite and PostgreSQL. asyncmy has no server-side prepared statements: parameters are
+escaped by the driver, never formatted by Bastion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
+
+
+class MysqlDialect:
+    name = "mysql"
+
+    def __init__(self) -> None:
+        self.sa_dialect = mysql.dialect()
+        self._preparer = self.sa_dialect.identifier_preparer
+
+    def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        return sa.func.json_contains(column, sa.func.json_quote(sa.literal(value))) == 1
+
+    def quote(self, identifier: str) -> str:
+        return self._preparer.quote_identifier(identifier)
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        return mysql.LONGTEXT(collation="utf8mb4_bin")
+
+    def json_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+    def table_options(self) -> dict[str, Any]:
+        return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def driver_url(url: str) -> str:
+    """``mysql://`` or ``mariadb://`` → the asyncmy SQLAlchemy URL (utf8mb4)."""
+    for prefix in ("mysql+asyncmy://", "mysql://", "mariadb://"):
+        if url.startswith(prefix):
+            rest = url[len(prefix):]
+            sep = "&" if "?" in rest else "?"
+            if "charset=" not in rest:
+                rest += f"{sep}charset=utf8mb4"
+            return "mysql+asyncmy://" + rest
+    raise ValueError(f"not a MySQL/MariaDB URL: {url}")
+
+
+class MysqlDatabase(SqlDatabase):
+    """``core.ports.Database`` for MariaDB 10.6+ (and MySQL 8)."""
+
+    def __init__(self, url: str, pool_size: int = 10, query_timeout: float = 30.0):
+        engine = create_async_engine(
+            driver_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=10,
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            json_serializer=json_serializer,
+            json_deserializer=json_deserializer,
+            connect_args={
+                "connect_timeout": 5,
+                "init_command": f"SET SESSION max_statement_time={int(query_timeout)}",
+            },
+        )
+        super().__init__(engine)
+        self.sql = MysqlDialect()
+        self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)

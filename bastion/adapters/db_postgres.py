@@ -1,0 +1,76 @@
+"""PostgreSQL through asyncpg: pooled, prepared statements cached, timeouts bounded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
+
+STATEMENT_TIMEOUT_MS = 30_000
+
+
+class PostgresDialect:
+    name = "postgresql"
+
+    def __init__(self) -> None:
+        self.sa_dialect = postgresql.dialect()
+        self._preparer = self.sa_dialect.identifier_preparer
+
+    def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        probe = sa.func.jsonb_build_array(sa.cast(sa.literal(value), sa.Text))
+        return sa.cast(column, postgresql.JSONB).op("@>")(probe)
+
+    def quote(self, identifier: str) -> str:
+        return self._preparer.quote_identifier(identifier)
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def json_type(self) -> sa.types.TypeEngine[Any]:
+        return postgresql.JSONB(none_as_null=True)
+
+    def table_options(self) -> dict[str, Any]:
+        return {}
+
+
+def driver_url(url: str) -> str:
+    """``postgres://`` or ``postgresql://`` → the asyncpg SQLAlchemy URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"not a PostgreSQL URL: {url}")
+
+
+class PostgresDatabase(SqlDatabase):
+    """``core.ports.Database`` for PostgreSQL 13+."""
+
+    def __init__(self, url: str, pool_size: int = 10, query_timeout: float = 30.0):
+        engine = create_async_engine(
+            driver_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=10,
+            pool_pre_ping=True,
+            json_serializer=json_serializer,
+            json_deserializer=json_deserializer,
+            connect_args={
+                "timeout": 5,
+                "command_timeout": query_timeout,
+                "server_settings": {
+                    "statement_timeout": str(int(query_timeout * 1000)),
+                    "application_name": "bastion",
+                },
+            },
+        )
+        super().__init__(engine)
+        self.sql = PostgresDialect()
+        self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
+
+    async def schema_changed(self) -> None:
+        # asyncpg caches prepared statements per connection; plans made before a column
+        # change would fail once, so start from fresh connections instead.
+        await self._engine.dispose()

@@ -1,0 +1,86 @@
+"""SQLite through aiosqlite: WAL, one writer connection, a pool of readers.
+
+Writes go through a single pooled connection that starts ``BEGIN IMMEDIATE``, so writers
+queue inside the process instead of failing with ``database is locked``; readers use
+their own connections and never block the writer under WAL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteDialect:
+    name = "sqlite"
+
+    def __init__(self) -> None:
+        self.sa_dialect = sqlite.dialect()
+        self._preparer = self.sa_dialect.identifier_preparer
+
+    def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        each = sa.func.json_each(column).table_valued("value")
+        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == value))
+
+    def quote(self, identifier: str) -> str:
+        return self._preparer.quote_identifier(identifier)
+
+    def text_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def json_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+    def table_options(self) -> dict[str, Any]:
+        return {}
+
+
+def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA temp_store=MEMORY",
+        "PRAGMA cache_size=-16000",
+    ):
+        cur.execute(pragma)
+    cur.close()
+
+
+class SqliteDatabase(SqlDatabase):
+    """``core.ports.Database`` for a SQLite file (``data.db`` in the data folder)."""
+
+    def __init__(self, path: Path, readers: int = 4):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite+aiosqlite:///{path}"
+        common: dict[str, Any] = dict(
+            json_serializer=json_serializer,
+            json_deserializer=json_deserializer,
+            poolclass=AsyncAdaptedQueuePool,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        reader = create_async_engine(url, pool_size=readers, max_overflow=0, **common)
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30, **common)
+        for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
+            event.listen(engine.sync_engine, "connect", _pragmas)
+            event.listen(
+                engine.sync_engine,
+                "begin",
+                lambda conn, _sql=begin: conn.exec_driver_sql(_sql),
+            )
+        super().__init__(reader, writer)
+        self.sql = SqliteDialect()
+        self.url_for_display = f"sqlite:///{path}"

@@ -1,0 +1,1 @@
+"""The domain: collections, fields, records, auth, migrations and the ports they use."""

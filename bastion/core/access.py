@@ -1,0 +1,89 @@
+"""The one access evaluator: rules become SQL conditions for every transport.
+
+A rule is ``None`` (superusers only), ``""`` (everyone) or an expression of the filter
+language that must match. Expressions are compiled by a ``RuleCompiler``; until one is
+installed every expression denies (no access without a rule that can be evaluated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from bastion.core.collections import Collection
+from bastion.core.errors import Forbidden
+
+SUPERUSERS = "_superusers"
+
+
+@dataclass(frozen=True)
+class AuthIdentity:
+    """The authenticated record of a request."""
+
+    collection: Collection
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.collection.name == SUPERUSERS
+
+
+@dataclass
+class RequestInfo:
+    """What rules may refer to as ``@request.*``."""
+
+    auth: AuthIdentity | None = None
+    method: str = "GET"
+    context: str = "default"
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.auth is not None and self.auth.is_superuser
+
+
+class RuleCompiler(Protocol):
+    def compile(
+        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table
+    ) -> sa.ColumnElement[bool]: ...
+
+
+class DenyingCompiler:
+    """Used until the filter language is available: an expression never matches."""
+
+    def compile(
+        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table
+    ) -> sa.ColumnElement[bool]:
+        return sa.false()
+
+
+ONLY_SUPERUSERS = "Only superusers can perform this action."
+
+
+class Access:
+    def __init__(self, compiler: RuleCompiler | None = None):
+        self.compiler: RuleCompiler = compiler or DenyingCompiler()
+
+    def condition(
+        self, info: RequestInfo, col: Collection, rule_name: str, table: sa.Table
+    ) -> sa.ColumnElement[bool] | None:
+        """None when everything is allowed; a condition to AND in otherwise.
+
+        Raises Forbidden when the rule is locked (``null``) and the caller isn't a superuser.
+        """
+        if info.is_superuser:
+            return None
+        rule = col.rule(rule_name)
+        if rule is None:
+            raise Forbidden(ONLY_SUPERUSERS)
+        if rule.strip() == "":
+            return None
+        return self.compiler.compile(rule, info, col, table)

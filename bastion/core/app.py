@@ -1,0 +1,140 @@
+"""The App: storage, schema registry and services, started and stopped as one."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bastion.core.access import Access, RequestInfo, AuthIdentity
+from bastion.core.auth import AuthService
+from bastion.core.collection_service import CollectionService
+from bastion.core.errors import BadRequest
+from bastion.core.migrations import MigrationFiles
+from bastion.core.ports import Database
+from bastion.core.records import RecordService
+from bastion.core.registry import Registry
+from bastion.core.system_collections import SUPERUSERS, superusers_definition, users_definition
+from bastion.core.tables import system_tables
+
+log = logging.getLogger("bastion")
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    file: str
+    applied: bool
+
+
+class MigrationContext:
+    """What a migration file's ``up``/``down`` receive as ``app``."""
+
+    def __init__(self, app: App):
+        self._app = app
+
+    async def apply_snapshot(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        await self._app.collections.apply_snapshot(before, after)
+
+    async def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        async with self._app.db.transaction() as conn:
+            await conn.execute(sa.text(sql).bindparams(**(params or {})))
+
+
+class App:
+    def __init__(self, db: Database, migrations_dir: Path | None = None):
+        self.db = db
+        self.registry = Registry(db.sql)
+        self.files = MigrationFiles(migrations_dir) if migrations_dir else None
+        self.access = Access()
+        self.collections = CollectionService(db, self.registry, self.files)
+        self.records = RecordService(db, self.registry, self.access)
+        self.auth = AuthService(db, self.registry)
+        self._tables = system_tables(db.sql)
+
+    async def start(self, apply_migrations: bool = True) -> list[str]:
+        """Create system tables, load the schema, bootstrap, apply pending migrations."""
+        await self.db.start()
+        async with self.db.transaction() as conn:
+            for table in self._tables.values():
+                await conn.ddl(sa.schema.CreateTable(table, if_not_exists=True))
+        await self.collections.load()
+        if self.registry.find(SUPERUSERS) is None:
+            await self.collections.create(superusers_definition(), migrate=False, trusted=True)
+            if self.registry.find("users") is None:
+                await self.collections.create(users_definition(), migrate=False, trusted=True)
+        return await self.migrate_up() if apply_migrations else []
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- migrations ----------------------------------------------------------------
+    async def _applied(self) -> dict[str, int]:
+        t = self._tables["_migrations"]
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(sa.select(t.c.file, t.c.applied))
+        return {r["file"]: r["applied"] for r in rows}
+
+    async def migrate_up(self) -> list[str]:
+        if self.files is None:
+            return []
+        applied = await self._applied()
+        done = []
+        t = self._tables["_migrations"]
+        for mf in self.files.list():
+            if mf.name in applied:
+                continue
+            module = self.files.load(mf.path)
+            await module.up(MigrationContext(self))
+            async with self.db.transaction() as conn:
+                await conn.execute(sa.insert(t).values(file=mf.name, applied=time.time_ns() // 1000))
+            done.append(mf.name)
+            log.info("applied migration %s", mf.name)
+        return done
+
+    async def migrate_down(self, count: int = 1) -> list[str]:
+        if self.files is None:
+            return []
+        applied = await self._applied()
+        paths = {mf.name: mf.path for mf in self.files.list()}
+        order = sorted(applied, key=lambda name: (applied[name], name), reverse=True)
+        t = self._tables["_migrations"]
+        reverted = []
+        for name in order[:count]:
+            if name not in paths:
+                raise BadRequest(f"Cannot revert {name}: its file is missing from the migrations folder.")
+            module = self.files.load(paths[name])
+            await module.down(MigrationContext(self))
+            async with self.db.transaction() as conn:
+                await conn.execute(sa.delete(t).where(t.c.file == name))
+            reverted.append(name)
+        return reverted
+
+    async def migration_history(self) -> list[MigrationStatus]:
+        applied = await self._applied()
+        names = sorted(set(applied) | {mf.name for mf in (self.files.list() if self.files else [])})
+        return [MigrationStatus(n, n in applied) for n in names]
+
+    # -- superusers ----------------------------------------------------------------
+    async def has_superuser(self) -> bool:
+        col = self.registry.get(SUPERUSERS)
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            return bool(await conn.scalar(sa.select(sa.func.count()).select_from(table)))
+
+    async def upsert_superuser(self, email: str, password: str) -> str:
+        """Create the superuser or set its password; return "created" or "updated"."""
+        col = self.registry.get(SUPERUSERS)
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(sa.select(table.c.id).where(sa.func.lower(table.c.email) == email.lower()))
+        system = RequestInfo(auth=AuthIdentity(col, {"id": ""}))
+        body = {"email": email, "password": password, "passwordConfirm": password}
+        if row is None:
+            await self.records.create(system, col, body)
+            return "created"
+        await self.records.update(system, col, row["id"], body)
+        return "updated"

@@ -1,0 +1,104 @@
+"""Auth tokens for records of auth collections, and password sign-in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from bastion.core import tokens
+from bastion.core.access import AuthIdentity
+from bastion.core.collections import Collection
+from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
+from bastion.core.passwords import hash_password, needs_rehash, verify_password
+from bastion.core.ports import Database
+from bastion.core.registry import Registry
+
+MAX_TOKEN = 4096
+
+
+@dataclass
+class AuthService:
+    db: Database
+    registry: Registry
+
+    def token_for(self, col: Collection, record: dict[str, Any], refreshable: bool = True) -> str:
+        conf = col.auth["authToken"]
+        claims = {"id": record["id"], "collectionId": col.id, "type": "auth", "refreshable": refreshable}
+        return tokens.sign(claims, record["tokenKey"] + conf["secret"], conf["duration"])
+
+    async def identify(self, token: str) -> AuthIdentity | None:
+        """The record a token authenticates, or None (invalid tokens make a guest)."""
+        if not token or len(token) > MAX_TOKEN:
+            return None
+        claims = tokens.unverified_claims(token)
+        if not claims or claims.get("type") != "auth":
+            return None
+        col = self.registry.find(str(claims.get("collectionId", "")))
+        if col is None or not col.is_auth or not isinstance(claims.get("id"), str):
+            return None
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(sa.select(table).where(table.c.id == claims["id"]))
+        if row is None:
+            return None
+        if tokens.verify(token, row["tokenKey"] + col.auth["authToken"]["secret"]) is None:
+            return None
+        return AuthIdentity(col, dict(row))
+
+    async def with_password(self, col: Collection, body: Any) -> AuthIdentity:
+        if not col.auth["passwordAuth"]["enabled"]:
+            raise Forbidden("The collection is not configured to allow password authentication.")
+        identity, password, field = _credentials(body)
+        fields = col.auth["passwordAuth"]["identityFields"]
+        if field:
+            if field not in fields:
+                raise ValidationFailed("An error occurred while validating the submitted data.", {
+                    "identityField": FieldError("validation_in_invalid", "Must be a valid value")})
+            candidates = [field]
+        else:
+            candidates = sorted(fields, key=lambda f: f != "email")
+            if "@" not in identity:
+                candidates = [f for f in candidates if f != "email"]
+        table = self.registry.table(col)
+        row = None
+        async with self.db.read() as conn:
+            for name in candidates:
+                if name not in table.c:
+                    continue
+                column = table.c[name]
+                cond = sa.func.lower(column) == identity.lower() if name == "email" else column == identity
+                row = await conn.fetch_one(sa.select(table).where(cond).limit(1))
+                if row is not None:
+                    break
+        stored = row["password"] if row is not None else ""
+        if not await verify_password(stored, password) or row is None:
+            raise BadRequest("Failed to authenticate.")
+        record = dict(row)
+        if needs_rehash(stored):
+            record["password"] = await hash_password(password)
+            async with self.db.transaction() as conn:
+                await conn.execute(sa.update(table).where(table.c.id == record["id"]).values(password=record["password"]))
+        return AuthIdentity(col, record)
+
+
+def _credentials(body: Any) -> tuple[str, str, str]:
+    errors: dict[str, Any] = {}
+    if not isinstance(body, dict):
+        body = {}
+    values = {}
+    for key in ("identity", "password"):
+        v = body.get(key)
+        if not isinstance(v, str) or not v:
+            errors[key] = FieldError("validation_required", "Cannot be blank")
+        elif len(v) > 255:
+            errors[key] = FieldError("validation_length_out_of_range", "The length must be between 1 and 255")
+        values[key] = v if isinstance(v, str) else ""
+    field = body.get("identityField") or ""
+    if not isinstance(field, str):
+        errors["identityField"] = FieldError("validation_invalid_value", "Must be a string")
+        field = ""
+    if errors:
+        raise ValidationFailed("An error occurred while validating the submitted data.", errors)
+    return values["identity"], values["password"], field

@@ -1,0 +1,237 @@
+"""Creating, changing and deleting collections: schema, storage and migration file at once."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from bastion.core.collections import Collection, collection_from_stored, parse_collection
+from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.fields import Field, field_from_dict
+from bastion.core.migrations import MigrationFiles
+from bastion.core.ports import Connection, Database
+from bastion.core.registry import Registry
+from bastion.core.schema_sync import SchemaSync
+from bastion.core.tables import system_tables
+
+VIEW_QUERY_MAX = 5000
+
+
+class CollectionService:
+    """The only writer of ``_collections``; keeps the registry and the database in step."""
+
+    def __init__(self, db: Database, registry: Registry, files: MigrationFiles | None):
+        self.db = db
+        self.registry = registry
+        self.files = files
+        self.sync = SchemaSync(db.sql)
+        self.tables = system_tables(db.sql)
+        self.after_change: list[Callable[[], Any]] = []
+
+    async def load(self) -> None:
+        t = self.tables["_collections"]
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(sa.select(t.c.definition).order_by(t.c.created, t.c.id))
+        self.registry.replace_all([collection_from_stored(orjson.loads(r["definition"])) for r in rows])
+
+    # -- public operations ---------------------------------------------------------
+    async def create(self, data: Any, migrate: bool = True, trusted: bool = False) -> Collection:
+        col = parse_collection(data, None, creating=True, trusted=trusted)
+        await self._check(col, None, "Failed to create collection.")
+        await self._commit(None, col, f'create collection "{col.name}"', migrate)
+        return col
+
+    async def update(self, id_or_name: str, data: Any, migrate: bool = True) -> Collection:
+        old = self.registry.get(id_or_name)
+        col = parse_collection(data, old, creating=False)
+        await self._check(col, old, "Failed to update collection.")
+        await self._commit(old, col, f'update collection "{col.name}"', migrate)
+        return col
+
+    async def delete(self, id_or_name: str, migrate: bool = True) -> None:
+        col = self.registry.get(id_or_name)
+        if col.system:
+            raise BadRequest("System collections cannot be deleted.")
+        refs = sorted({c.name for c, _ in self.registry.referencing(col) if c.id != col.id})
+        refs += [c.name for c in self.registry.all() if c.is_view and _mentions(c.view_query, col.name)]
+        if refs:
+            raise BadRequest(
+                f"Failed to delete collection probably due to existing reference in {', '.join(refs)}."
+            )
+        await self._commit(col, None, f'delete collection "{col.name}"', migrate)
+
+    async def truncate(self, id_or_name: str) -> None:
+        col = self.registry.get(id_or_name)
+        if col.is_view:
+            raise BadRequest("View collections cannot be truncated.")
+        if [c for c, _ in self.registry.referencing(col) if c.id != col.id]:
+            raise BadRequest("The collection is referenced by relation fields; delete those records first.")
+        async with self.db.transaction() as conn:
+            await conn.execute(sa.delete(self.registry.table(col)))
+
+    async def import_collections(self, items: Any, delete_missing: bool) -> None:
+        if not isinstance(items, list) or not items:
+            raise ValidationFailed("Failed to import collections.", {
+                "collections": FieldError("validation_required", "Cannot be blank")})
+        errors: dict[str, Any] = {}
+        for i, item in enumerate(items):
+            try:
+                ref = item.get("id") or item.get("name") if isinstance(item, dict) else None
+                existing = self.registry.find(ref) if isinstance(ref, str) else None
+                if existing is None:
+                    await self.create(item)
+                else:
+                    await self.update(existing.id, item)
+            except (ValidationFailed, BadRequest) as exc:
+                errors[str(i)] = FieldError("validation_collection_import", exc.message)
+        if delete_missing and not errors:
+            keep = {(i.get("id"), i.get("name")) for i in items if isinstance(i, dict)}
+            keep_ids = {k[0] for k in keep} | {k[1] for k in keep}
+            for col in self.registry.all():
+                if not col.system and col.id not in keep_ids and col.name not in keep_ids:
+                    await self.delete(col.id)
+        if errors:
+            raise ValidationFailed("Failed to import collections.", {"collections": errors})
+
+    async def apply_snapshot(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Make the schema match ``after`` (used by migration files); no file is written."""
+        if after is None:
+            if before is not None and (col := self.registry.find(before["id"])) is not None:
+                await self._commit(col, None, "", migrate=False)
+            return
+        old = self.registry.find(after["id"]) or self.registry.find(after["name"])
+        new = parse_collection(after, old, creating=old is None, trusted=True)
+        new.id = after["id"]
+        await self._check(new, old, "Failed to apply migration.")
+        await self._commit(old, new, "", migrate=False)
+
+    # -- internals -----------------------------------------------------------------
+    async def _check(self, col: Collection, old: Collection | None, message: str) -> None:
+        errors: dict[str, Any] = {}
+        clash = self.registry.find(col.name)
+        if clash is not None and (old is None or clash.id != old.id):
+            errors["name"] = FieldError("validation_collection_name_exists", "Collection name must be unique")
+        if old is None and self.registry.find(col.id) is not None:
+            errors["id"] = FieldError("validation_collection_id_exists", "Collection id must be unique")
+        field_errors: dict[str, Any] = {}
+        for i, f in enumerate(col.fields):
+            if f.TYPE == "relation":
+                target = self.registry.find(f.collectionId) if f.collectionId != col.id else col  # type: ignore[attr-defined]
+                if target is None and f.collectionId in (col.name,):  # type: ignore[attr-defined]
+                    target = col
+                if target is None or target.is_view:
+                    field_errors[str(i)] = {"collectionId": FieldError(
+                        "validation_field_invalid_relation", "The relation collection doesn't exist")}
+                else:
+                    f.collectionId = target.id  # type: ignore[attr-defined]
+        if field_errors:
+            errors["fields"] = field_errors
+        if col.is_view and "viewQuery" not in errors:
+            await self._prepare_view(col, errors)
+        if errors:
+            raise ValidationFailed(message, errors)
+
+    async def _prepare_view(self, col: Collection, errors: dict[str, Any]) -> None:
+        query = col.view_query.rstrip().rstrip(";").strip()
+        if len(query) > VIEW_QUERY_MAX or ";" in query or not re.match(r"^(select|with)\b", query, re.I):
+            errors["viewQuery"] = FieldError(
+                "validation_invalid_view_query", "Must be a single SELECT statement without semicolons")
+            return
+        col.view_query = query
+        try:
+            async with self.db.transaction() as conn:
+                rows = await conn.fetch_all(sa.text(f"SELECT * FROM ({query}) AS v LIMIT 0"))
+                del rows
+                result_cols = await self._view_columns(conn, query)
+        except Exception as exc:  # noqa: BLE001 - any database complaint is the user's to see
+            errors["viewQuery"] = FieldError("validation_invalid_view_query", f"Invalid query: {_first_line(exc)}")
+            return
+        if "id" not in result_cols:
+            errors["viewQuery"] = FieldError(
+                "validation_invalid_view_query", "The query must return an id column")
+            return
+        col.fields = self._view_fields(col, result_cols)
+
+    async def _view_columns(self, conn: Connection, query: str) -> list[str]:
+        probe = f"bastion_probe_{time.time_ns()}"
+        # Column names come from a temporary view, which every engine can describe.
+        await conn.ddl(f"CREATE VIEW {self.db.sql.quote(probe)} AS {query}")
+        try:
+            return await conn.column_names(probe)
+        finally:
+            await conn.ddl(f"DROP VIEW {self.db.sql.quote(probe)}")
+
+    def _view_fields(self, col: Collection, names: list[str]) -> list[Field]:
+        sources = [c for c in self.registry.all() if not c.is_view and _mentions(col.view_query, c.name)]
+        previous = {f.name: f for f in col.fields}
+        out: list[Field] = []
+        for name in names:
+            if name in previous:
+                out.append(previous[name])
+                continue
+            spec: dict[str, Any] = {"name": name, "type": "json"}
+            for src in sources:
+                f = src.field(name)
+                if f is not None and f.TYPE != "password":
+                    spec = {**f.to_dict(), "id": "", "system": False, "required": False}
+                    if name == "id":
+                        spec = {"name": "id", "type": "text", "system": True, "primaryKey": True}
+                    break
+            else:
+                if name == "id":
+                    spec = {"name": "id", "type": "text", "system": True, "primaryKey": True}
+            field = field_from_dict(spec, {})
+            if field is not None:
+                out.append(field)
+        return out
+
+    async def _commit(self, old: Collection | None, new: Collection | None, title: str, migrate: bool) -> None:
+        t = self.tables["_collections"]
+        migration_path: Path | None = None
+        try:
+            async with self.db.transaction() as conn:
+                await self.sync.apply(conn, old, new)
+                if old is not None:
+                    await conn.execute(sa.delete(t).where(t.c.id == old.id))
+                if new is not None:
+                    await conn.execute(sa.insert(t).values(
+                        id=new.id, name=new.name, type=new.type, system=new.system,
+                        definition=orjson.dumps(new.to_dict(secrets=True)).decode(),
+                        created=new.created, updated=new.updated,
+                    ))
+                if migrate and self.files is not None:
+                    migration_path = self.files.write_change(
+                        title, old.to_dict() if old else None, new.to_dict() if new else None)
+                    mt = self.tables["_migrations"]
+                    await conn.execute(sa.insert(mt).values(file=migration_path.name, applied=time.time_ns() // 1000))
+        except Exception:
+            if migration_path is not None:
+                migration_path.unlink(missing_ok=True)
+            await self.db.schema_changed()
+            raise
+        await self.db.schema_changed()
+        if old is not None:
+            self.registry.remove(old.id)
+        if new is not None:
+            self.registry.put(new)
+        for hook in self.after_change:
+            hook()
+
+
+def _mentions(query: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", query, re.I) is not None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", exc)) or exc.__class__.__name__
+    return text.splitlines()[0][:300]
+
+
+def not_found_collection() -> NotFound:
+    return NotFound("Missing collection context.")

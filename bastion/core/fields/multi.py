@@ -1,0 +1,166 @@
+"""Fields that hold one or many values: select, relation and file (metadata)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.core.errors import FieldError
+from bastion.core.fields.base import Field, FieldContext, StorageKind
+from bastion.core.fields.options import Errors, opt_bool, opt_int, opt_str, opt_str_list
+
+FILENAME_RE = re.compile(r"^[^/\\\x00-\x1f]{1,150}$")
+DEFAULT_FILE_SIZE = 5 * 1024 * 1024
+
+
+@dataclass
+class _MultiField(Field):
+    maxSelect: int = 1
+
+    @property
+    def multi(self) -> bool:
+        return self.maxSelect > 1
+
+    @property
+    def storage(self) -> StorageKind:
+        return StorageKind.JSON if self.multi else StorageKind.TEXT
+
+    def zero(self) -> Any:
+        return [] if self.multi else ""
+
+    def server_default(self) -> str | None:
+        return "'[]'" if self.multi else "''"
+
+    def items_of(self, raw: Any) -> list[str]:
+        if raw is None or raw == "":
+            return []
+        if isinstance(raw, str):
+            return [raw]
+        if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+            return [v for v in dict.fromkeys(raw) if v != ""]
+        raise FieldError("validation_invalid_value", "Must be a string or a list of strings")
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        items = self.items_of(raw)
+        if self.multi:
+            return items
+        if len(items) > 1:
+            raise FieldError("validation_too_many_values", "Select no more than 1", {"max": 1})
+        return items[0] if items else ""
+
+    def values_of(self, value: Any) -> list[str]:
+        if self.multi:
+            return list(value or [])
+        return [value] if value else []
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        count = len(self.values_of(value))
+        if self.multi and count > self.maxSelect:
+            raise FieldError(
+                "validation_too_many_values", f"Select no more than {self.maxSelect}",
+                {"max": self.maxSelect},
+            )
+
+    def from_db(self, value: Any) -> Any:
+        if self.multi:
+            if value in (None, ""):
+                return []
+            if isinstance(value, str):
+                return [value]
+            return value
+        if isinstance(value, list):
+            return value[0] if value else ""
+        return value or ""
+
+
+@dataclass
+class SelectField(_MultiField):
+    TYPE = "select"
+    values: list[str] = field(default_factory=list)
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        self.values = opt_str_list(data, "values", errors)
+        if not self.values and "values" not in errors:
+            errors["values"] = FieldError("validation_required", "Cannot be blank")
+        self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
+
+    def options_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "maxSelect": self.maxSelect}
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        allowed = set(self.values)
+        for item in self.values_of(value):
+            if item not in allowed:
+                raise FieldError("validation_invalid_value", f"Invalid value {item}", {"value": item})
+
+
+@dataclass
+class RelationField(_MultiField):
+    TYPE = "relation"
+    collectionId: str = ""
+    cascadeDelete: bool = False
+    minSelect: int = 0
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        self.collectionId = opt_str(data, "collectionId", errors, max_length=255)
+        if not self.collectionId and "collectionId" not in errors:
+            errors["collectionId"] = FieldError("validation_required", "Cannot be blank")
+        self.cascadeDelete = opt_bool(data, "cascadeDelete", errors)
+        self.minSelect = opt_int(data, "minSelect", errors)
+        self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
+        if self.minSelect > self.maxSelect:
+            errors["maxSelect"] = FieldError(
+                "validation_min_greater_equal_than_max", "Must be greater than or equal to minSelect"
+            )
+
+    def options_dict(self) -> dict[str, Any]:
+        return {
+            "collectionId": self.collectionId, "cascadeDelete": self.cascadeDelete,
+            "minSelect": self.minSelect, "maxSelect": self.maxSelect,
+        }
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        count = len(self.values_of(value))
+        if count and self.minSelect and count < self.minSelect:
+            raise FieldError(
+                "validation_not_enough_values", f"Select at least {self.minSelect}",
+                {"min": self.minSelect},
+            )
+
+
+@dataclass
+class FileField(_MultiField):
+    """File names only for now; uploads and storage arrive with the files capability."""
+
+    TYPE = "file"
+    maxSize: int = 0
+    mimeTypes: list[str] = field(default_factory=list)
+    thumbs: list[str] = field(default_factory=list)
+    protected: bool = False
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
+        self.maxSize = opt_int(data, "maxSize", errors)
+        self.mimeTypes = opt_str_list(data, "mimeTypes", errors)
+        self.thumbs = opt_str_list(data, "thumbs", errors)
+        for thumb in self.thumbs:
+            if not re.match(r"^\d+x\d+[tbf]?$", thumb):
+                errors["thumbs"] = FieldError("validation_invalid_value", f"Invalid thumb size {thumb}")
+        self.protected = opt_bool(data, "protected", errors)
+        opt_str(data, "name", errors)
+
+    def options_dict(self) -> dict[str, Any]:
+        return {
+            "maxSelect": self.maxSelect, "maxSize": self.maxSize, "mimeTypes": self.mimeTypes,
+            "thumbs": self.thumbs, "protected": self.protected,
+        }
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        for name in self.values_of(value):
+            if not FILENAME_RE.match(name):
+                raise FieldError("validation_invalid_file", f"Invalid file name {name[:40]}")

@@ -1,0 +1,191 @@
+"""Scalar fields: number, bool, date, autodate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bastion.core.errors import FieldError
+from bastion.core.fields.base import Field, FieldContext, StorageKind
+from bastion.core.fields.options import Errors, opt_bool, opt_number_or_none, opt_str
+from bastion.tools.timeutil import normalize_datetime
+
+MAX_SAFE = 2**53
+
+
+def number_out(value: Any) -> int | float:
+    if value is None:
+        return 0
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < MAX_SAFE else value
+
+
+@dataclass
+class NumberField(Field):
+    TYPE = "number"
+    min: float | None = None
+    max: float | None = None
+    onlyInt: bool = False
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        self.min = opt_number_or_none(data, "min", errors)
+        self.max = opt_number_or_none(data, "max", errors)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            errors["max"] = FieldError("validation_min_greater_equal_than_max", "Must be greater than min")
+        self.onlyInt = opt_bool(data, "onlyInt", errors)
+
+    def options_dict(self) -> dict[str, Any]:
+        return {"min": self.min, "max": self.max, "onlyInt": self.onlyInt}
+
+    @property
+    def storage(self) -> StorageKind:
+        return StorageKind.NUMBER
+
+    def zero(self) -> Any:
+        return 0
+
+    def server_default(self) -> str | None:
+        return "0"
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        if raw is None or raw == "":
+            return 0
+        if isinstance(raw, bool):
+            raise FieldError("validation_not_a_number", "Must be a number")
+        if isinstance(raw, str):
+            try:
+                raw = float(raw.strip())
+            except ValueError:
+                raise FieldError("validation_not_a_number", "Must be a number") from None
+        if not isinstance(raw, (int, float)):
+            raise FieldError("validation_not_a_number", "Must be a number")
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise FieldError("validation_not_a_number", "Must be a finite number")
+        if abs(raw) > 1e300:
+            raise FieldError("validation_max_number_constraint", "Number is out of range")
+        return number_out(raw)
+
+    def validate(self, value: Any) -> None:
+        if self.required and value == 0:
+            raise FieldError("validation_required", "Cannot be blank")
+        if self.onlyInt and not float(value).is_integer():
+            raise FieldError("validation_only_int_constraint", "Decimal numbers are not allowed")
+        if self.min is not None and value < self.min:
+            raise FieldError(
+                "validation_min_number_constraint", f"Must be larger than {number_out(self.min)}",
+                {"min": number_out(self.min)},
+            )
+        if self.max is not None and value > self.max:
+            raise FieldError(
+                "validation_max_number_constraint", f"Must be less than {number_out(self.max)}",
+                {"max": number_out(self.max)},
+            )
+
+    def from_db(self, value: Any) -> Any:
+        return number_out(value)
+
+
+@dataclass
+class BoolField(Field):
+    TYPE = "bool"
+
+    @property
+    def storage(self) -> StorageKind:
+        return StorageKind.BOOL
+
+    def zero(self) -> Any:
+        return False
+
+    def server_default(self) -> str | None:
+        return "false"
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        if raw is None or raw == "":
+            return False
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, (int, float)) and raw in (0, 1):
+            return bool(raw)
+        if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0", "t", "f"):
+            return raw.lower() in ("true", "1", "t")
+        raise FieldError("validation_invalid_value", "Must be a boolean")
+
+    def validate(self, value: Any) -> None:
+        if self.required and value is not True:
+            raise FieldError("validation_required", "Cannot be blank")
+
+    def from_db(self, value: Any) -> Any:
+        return bool(value)
+
+
+@dataclass
+class DateField(Field):
+    TYPE = "date"
+    min: str = ""
+    max: str = ""
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        for key in ("min", "max"):
+            value = opt_str(data, key, errors, max_length=64)
+            if value:
+                try:
+                    value = normalize_datetime(value)
+                except ValueError:
+                    errors[key] = FieldError("validation_invalid_date", "Must be a valid date")
+                    value = ""
+            setattr(self, key, value)
+
+    def options_dict(self) -> dict[str, Any]:
+        return {"min": self.min, "max": self.max}
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        if raw is None or raw == "":
+            return ""
+        if not isinstance(raw, str) or len(raw) > 64:
+            raise FieldError("validation_invalid_date", "Must be a valid date")
+        try:
+            return normalize_datetime(raw)
+        except (ValueError, OverflowError):
+            raise FieldError("validation_invalid_date", "Must be a valid date") from None
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value and self.min and value < self.min:
+            raise FieldError("validation_min_date_constraint", f"Must be no earlier than {self.min}")
+        if value and self.max and value > self.max:
+            raise FieldError("validation_max_date_constraint", f"Must be no later than {self.max}")
+
+
+@dataclass
+class AutodateField(Field):
+    """Set by the server on create and/or update; submitted values are ignored."""
+
+    TYPE = "autodate"
+    onCreate: bool = True
+    onUpdate: bool = False
+    has_required = False
+
+    def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
+        self.onCreate = opt_bool(data, "onCreate", errors, default=False)
+        self.onUpdate = opt_bool(data, "onUpdate", errors, default=False)
+        if not (self.onCreate or self.onUpdate):
+            errors["onCreate"] = FieldError(
+                "validation_required", "At least one of onCreate or onUpdate must be set"
+            )
+
+    def options_dict(self) -> dict[str, Any]:
+        return {"onCreate": self.onCreate, "onUpdate": self.onUpdate}
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        if raw in (None, ""):
+            return ""
+        if not isinstance(raw, str):
+            raise FieldError("validation_invalid_date", "Must be a valid date")
+        try:
+            return normalize_datetime(raw)
+        except (ValueError, OverflowError):
+            raise FieldError("validation_invalid_date", "Must be a valid date") from None
+
+    def validate(self, value: Any) -> None:
+        return None

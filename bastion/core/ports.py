@@ -1,0 +1,76 @@
+"""Interfaces the domain needs from the outside world; adapters implement them.
+
+Statements are SQLAlchemy Core constructs: identifiers come from the schema and values
+are always bound parameters. Adapters translate driver errors into ``core.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+Row = Mapping[str, Any]
+
+
+class Connection(Protocol):
+    """One open connection, inside a transaction when obtained from ``transaction()``."""
+
+    async def execute(self, statement: sa.Executable) -> int:
+        """Run a statement; return the affected row count."""
+
+    async def fetch_all(self, statement: sa.Executable) -> Sequence[Row]: ...
+
+    async def fetch_one(self, statement: sa.Executable) -> Row | None: ...
+
+    async def scalar(self, statement: sa.Executable) -> Any: ...
+
+    async def ddl(self, statement: sa.Executable | str) -> None:
+        """Run a schema statement (DDL); a ``str`` must be built from quoted identifiers."""
+
+    async def column_names(self, table: str) -> list[str]:
+        """Columns of a table or view as the database reports them."""
+
+
+class SqlDialect(Protocol):
+    """Expression builders whose SQL differs per database."""
+
+    name: str
+    sa_dialect: sa.engine.Dialect
+
+    def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        """True when the JSON array in ``column`` has the string ``value`` as an item."""
+
+    def quote(self, identifier: str) -> str:
+        """Quote an identifier for this database."""
+
+    def text_type(self) -> sa.types.TypeEngine[Any]: ...
+
+    def json_type(self) -> sa.types.TypeEngine[Any]: ...
+
+    def table_options(self) -> dict[str, Any]:
+        """Keyword options for ``sa.Table`` (charset/collation on MariaDB)."""
+
+
+class Database(Protocol):
+    """The storage port: pooled connections, transactions and the dialect in use."""
+
+    url_for_display: str
+    sql: SqlDialect
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def read(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for reads (no write lock taken)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection inside one transaction: committed on exit, rolled back on error."""
+
+    async def schema_changed(self) -> None:
+        """Forget cached statements after DDL (prepared statement caches and the like)."""
+
+    async def table_names(self) -> list[str]: ...

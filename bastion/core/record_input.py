@@ -1,0 +1,149 @@
+"""Turning a submitted body into column values: modifiers, coercion, validation.
+
+Errors for every field are gathered before anything is written, so one response lists
+all problems. Auth system fields follow PocketBase: ``password``/``passwordConfirm``,
+``oldPassword`` for a change, and ``verified``/``email`` guarded unless the caller may
+manage the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.core.collections import Collection
+from bastion.core.errors import FieldError
+from bastion.core.fields import Field, FieldContext
+from bastion.core.fields.scalar import AutodateField, NumberField
+from bastion.core.fields.structured import PasswordField
+from bastion.core.fields.text import TextField
+from bastion.tools.timeutil import now_string
+
+IGNORED_KEYS = {"collectionId", "collectionName", "expand"}
+
+
+@dataclass
+class PreparedRecord:
+    """The values to write, plus the plain password to hash (if any)."""
+
+    values: dict[str, Any]
+    errors: dict[str, Any] = field(default_factory=dict)
+    new_password: str | None = None
+    changed: set[str] = field(default_factory=set)
+
+
+def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[str, Any]) -> tuple[bool, Any]:
+    """Resolve ``f``, ``f+``, ``+f``, ``f-`` keys into one value; return (submitted, value)."""
+    name = f.name
+    keys = [k for k in (name, f"+{name}", f"{name}+", f"{name}-") if k in body]
+    if not keys:
+        return False, current
+    value = current
+    ctx = FieldContext(is_new=current is None, old_value=current)
+    try:
+        if name in body:
+            value = f.normalize(body[name], ctx)
+        if isinstance(f, NumberField):
+            base = value if value is not None else 0
+            if f"{name}+" in body:
+                base += f.normalize(body[f"{name}+"], ctx)
+            if f"{name}-" in body:
+                base -= f.normalize(body[f"{name}-"], ctx)
+            return True, f.normalize(base, ctx)
+        if f.TYPE in ("select", "relation", "file") and len(keys) > (1 if name in body else 0):
+            items = list(f.values_of(value if value is not None else f.zero()))  # type: ignore[attr-defined]
+            if f"+{name}" in body:
+                items = f.items_of(body[f"+{name}"]) + items  # type: ignore[attr-defined]
+            if f"{name}+" in body:
+                items = items + f.items_of(body[f"{name}+"])  # type: ignore[attr-defined]
+            if f"{name}-" in body:
+                drop = set(f.items_of(body[f"{name}-"]))  # type: ignore[attr-defined]
+                items = [i for i in items if i not in drop]
+            return True, f.normalize(list(dict.fromkeys(items)), ctx)
+        if name not in body:
+            errors[name] = FieldError("validation_invalid_value", f"Modifiers are not supported on {f.TYPE} fields")
+    except FieldError as exc:
+        errors[name] = exc
+    return True, value
+
+
+def prepare(
+    col: Collection, body: dict[str, Any], existing: dict[str, Any] | None, *, can_manage: bool
+) -> PreparedRecord:
+    """Coerce and validate ``body`` for a create (``existing`` None) or an update."""
+    is_new = existing is None
+    out = PreparedRecord(values={})
+    errors = out.errors
+    for f in col.fields:
+        current = None if is_new else existing.get(f.name)  # type: ignore[union-attr]
+        if isinstance(f, AutodateField):
+            if (is_new and f.onCreate) or (not is_new and f.onUpdate):
+                out.values[f.name] = now_string()
+            elif is_new:
+                out.values[f.name] = ""
+            continue
+        if isinstance(f, PasswordField):
+            _password(f, body, out, is_new, col.is_auth)
+            continue
+        if f.name == "id" and not is_new:
+            if "id" in body and body["id"] != current:
+                errors["id"] = FieldError("validation_pk_change", "The record primary key cannot be changed")
+            continue
+        if col.is_auth and f.name in ("tokenKey",):
+            out.values[f.name] = current if not is_new else None
+            continue
+        if col.is_auth and f.name == "verified" and not can_manage and f.name in body:
+            if (is_new and body[f.name] not in (False, None, "", "false")) or (
+                not is_new and bool(body[f.name]) != bool(current)
+            ):
+                errors[f.name] = FieldError("validation_values_mismatch", "You are not allowed to change this field")
+                continue
+        if col.is_auth and f.name == "email" and not is_new and not can_manage and "email" in body:
+            if body["email"] != current:
+                errors["email"] = FieldError(
+                    "validation_values_mismatch", "Use the email change flow to change the email")
+                continue
+        if f.hidden and not can_manage and not (col.is_auth and f.system):
+            submitted, value = False, current
+        else:
+            submitted, value = _apply_modifiers(f, body, current, errors)
+        if f.name in errors:
+            continue
+        if is_new and not submitted:
+            value = f.zero()
+        if isinstance(f, TextField) and value == "" and f.autogeneratePattern and (is_new or submitted):
+            value = f.autogenerate()
+        if submitted or is_new:
+            try:
+                f.validate(value)
+            except FieldError as exc:
+                errors[f.name] = exc
+                continue
+        out.values[f.name] = value
+        if submitted and (is_new or value != current):
+            out.changed.add(f.name)
+    return out
+
+
+def _password(
+    f: PasswordField, body: dict[str, Any], out: PreparedRecord, is_new: bool, confirm_needed: bool
+) -> None:
+    plain = body.get(f.name)
+    submitted = plain not in (None, "")
+    if not submitted:
+        if is_new and f.required:
+            out.errors[f.name] = FieldError("validation_required", "Cannot be blank")
+        return
+    if not isinstance(plain, str):
+        out.errors[f.name] = FieldError("validation_invalid_value", "Must be a string")
+        return
+    try:
+        f.validate_plain(plain)
+    except FieldError as exc:
+        out.errors[f.name] = exc
+        return
+    if confirm_needed and body.get("passwordConfirm") != plain:
+        out.errors["passwordConfirm"] = FieldError("validation_values_mismatch", "Values don't match")
+        return
+    out.new_password = plain
+    out.changed.add(f.name)

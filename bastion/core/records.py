@@ -1,0 +1,245 @@
+"""Records CRUD: one transaction per write, rules enforced through ``Access``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from bastion.core.access import Access, RequestInfo
+from bastion.core.collections import Collection
+from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.passwords import hash_password
+from bastion.core.ports import Connection, Database, Row
+from bastion.core.record_input import PreparedRecord, prepare
+from bastion.core.record_query import ListParams, order_by, page_envelope
+from bastion.core.registry import Registry
+from bastion.tools.ids import random_string
+
+NOT_FOUND = "The requested resource wasn't found."
+MAX_CASCADE = 10_000
+
+
+@dataclass
+class RecordService:
+    db: Database
+    registry: Registry
+    access: Access
+
+    # -- output --------------------------------------------------------------------
+    def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
+        """A stored row as the API shows it to the caller described by ``info``."""
+        out: dict[str, Any] = {"collectionId": col.id, "collectionName": col.name}
+        superuser = info.is_superuser
+        for f in col.fields:
+            if f.TYPE == "password" or (f.hidden and not superuser):
+                continue
+            out[f.name] = f.from_db(row.get(f.name))
+        if col.is_auth:
+            out.pop("tokenKey", None)
+            owner = info.auth is not None and info.auth.collection.id == col.id and info.auth.id == row["id"]
+            if not (include_email or superuser or owner or bool(row.get("emailVisibility"))):
+                out.pop("email", None)
+        return out
+
+    # -- reads ---------------------------------------------------------------------
+    async def list(self, info: RequestInfo, col: Collection, params: ListParams) -> dict[str, Any]:
+        table = self.registry.table(col)
+        conds = [c for c in (self.access.condition(info, col, "listRule", table),) if c is not None]
+        if params.filter is not None:
+            conds.append(params.filter(col, table, info))
+        where = sa.and_(sa.true(), *conds)
+        stmt = sa.select(table).where(where).order_by(*order_by(params.sort, col, table, info, self.db.sql.name))
+        stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(stmt)
+            total = -1
+            if not params.skip_total:
+                total = await conn.scalar(sa.select(sa.func.count()).select_from(table).where(where))
+        items = [self.to_api(col, r, info) for r in rows]
+        return page_envelope(items, params, total)
+
+    async def view(self, info: RequestInfo, col: Collection, record_id: str) -> dict[str, Any]:
+        table = self.registry.table(col)
+        cond = self.access.condition(info, col, "viewRule", table)
+        async with self.db.read() as conn:
+            row = await self._fetch(conn, table, record_id, cond)
+        if row is None:
+            raise NotFound(NOT_FOUND)
+        return self.to_api(col, row, info)
+
+    async def _fetch(
+        self, conn: Connection, table: sa.Table, record_id: str, cond: sa.ColumnElement[bool] | None
+    ) -> Row | None:
+        if not isinstance(record_id, str) or not record_id or len(record_id) > 255:
+            return None
+        stmt = sa.select(table).where(table.c.id == record_id)
+        if cond is not None:
+            stmt = stmt.where(cond)
+        return await conn.fetch_one(stmt)
+
+    # -- writes --------------------------------------------------------------------
+    def _writable(self, col: Collection) -> None:
+        if col.is_view:
+            raise BadRequest("Unsupported collection type.")
+
+    async def create(self, info: RequestInfo, col: Collection, body: dict[str, Any]) -> dict[str, Any]:
+        self._writable(col)
+        rule = self.access.condition(info, col, "createRule", self.registry.table(col))
+        prepared = prepare(col, body, None, can_manage=info.is_superuser)
+        id_field = col.field("id")
+        if "id" in body and body["id"] not in (None, "") and "id" not in prepared.errors:
+            prepared.values["id"] = body["id"]
+        elif not prepared.values.get("id"):
+            prepared.values["id"] = id_field.autogenerate() if id_field else random_string(15)  # type: ignore[attr-defined]
+        if col.is_auth:
+            prepared.values["tokenKey"] = random_string(50)
+            if not info.is_superuser:
+                prepared.values["verified"] = False
+        await self._hash(prepared)
+        table = self.registry.table(col)
+        async with self.db.transaction() as conn:
+            await self._check_consistency(conn, col, prepared, None, "Failed to create record.")
+            await conn.execute(sa.insert(table).values(self._db_values(col, prepared.values)))
+            if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
+                raise BadRequest("Failed to create record.")
+            row = await self._fetch(conn, table, prepared.values["id"], None)
+        assert row is not None
+        return self.to_api(col, row, info)
+
+    async def update(
+        self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._writable(col)
+        table = self.registry.table(col)
+        cond = self.access.condition(info, col, "updateRule", table)
+        async with self.db.transaction() as conn:
+            existing = await self._fetch(conn, table, record_id, cond)
+            if existing is None:
+                raise NotFound(NOT_FOUND)
+            prepared = prepare(col, body, dict(existing), can_manage=info.is_superuser)
+            await self._auth_update_checks(info, col, body, dict(existing), prepared)
+            await self._hash(prepared)
+            await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
+            values = self._db_values(col, prepared.values)
+            values.pop("id", None)
+            if values:
+                await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+            row = await self._fetch(conn, table, record_id, None)
+        assert row is not None
+        return self.to_api(col, row, info)
+
+    async def _auth_update_checks(
+        self, info: RequestInfo, col: Collection, body: dict[str, Any], existing: dict[str, Any],
+        prepared: PreparedRecord,
+    ) -> None:
+        if not col.is_auth:
+            return
+        if prepared.new_password is not None and not info.is_superuser:
+            from bastion.core.passwords import verify_password
+
+            old = body.get("oldPassword")
+            if not isinstance(old, str) or not await verify_password(existing.get("password", ""), old):
+                prepared.errors["oldPassword"] = FieldError(
+                    "validation_invalid_old_password", "Missing or invalid old password")
+        if prepared.new_password is not None or "email" in prepared.changed:
+            prepared.values["tokenKey"] = random_string(50)
+
+    async def _hash(self, prepared: PreparedRecord) -> None:
+        if prepared.new_password is not None and not prepared.errors:
+            prepared.values["password"] = await hash_password(prepared.new_password)
+
+    def _db_values(self, col: Collection, values: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, value in values.items():
+            f = col.field(name)
+            if f is not None:
+                out[name] = f.to_db(value)
+        return out
+
+    async def _check_consistency(
+        self, conn: Connection, col: Collection, prepared: PreparedRecord, self_id: str | None, message: str
+    ) -> None:
+        errors = prepared.errors
+        table = self.registry.table(col)
+        if self_id is None and "id" not in errors:
+            if await conn.fetch_one(sa.select(table.c.id).where(table.c.id == prepared.values["id"])):
+                errors["id"] = FieldError("validation_not_unique", "Value must be unique")
+        for f in col.fields:
+            if f.TYPE != "relation" or f.name in errors or f.name not in prepared.changed:
+                continue
+            ids = f.values_of(prepared.values.get(f.name))  # type: ignore[attr-defined]
+            if ids:
+                target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+                found: set[str] = set()
+                if target is not None:
+                    tt = self.registry.table(target)
+                    rows = await conn.fetch_all(sa.select(tt.c.id).where(tt.c.id.in_(ids)))
+                    found = {r["id"] for r in rows}
+                if set(ids) - found:
+                    errors[f.name] = FieldError(
+                        "validation_missing_rel_records", "Failed to find all relation records with the provided ids")
+        await self._check_unique(conn, col, table, prepared, self_id)
+        if errors:
+            raise ValidationFailed(message, errors)
+
+    async def _check_unique(
+        self, conn: Connection, col: Collection, table: sa.Table, prepared: PreparedRecord, self_id: str | None
+    ) -> None:
+        values = prepared.values
+        for spec in col.index_specs():
+            if not spec.unique:
+                continue
+            names = [c.name for c in spec.columns]
+            if any(n in prepared.errors or n not in values for n in names):
+                continue
+            if self_id is not None and not (set(names) & prepared.changed) and "tokenKey" not in names:
+                continue
+            if spec.where is not None and spec.where.op == "!=" and values[spec.where.column] == spec.where.value:
+                continue
+            conds = []
+            for c in spec.columns:
+                column = table.c[c.name]
+                v = col.field(c.name).to_db(values[c.name])  # type: ignore[union-attr]
+                conds.append(sa.func.lower(column) == str(v).lower() if c.nocase else column == v)
+            stmt = sa.select(table.c.id).where(*conds)
+            if self_id is not None:
+                stmt = stmt.where(table.c.id != self_id)
+            if await conn.fetch_one(stmt.limit(1)):
+                for n in names:
+                    prepared.errors[n] = FieldError("validation_not_unique", "Value must be unique")
+
+    async def delete(self, info: RequestInfo, col: Collection, record_id: str) -> None:
+        self._writable(col)
+        table = self.registry.table(col)
+        cond = self.access.condition(info, col, "deleteRule", table)
+        async with self.db.transaction() as conn:
+            if await self._fetch(conn, table, record_id, cond) is None:
+                raise NotFound(NOT_FOUND)
+            await self._delete_cascade(conn, col, record_id, budget=[MAX_CASCADE])
+
+    async def _delete_cascade(self, conn: Connection, col: Collection, record_id: str, budget: list[int]) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise BadRequest("Failed to delete record: too many cascading deletes.")
+        table = self.registry.table(col)
+        await conn.execute(sa.delete(table).where(table.c.id == record_id))
+        for ref_col, field_name in self.registry.referencing(col):
+            if ref_col.is_view:
+                continue
+            f = ref_col.field(field_name)
+            rt = self.registry.table(ref_col)
+            column = rt.c[field_name]
+            match = self.db.sql.json_array_contains(column, record_id) if f.multi else column == record_id  # type: ignore[union-attr]
+            for row in await conn.fetch_all(sa.select(rt.c.id, column).where(match)):
+                remaining = [v for v in f.values_of(f.from_db(row[field_name])) if v != record_id]  # type: ignore[union-attr]
+                if not remaining and f.cascadeDelete:  # type: ignore[union-attr]
+                    await self._delete_cascade(conn, ref_col, row["id"], budget)
+                elif not remaining and f.required:  # type: ignore[union-attr]
+                    raise BadRequest(
+                        "Failed to delete record. Make sure that the record is not part of a required "
+                        "relation reference.")
+                else:
+                    new_value = remaining if f.multi else ""  # type: ignore[union-attr]
+                    await conn.execute(sa.update(rt).where(rt.c.id == row["id"]).values({field_name: new_value}))

@@ -1,0 +1,61 @@
+"""The schema registry: collections by name and id, with their SQLAlchemy tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bastion.core.collections import Collection
+from bastion.core.errors import NotFound
+from bastion.core.ports import SqlDialect
+from bastion.core.tables import build_table
+
+
+class Registry:
+    """In-memory view of ``_collections``; replaced wholesale on every schema change."""
+
+    def __init__(self, sql: SqlDialect):
+        self._sql = sql
+        self._by_id: dict[str, Collection] = {}
+        self._by_name: dict[str, Collection] = {}
+        self._tables: dict[str, sa.Table] = {}
+
+    def replace_all(self, collections: list[Collection]) -> None:
+        self._by_id = {c.id: c for c in collections}
+        self._by_name = {c.name.lower(): c for c in collections}
+        self._tables = {c.id: build_table(c, self._sql) for c in collections}
+
+    def put(self, col: Collection) -> None:
+        self.remove(col.id)
+        self._by_id[col.id] = col
+        self._by_name[col.name.lower()] = col
+        self._tables[col.id] = build_table(col, self._sql)
+
+    def remove(self, cid: str) -> None:
+        old = self._by_id.pop(cid, None)
+        if old is not None:
+            self._by_name.pop(old.name.lower(), None)
+            self._tables.pop(cid, None)
+
+    def find(self, id_or_name: str) -> Collection | None:
+        return self._by_id.get(id_or_name) or self._by_name.get(id_or_name.lower())
+
+    def get(self, id_or_name: str, message: str = "Missing collection context.") -> Collection:
+        col = self.find(id_or_name)
+        if col is None:
+            raise NotFound(message)
+        return col
+
+    def table(self, col: Collection) -> sa.Table:
+        return self._tables[col.id]
+
+    def all(self) -> list[Collection]:
+        return list(self._by_id.values())
+
+    def referencing(self, target: Collection) -> list[tuple[Collection, str]]:
+        """(collection, field name) pairs whose relation fields point at ``target``."""
+        out = []
+        for col in self._by_id.values():
+            for f in col.fields:
+                if f.TYPE == "relation" and getattr(f, "collectionId", None) == target.id:
+                    out.append((col, f.name))
+        return out

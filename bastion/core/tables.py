@@ -1,0 +1,78 @@
+"""SQLAlchemy tables: the system tables and one table per collection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from bastion.core.collections import Collection
+from bastion.core.fields import Field, StorageKind
+from bastion.core.ports import SqlDialect
+
+def system_tables(sql: SqlDialect) -> dict[str, sa.Table]:
+    """``_collections``, ``_params`` and ``_migrations`` for the dialect in use."""
+    meta = sa.MetaData()
+    opts = sql.table_options()
+    text = sql.text_type
+    return {
+        "_collections": sa.Table(
+            "_collections", meta,
+            sa.Column("id", sa.String(255), primary_key=True),
+            sa.Column("name", sa.String(255), nullable=False, unique=True),
+            sa.Column("type", sa.String(16), nullable=False),
+            sa.Column("system", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("definition", text(), nullable=False),
+            sa.Column("created", sa.String(32), nullable=False),
+            sa.Column("updated", sa.String(32), nullable=False),
+            **opts,
+        ),
+        "_params": sa.Table(
+            "_params", meta,
+            sa.Column("id", sa.String(255), primary_key=True),
+            sa.Column("value", text(), nullable=True),
+            sa.Column("created", sa.String(32), nullable=False),
+            sa.Column("updated", sa.String(32), nullable=False),
+            **opts,
+        ),
+        "_migrations": sa.Table(
+            "_migrations", meta,
+            sa.Column("file", sa.String(255), primary_key=True),
+            sa.Column("applied", sa.BigInteger, nullable=False),
+            **opts,
+        ),
+    }
+
+
+def column_type(f: Field, sql: SqlDialect) -> sa.types.TypeEngine[Any]:
+    kind = f.storage
+    if kind is StorageKind.ID:
+        return sa.String(255)
+    if kind is StorageKind.NUMBER:
+        return sa.Double()
+    if kind is StorageKind.BOOL:
+        return sa.Boolean()
+    if kind is StorageKind.JSON:
+        return sql.json_type()
+    return sql.text_type()
+
+
+def column_for(f: Field, sql: SqlDialect, with_default: bool = True) -> sa.Column[Any]:
+    default = f.server_default() if with_default else None
+    if f.storage is StorageKind.ID:
+        return sa.Column(f.name, sa.String(255), primary_key=True)
+    return sa.Column(
+        f.name,
+        column_type(f, sql),
+        nullable=f.nullable,
+        server_default=sa.text(default.replace(":", "\\:")) if default is not None else None,
+    )
+
+
+def build_table(col: Collection, sql: SqlDialect) -> sa.Table:
+    """The table (or view) of a collection; column names are field names."""
+    meta = sa.MetaData()
+    columns = [column_for(f, sql) for f in col.fields]
+    if col.is_view:
+        columns = [sa.Column(f.name, column_type(f, sql)) for f in col.fields]
+    return sa.Table(col.name, meta, *columns, **sql.table_options())

@@ -1,0 +1,50 @@
+"""Datetimes in PocketBase's wire format: ``YYYY-MM-DD HH:MM:SS.sssZ`` in UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+_FORMATS = (
+    "%Y-%m-%d %H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%SZ",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d",
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_datetime(value: datetime) -> str:
+    """Format as ``2024-01-02 15:04:05.000Z`` (always 3 fractional digits, UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def now_string() -> str:
+    return format_datetime(now_utc())
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse the wire format, RFC 3339 or a bare date; raise ValueError otherwise."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty datetime")
+    for fmt in _FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    iso = text.replace("Z", "+00:00").replace("z", "+00:00")
+    parsed = datetime.fromisoformat(iso)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def normalize_datetime(text: str) -> str:
+    """Return ``text`` in the wire format; raise ValueError when it is not a datetime."""
+    return format_datetime(parse_datetime(text))
