@@ -10,10 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.access import Access, RequestInfo, AuthIdentity
+from bastion.core.access import Access, AuthIdentity, RequestInfo
 from bastion.core.auth import AuthService
 from bastion.core.collection_service import CollectionService
 from bastion.core.errors import BadRequest
+from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
 from bastion.core.ports import Database
 from bastion.core.records import RecordService
@@ -53,6 +54,7 @@ class App:
         self.collections = CollectionService(db, self.registry, self.files)
         self.records = RecordService(db, self.registry, self.access)
         self.auth = AuthService(db, self.registry)
+        self.filters = Filters()
         self._tables = system_tables(db.sql)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:

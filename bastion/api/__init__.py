@@ -1,0 +1,1 @@
+"""HTTP: parse, call a core service, serialise. One module per resource."""

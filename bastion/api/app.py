@@ -1,0 +1,63 @@
+"""The ASGI application: routes, middleware and the error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bastion.api import auth, collections, health, openapi, records
+from bastion.api.errors import ErrorMiddleware, error_body
+from bastion.api.limits import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
+from bastion.core.app import App
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    body_limit: int = DEFAULT_BODY_LIMIT
+    origins: list[str] = field(default_factory=lambda: ["*"])
+    manage_lifespan: bool = True
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return Response(error_body(status), status_code=status, media_type="application/json")
+
+
+def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
+    """Serve ``app`` over HTTP. The App is started and closed with the ASGI lifespan."""
+    options = options or HttpOptions()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if options.manage_lifespan:
+            await app.start()
+        try:
+            yield
+        finally:
+            if options.manage_lifespan:
+                await app.close()
+
+    asgi = Starlette(
+        routes=[*health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes],
+        middleware=[
+            Middleware(ErrorMiddleware),
+            Middleware(
+                CORSMiddleware, allow_origins=options.origins,
+                allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
+                allow_headers=["*"], max_age=86400,
+            ),
+            Middleware(BodyLimitMiddleware, limit=options.body_limit),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    asgi.state.bastion = app
+    return asgi

@@ -1,0 +1,107 @@
+"""``/api/collections`` — the schema, for superusers only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.api.http import app_of, json_response, no_content, read_body, require_superuser
+from bastion.core.collections import TYPES, parse_collection
+from bastion.core.errors import BadRequest
+from bastion.core.record_query import page_envelope, parse_list_params
+
+SORTABLE = ("id", "created", "updated", "name", "system", "type")
+
+
+async def list_collections(request: Request) -> Response:
+    await require_superuser(request)
+    app = app_of(request)
+    params = parse_list_params(request.query_params)
+    items = [c.to_dict() for c in app.registry.all()]
+    if params.filter_text:
+        items = app.filters.filter_plain(items, params.filter_text, SORTABLE)
+    for item in reversed(params.sort):
+        if item.name not in SORTABLE:
+            raise BadRequest(f"Invalid sort parameter: collections sort by {', '.join(SORTABLE)}.")
+        items.sort(key=lambda c, k=item.name: c[k], reverse=item.desc)
+    total = len(items)
+    start = (params.page - 1) * params.per_page
+    page = items[start:start + params.per_page]
+    return json_response(request, page_envelope(page, params, -1 if params.skip_total else total))
+
+
+async def view_collection(request: Request) -> Response:
+    await require_superuser(request)
+    col = app_of(request).registry.get(request.path_params["collection"])
+    return json_response(request, col.to_dict())
+
+
+async def create_collection(request: Request) -> Response:
+    await require_superuser(request)
+    col = await app_of(request).collections.create(await read_body(request))
+    return json_response(request, col.to_dict())
+
+
+async def update_collection(request: Request) -> Response:
+    await require_superuser(request)
+    body = await read_body(request)
+    col = await app_of(request).collections.update(request.path_params["collection"], body)
+    return json_response(request, col.to_dict())
+
+
+async def delete_collection(request: Request) -> Response:
+    await require_superuser(request)
+    await app_of(request).collections.delete(request.path_params["collection"])
+    return no_content()
+
+
+async def truncate_collection(request: Request) -> Response:
+    await require_superuser(request)
+    await app_of(request).collections.truncate(request.path_params["collection"])
+    return no_content()
+
+
+async def import_collections(request: Request) -> Response:
+    await require_superuser(request)
+    body = await read_body(request)
+    delete_missing = body.get("deleteMissing", False)
+    if not isinstance(delete_missing, bool):
+        raise BadRequest("deleteMissing must be a boolean.")
+    await app_of(request).collections.import_collections(body.get("collections"), delete_missing)
+    return no_content()
+
+
+def scaffolds() -> dict[str, Any]:
+    out = {}
+    for ctype in TYPES:
+        data: dict[str, Any] = {"name": "scaffold", "type": ctype}
+        if ctype == "view":
+            data["viewQuery"] = "select 1 as id"
+        col = parse_collection(data, None, creating=True)
+        item = col.to_dict()
+        item.update({"id": "", "name": "", "created": "", "updated": ""})
+        item["indexes"] = []
+        if ctype == "view":
+            item["viewQuery"] = ""
+        out[ctype] = item
+    return out
+
+
+async def get_scaffolds(request: Request) -> Response:
+    await require_superuser(request)
+    return json_response(request, scaffolds())
+
+
+routes = [
+    Route("/api/collections", list_collections, methods=["GET"]),
+    Route("/api/collections", create_collection, methods=["POST"]),
+    Route("/api/collections/import", import_collections, methods=["PUT"]),
+    Route("/api/collections/meta/scaffolds", get_scaffolds, methods=["GET"]),
+    Route("/api/collections/{collection}", view_collection, methods=["GET"]),
+    Route("/api/collections/{collection}", update_collection, methods=["PATCH"]),
+    Route("/api/collections/{collection}", delete_collection, methods=["DELETE"]),
+    Route("/api/collections/{collection}/truncate", truncate_collection, methods=["DELETE"]),
+]

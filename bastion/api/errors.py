@@ -1,0 +1,89 @@
+"""The one mapper from errors to HTTP responses, and the outermost safety net."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.core.errors import DEFAULT_MESSAGES, BastionError, Unavailable
+from bastion.tools.jsonutil import dumps
+
+log = logging.getLogger("bastion.api")
+
+SECURITY_HEADERS = [
+    (b"x-xss-protection", b"1; mode=block"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
+
+
+def error_body(status: int, message: str | None = None, data: dict[str, Any] | None = None) -> bytes:
+    return dumps({"status": status, "message": message or DEFAULT_MESSAGES.get(status, ""), "data": data or {}})
+
+
+def response_for(exc: BastionError, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
+    if isinstance(exc, Unavailable):
+        headers.append((b"retry-after", str(exc.retry_after).encode()))
+    return exc.status, headers, dumps(exc.to_dict())
+
+
+class ErrorMiddleware:
+    """Adds a request id and security headers; turns any escaped error into JSON.
+
+    Known errors keep their status and message; anything else is logged with the
+    request id and answered with a bare 500 that reveals nothing of the cause.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BastionError as exc:
+            if started:
+                raise
+            status, headers, body = response_for(exc, request_id)
+            await _send(send, status, headers + SECURITY_HEADERS, body)
+        except Exception:
+            log.exception("unhandled error [request %s] %s %s", request_id, scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
+            await _send(send, 500, headers + SECURITY_HEADERS, error_body(500))
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"x-request-id":
+            text = value.decode("latin-1")
+            if 0 < len(text) <= 64 and text.replace("-", "").isalnum():
+                return text
+    return None
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = headers + [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,131 @@
+"""Request parsing and response writing shared by every resource module."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bastion.api.fields_param import pick_fields
+from bastion.core.access import RequestInfo
+from bastion.core.app import App
+from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
+from bastion.tools.jsonutil import dumps
+
+_NUMBER_RE = re.compile(r"^-?(0|[1-9]\d*)(\.\d*[1-9])?$")
+MAX_FORM_FIELDS = 1000
+
+
+def app_of(request: Request) -> App:
+    return request.app.state.bastion
+
+
+def json_response(request: Request, data: Any, status: int = 200) -> Response:
+    """JSON with PocketBase's conventions; ``?fields=`` applies to every 2xx body."""
+    fields = request.query_params.get("fields")
+    if fields and 200 <= status < 300 and data is not None:
+        data = pick_fields(data, fields)
+    return Response(dumps(data), status_code=status, media_type="application/json")
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The body as a dict, from JSON, multipart or urlencoded forms."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw_length = request.headers.get("content-length")
+    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await _read_form(request)
+    data = await request.body()
+    if not data.strip() or raw_length == "0":
+        return {}
+    if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+        raise BadRequest(f"Unsupported content type {ctype[:60]!r}: send application/json or multipart/form-data.")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Invalid JSON body: {exc.msg} at position {exc.pos}.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The JSON body must be an object.")
+    return body
+
+
+def _infer(value: str) -> Any:
+    if value in ("true", "false"):
+        return value == "true"
+    if _NUMBER_RE.match(value):
+        return float(value) if "." in value else int(value)
+    return value
+
+
+async def _read_form(request: Request) -> dict[str, Any]:
+    try:
+        form = await request.form(max_files=100, max_fields=MAX_FORM_FIELDS)
+    except Exception as exc:  # noqa: BLE001 - python-multipart raises several types
+        raise BadRequest(f"Failed to read the form body: {exc}") from None
+    body: dict[str, Any] = {}
+    files: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[key.strip("+")] = FieldError("validation_invalid_file", "File uploads are not supported yet")
+            continue
+        if key == "@jsonPayload":
+            try:
+                payload = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise BadRequest("Invalid @jsonPayload: it must hold a JSON object.") from None
+            if not isinstance(payload, dict):
+                raise BadRequest("Invalid @jsonPayload: it must hold a JSON object.")
+            body.update(payload)
+            continue
+        item = _infer(value)
+        if key in body:
+            body[key] = (body[key] if isinstance(body[key], list) else [body[key]]) + [item]
+        else:
+            body[key] = item
+    if files:
+        raise ValidationFailed("Failed to read the submitted data.", files)
+    return body
+
+
+def _auth_token(request: Request) -> str:
+    header = request.headers.get("authorization", "").strip()
+    if header[:7].lower() == "bearer ":
+        header = header[7:].strip()
+    return header
+
+
+async def request_info(request: Request, body: dict[str, Any] | None = None) -> RequestInfo:
+    """Who is calling and with what; the token is checked once per request."""
+    cached = request.scope.get("bastion.info")
+    if cached is not None:
+        if body is not None:
+            cached.body = body
+        return cached
+    app = app_of(request)
+    token = _auth_token(request)
+    auth = await app.auth.identify(token) if token else None
+    info = RequestInfo(
+        auth=auth,
+        method=request.method,
+        headers={k.lower().replace("-", "_"): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body or {},
+    )
+    request.scope["bastion.info"] = info
+    return info
+
+
+async def require_superuser(request: Request) -> RequestInfo:
+    info = await request_info(request)
+    if info.auth is None:
+        raise Unauthorized("The request requires valid record authorization token.")
+    if not info.is_superuser:
+        raise Forbidden("The authorized record is not allowed to perform this action.")
+    return info

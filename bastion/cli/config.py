@@ -1,0 +1,28 @@
+"""Static configuration, read once from flags and ``BASTION_*`` environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str = ""
+    migrations_dir: Path | None = None
+    http: str = "127.0.0.1:8090"
+    origins: tuple[str, ...] = ("*",)
+    body_limit: int = 32 * 1024 * 1024
+    query_timeout: float = 30.0
+    shutdown_grace: float = 10.0
+
+    @property
+    def migrations(self) -> Path:
+        return self.migrations_dir or self.data_dir.resolve().parent / "bastion_migrations"
+
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.http.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"--http must look like 127.0.0.1:8090, got {self.http!r}")
+        return host.strip("[]"), int(port)

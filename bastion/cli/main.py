@@ -1,0 +1,166 @@
+"""``bastion`` — serve, manage superusers and run migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bastion import __version__
+from bastion.adapters.database import open_database
+from bastion.cli.config import Config
+from bastion.core.app import App
+from bastion.core.errors import BastionError
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="bastion", no_args_is_help=True, add_completion=False,
+    help="Bastion: a backend in one package, speaking the PocketBase Web API.",
+)
+superuser_cli = typer.Typer(no_args_is_help=True, help="Manage superuser accounts.")
+migrate_cli = typer.Typer(no_args_is_help=True, help="Apply, revert, list and create migrations.")
+cli.add_typer(superuser_cli, name="superuser")
+cli.add_typer(migrate_cli, name="migrate")
+
+DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, logs).")]
+DbOpt = Annotated[str, typer.Option(
+    "--database-url", envvar="BASTION_DATABASE_URL",
+    help="postgresql://... or mysql://... (MariaDB); empty for SQLite in --dir.")]
+MigOpt = Annotated[Path | None, typer.Option(
+    "--migrations-dir", envvar="BASTION_MIGRATIONS_DIR",
+    help="Migration files folder (default: bastion_migrations beside --dir).")]
+DEFAULT_DIR = Path("bastion_data")
+
+
+def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **extra: Any) -> Config:
+    return Config(data_dir=data_dir, database_url=database_url, migrations_dir=migrations_dir, **extra)
+
+
+def _app(config: Config) -> App:
+    db = open_database(config.database_url, config.data_dir, config.query_timeout)
+    return App(db, config.migrations)
+
+
+def _run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True) -> T:
+    async def main() -> T:
+        app = _app(config)
+        try:
+            await app.start(apply_migrations=apply_migrations)
+            return await work(app)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(main())
+    except BastionError as exc:
+        typer.secho(f"Error: {exc.message}", fg="red", err=True)
+        for key, value in exc.data.items():
+            typer.secho(f"  {key}: {getattr(value, 'message', value)}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as exc:
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def serve(
+    data_dir: DirOpt = DEFAULT_DIR,
+    database_url: DbOpt = "",
+    migrations_dir: MigOpt = None,
+    http: Annotated[str, typer.Option(envvar="BASTION_HTTP", help="Address to listen on.")] = "127.0.0.1:8090",
+    origins: Annotated[str, typer.Option(envvar="BASTION_ORIGINS", help="Allowed CORS origins, comma separated.")] = "*",
+    body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes.")] = 32 * 1024 * 1024,
+    query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement.")] = 30.0,
+    shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
+) -> None:
+    """Start the HTTP server (API at /api/, docs at /api/docs)."""
+    config = _config(
+        data_dir, database_url, migrations_dir, http=http,
+        origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
+    )
+    try:
+        host, port = config.host_port()
+    except ValueError as exc:
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    from bastion.cli.server import serve_forever
+
+    _run(config, lambda app: serve_forever(app, config, host, port))
+
+
+@superuser_cli.command("upsert")
+def superuser_upsert(
+    email: str, password: str, data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "",
+    migrations_dir: MigOpt = None,
+) -> None:
+    """Create a superuser, or set the password of an existing one."""
+    outcome = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.upsert_superuser(email, password))
+    typer.echo(f"Superuser {email} {outcome}.")
+
+
+superuser_cli.command("create", help="Same as upsert.")(superuser_upsert)
+
+
+@migrate_cli.command("up")
+def migrate_up(data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "", migrations_dir: MigOpt = None) -> None:
+    """Apply every pending migration file."""
+    done = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.migrate_up(), apply_migrations=False)
+    typer.echo("\n".join(f"Applied {name}" for name in done) or "No pending migrations.")
+
+
+@migrate_cli.command("down")
+def migrate_down(
+    count: Annotated[int, typer.Argument(help="How many of the last applied migrations to revert.", min=1)] = 1,
+    data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "", migrations_dir: MigOpt = None,
+) -> None:
+    """Revert the last applied migration(s)."""
+    done = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.migrate_down(count), apply_migrations=False)
+    typer.echo("\n".join(f"Reverted {name}" for name in done) or "Nothing to revert.")
+
+
+@migrate_cli.command("history")
+def migrate_history(data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "", migrations_dir: MigOpt = None) -> None:
+    """List migrations, applied and pending."""
+    rows = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.migration_history(), apply_migrations=False)
+    if not rows:
+        typer.echo("No migrations yet.")
+    for row in rows:
+        typer.echo(f"{'applied' if row.applied else 'pending'}  {row.file}")
+
+
+@migrate_cli.command("create")
+def migrate_create(name: str, data_dir: DirOpt = DEFAULT_DIR, migrations_dir: MigOpt = None) -> None:
+    """Write a blank migration file to fill in."""
+    if not re.match(r"^[\w -]{1,60}$", name):
+        typer.secho("Error: the name may use letters, digits, spaces, - and _ (max 60).", fg="red", err=True)
+        raise typer.Exit(2)
+    from bastion.core.migrations import MigrationFiles
+
+    path = MigrationFiles(_config(data_dir, "", migrations_dir).migrations).write_blank(name)
+    typer.echo(f"Created {path}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Bastion: a backend in one package, speaking the PocketBase Web API."""
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    cli()

@@ -1,0 +1,32 @@
+"""Running the ASGI app under uvicorn with a graceful, bounded shutdown."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from bastion.api.app import HttpOptions, create_asgi
+from bastion.cli.config import Config
+from bastion.core.app import App
+
+
+async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
+    asgi = create_asgi(app, HttpOptions(
+        body_limit=config.body_limit, origins=list(config.origins), manage_lifespan=False))
+    base = f"http://{host}:{port}"
+    typer.echo(f"Bastion serving on {base}  (database: {app.db.url_for_display})")
+    typer.echo(f"  REST API:  {base}/api/")
+    typer.echo(f"  API docs:  {base}/api/docs")
+    if not await app.has_superuser():
+        dir_flag = f" --dir {config.data_dir}" if not config.database_url else ""
+        typer.secho(
+            "\nThere is no superuser yet. Create one with:\n"
+            f"  bastion superuser upsert EMAIL PASSWORD{dir_flag}\n",
+            fg="yellow",
+        )
+    server = uvicorn.Server(uvicorn.Config(
+        asgi, host=host, port=port, lifespan="off", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=int(config.shutdown_grace), proxy_headers=False,
+        server_header=False, timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+    ))
+    await server.serve()
