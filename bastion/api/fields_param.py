@@ -8,6 +8,7 @@ from typing import Any
 
 _EXCERPT = re.compile(r"^(.+):excerpt\((\d+)(?:,\s*(true|false|1|0))?\)$")
 _TAGS = re.compile(r"<[^>]*>")
+_SPLIT = re.compile(r",(?![^(]*\))")
 MAX_FIELDS_PARAM = 100
 
 
@@ -22,7 +23,7 @@ def excerpt(value: Any, limit: int, ellipsis: bool) -> Any:
 
 def _parse(spec: str) -> dict[str, Any]:
     tree: dict[str, Any] = {}
-    for part in [p.strip() for p in spec.split(",")][:MAX_FIELDS_PARAM]:
+    for part in [p.strip() for p in _SPLIT.split(spec)][:MAX_FIELDS_PARAM]:
         if not part:
             continue
         modifier = None

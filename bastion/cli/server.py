@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+
 import typer
 import uvicorn
 
@@ -29,4 +33,17 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
         timeout_graceful_shutdown=int(config.shutdown_grace), proxy_headers=False,
         server_header=False, timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
     ))
+    # Stop on SIGINT/SIGTERM by draining requests (bounded by the grace period) and then
+    # exit normally, rather than re-raising the signal as uvicorn does by default.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _stop, server)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     await server.serve()
+    typer.echo("Bastion stopped.")
+
+
+def _stop(server: uvicorn.Server) -> None:
+    if server.should_exit:
+        server.force_exit = True
+    server.should_exit = True

@@ -293,7 +293,7 @@ def _parse_indexes(
             missing.append(spec.where.column)
         if missing:
             index_errors[str(i)] = FieldError(
-                "validation_invalid_index_expression", f"Unknown field(s) in index: {', '.join(missing)}")
+                "validation_invalid_index_expression", f"Unknown field(s) in index: {', '.join(dict.fromkeys(missing))}")
             continue
         spec = IndexSpec(spec.name, col.name, spec.unique, spec.columns, spec.where)
         out.append(spec.to_sql())

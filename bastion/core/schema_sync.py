@@ -8,6 +8,7 @@ message naming the record. Indexes are dropped and rebuilt from their parsed spe
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +55,7 @@ class SchemaSync:
             await conn.ddl(f"DROP VIEW IF EXISTS {self.q(old.name)}")
             await conn.ddl(f"CREATE VIEW {self.q(new.name)} AS {new.view_query}")
             return
+        await self.check_conversions(conn, old, new)
         for spec in old.index_specs():
             await self.drop_index(conn, old.name, spec)
         if old.name != new.name:
@@ -87,6 +89,16 @@ class SchemaSync:
             ddl += " NOT NULL"
         await conn.ddl(ddl)
 
+    async def check_conversions(self, conn: Connection, old: Collection, new: Collection) -> None:
+        """Refuse a type change before any DDL runs (MariaDB cannot roll DDL back)."""
+        for f in new.fields:
+            before = old.field_by_id(f.id)
+            if before is None or not _needs_conversion(before, f):
+                continue
+            table = sa.table(old.name, sa.column("id"), sa.column(before.name))
+            async for row_id, value in _scan(conn, table, before.name):
+                _convert(before, f, value, row_id)
+
     async def convert_column(self, conn: Connection, col: Collection, old: Field, new: Field) -> None:
         """Copy values into a column of the new type, converting each one."""
         tmp = f"_new_{new.name}"[:60]
@@ -96,20 +108,11 @@ class SchemaSync:
             col.name, sa.MetaData(), sa.Column("id", sa.String(255)),
             sa.Column(tmp, column_type(new, self.sql)),
         )
-        last = ""
-        while True:
-            rows = await conn.fetch_all(
-                sa.select(old_table.c.id, old_table.c[new.name]).where(old_table.c.id > last)
-                .order_by(old_table.c.id).limit(CONVERT_BATCH)
+        async for row_id, stored in _scan(conn, old_table, new.name):
+            value = _convert(old, new, stored, row_id)
+            await conn.execute(
+                sa.update(tmp_table).where(tmp_table.c.id == row_id).values({tmp: new.to_db(value)})
             )
-            if not rows:
-                break
-            for row in rows:
-                value = _convert(old, new, row[new.name], row["id"])
-                await conn.execute(
-                    sa.update(tmp_table).where(tmp_table.c.id == row["id"]).values({tmp: new.to_db(value)})
-                )
-            last = rows[-1]["id"]
         await conn.ddl(f"ALTER TABLE {self.q(col.name)} DROP COLUMN {self.q(new.name)}")
         await conn.ddl(f"ALTER TABLE {self.q(col.name)} RENAME COLUMN {self.q(tmp)} TO {self.q(new.name)}")
 
@@ -121,7 +124,11 @@ class SchemaSync:
             if c.nocase and self.sql.name == "sqlite":
                 column = column.collate("NOCASE")
             exprs.append(column.desc() if c.desc else column)
-        kwargs: dict[str, Any] = {"unique": spec.unique}
+        # MariaDB has no partial indexes: a partial unique index becomes a plain index
+        # there and uniqueness is checked by the records service inside the write
+        # transaction (see docs/architecture.md).
+        unique = spec.unique and not (spec.where is not None and self.sql.name == "mysql")
+        kwargs: dict[str, Any] = {"unique": unique}
         if spec.where is not None and self.sql.name in ("sqlite", "postgresql"):
             w = spec.where
             wcol = table.c[w.column]
@@ -132,7 +139,7 @@ class SchemaSync:
             kwargs[f"{self.sql.name}_where"] = cond
         if self.sql.name == "mysql":
             lengths = {c.name: 255 for c in spec.columns if table.c[c.name].type.__class__.__name__ in ("LONGTEXT", "JSON")}
-            if lengths and not spec.unique:
+            if lengths and not unique:
                 kwargs["mysql_length"] = lengths
         await conn.ddl(sa.schema.CreateIndex(sa.Index(spec.name, *exprs, **kwargs)))
 
@@ -141,6 +148,21 @@ class SchemaSync:
             await conn.ddl(f"DROP INDEX {self.q(spec.name)} ON {self.q(table)}")
         else:
             await conn.ddl(f"DROP INDEX IF EXISTS {self.q(spec.name)}")
+
+
+async def _scan(conn: Connection, table: sa.TableClause, column: str) -> AsyncIterator[tuple[str, Any]]:
+    """Every (id, value) of a column, in id order, a batch at a time."""
+    last = ""
+    while True:
+        rows = await conn.fetch_all(
+            sa.select(table.c.id, table.c[column]).where(table.c.id > last)
+            .order_by(table.c.id).limit(CONVERT_BATCH)
+        )
+        for row in rows:
+            yield row["id"], row[column]
+        if len(rows) < CONVERT_BATCH:
+            return
+        last = rows[-1]["id"]
 
 
 def _sql_literal(value: Any) -> str:

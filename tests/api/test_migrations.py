@@ -1,0 +1,88 @@
+"""Every schema change writes a migration file; files apply, revert and rebuild the schema."""
+
+from __future__ import annotations
+
+import secrets
+
+from bastion.adapters.database import open_database
+from bastion.core.access import AuthIdentity, RequestInfo
+from bastion.core.app import App
+from bastion.core.record_query import ListParams
+
+
+def superuser(app: App) -> RequestInfo:
+    return RequestInfo(auth=AuthIdentity(app.registry.get("_superusers"), {"id": "x"}))
+
+
+POSTS = {"name": "posts", "fields": [
+    {"name": "title", "type": "text"}, {"name": "views", "type": "number"}]}
+
+
+async def test_api_change_writes_a_file(app, tmp_path):
+    await app.collections.create(POSTS)
+    files = sorted((tmp_path / "migrations").glob("*.py"))
+    assert len(files) == 1 and files[0].name.endswith("_create_collection_posts.py")
+    text = files[0].read_text()
+    assert "async def up(app)" in text and "async def down(app)" in text
+    assert "secret" not in text  # token secrets never land in migration files
+    history = await app.migration_history()
+    assert [(h.file, h.applied) for h in history] == [(files[0].name, True)]
+
+
+async def test_rename_then_down_and_up_keeps_values(app):
+    col = await app.collections.create(POSTS)
+    su = superuser(app)
+    rec = await app.records.create(su, col, {"title": "kept", "views": 4})
+    fields = col.to_dict()["fields"]
+    fields[1]["name"] = "headline"
+    col = await app.collections.update("posts", {"fields": fields})
+    assert (await app.records.view(su, col, rec["id"]))["headline"] == "kept"
+
+    assert len(await app.migrate_down(1)) == 1
+    col = app.registry.get("posts")
+    assert (await app.records.view(su, col, rec["id"]))["title"] == "kept"
+    assert len(await app.migrate_up()) == 1
+    col = app.registry.get("posts")
+    assert (await app.records.view(su, col, rec["id"]))["headline"] == "kept"
+
+    await app.migrate_down(2)  # back past the create: the collection is gone
+    assert app.registry.find("posts") is None
+
+
+async def test_new_node_applies_pending_files(app, backend, tmp_path):
+    await app.collections.create(POSTS)
+    col = await app.collections.create({"name": "tags", "fields": [
+        {"name": "label", "type": "text", "required": True},
+        {"name": "post", "type": "relation", "collectionId": "posts"}],
+        "indexes": ["CREATE UNIQUE INDEX idx_label ON tags (label)"]})
+    name = f"bt_{secrets.token_hex(6)}"
+    url = await backend.create_database(name, tmp_path / "other")
+    other = App(open_database(url, tmp_path / "other"), tmp_path / "migrations")
+    try:
+        applied = await other.start()
+        assert len(applied) == 2
+        copy = other.registry.get("tags")
+        assert copy.to_dict()["fields"] == col.to_dict()["fields"]
+        assert copy.indexes == col.indexes
+        su = superuser(other)
+        await other.records.create(su, copy, {"label": "a"})
+        listing = await other.records.list(su, copy, ListParams())
+        assert listing["totalItems"] == 1
+        assert await other.start() == []  # a restart applies nothing twice
+    finally:
+        await other.close()
+        await backend.drop_database(name)
+
+
+async def test_blank_migration_with_sql(app, tmp_path):
+    await app.collections.create(POSTS)
+    path = app.files.write_blank("seed posts")
+    path.write_text(path.read_text().replace(
+        "async def up(app):\n    pass",
+        "async def up(app):\n    await app.execute(\"INSERT INTO posts (id, title, views) VALUES (:id, :t, 1)\", "
+        "{'id': 'seeded000000001', 't': 'from sql'})",
+    ))
+    assert await app.migrate_up() == [path.name]
+    su = superuser(app)
+    rec = await app.records.view(su, app.registry.get("posts"), "seeded000000001")
+    assert rec["title"] == "from sql"

@@ -1,0 +1,138 @@
+"""The CLI end to end: a real ``bastion serve`` process, superuser and migrate commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BASTION = [sys.executable, "-m", "bastion.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BASTION, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+class Server:
+    def __init__(self, cwd: Path, *args: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [*BASTION, "serve", "--http", f"127.0.0.1:{self.port}", *args], cwd=cwd,
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def test_help_on_every_command(tmp_path):
+    for args in (["--help"], ["serve", "--help"], ["superuser", "--help"], ["superuser", "upsert", "--help"],
+                 ["migrate", "--help"], ["migrate", "up", "--help"], ["migrate", "down", "--help"],
+                 ["migrate", "history", "--help"], ["migrate", "create", "--help"]):
+        res = run_cli(*args, cwd=tmp_path)
+        assert res.returncode == 0, (args, res.stderr)
+        assert "Usage" in res.stdout
+
+
+def test_serve_superuser_and_crud_over_http(tmp_path):
+    server = Server(tmp_path, "--dir", "data")
+    try:
+        assert (tmp_path / "data" / "data.db").exists()
+        out = server.log.read_text()
+        assert "bastion superuser upsert EMAIL PASSWORD" in out
+        res = run_cli("superuser", "upsert", "admin@example.com", "secret-pass-1", "--dir", "data", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert "created" in res.stdout
+        again = run_cli("superuser", "upsert", "admin@example.com", "secret-pass-2", "--dir", "data", cwd=tmp_path)
+        assert "updated" in again.stdout
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            old = http.post("/api/collections/_superusers/auth-with-password",
+                            json={"identity": "admin@example.com", "password": "secret-pass-1"})
+            assert old.status_code == 400
+            auth = http.post("/api/collections/_superusers/auth-with-password",
+                             json={"identity": "admin@example.com", "password": "secret-pass-2"})
+            assert auth.status_code == 200, auth.text
+            h = {"Authorization": auth.json()["token"]}
+            col = http.post("/api/collections", headers=h, json={
+                "name": "notes", "listRule": "", "viewRule": "", "createRule": "",
+                "fields": [{"name": "text", "type": "text", "required": True}]})
+            assert col.status_code == 200, col.text
+            rec = http.post("/api/collections/notes/records", json={"text": "hello"}).json()
+            assert http.get(f"/api/collections/notes/records/{rec['id']}").json()["text"] == "hello"
+            assert http.get("/api/openapi.json").json()["paths"]["/api/collections/notes/records"]
+            assert "api-reference" in http.get("/api/docs").text
+            assert http.get("/api/nowhere").status_code == 404
+    finally:
+        assert server.stop() == 0
+    assert list((tmp_path / "bastion_migrations").glob("*_create_collection_notes.py"))
+
+
+def test_migrate_commands(tmp_path):
+    server = Server(tmp_path, "--dir", "data")
+    try:
+        run_cli("superuser", "upsert", "a@example.com", "secret-pass-1", "--dir", "data", cwd=tmp_path)
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            token = http.post("/api/collections/_superusers/auth-with-password",
+                              json={"identity": "a@example.com", "password": "secret-pass-1"}).json()["token"]
+            res = http.post("/api/collections", headers={"Authorization": token},
+                            json={"name": "items", "fields": [{"name": "n", "type": "number"}]})
+            assert res.status_code == 200
+    finally:
+        server.stop()
+    history = run_cli("migrate", "history", "--dir", "data", cwd=tmp_path)
+    assert "applied" in history.stdout and "create_collection_items" in history.stdout
+    down = run_cli("migrate", "down", "--dir", "data", cwd=tmp_path)
+    assert down.returncode == 0 and "Reverted" in down.stdout
+    assert "pending" in run_cli("migrate", "history", "--dir", "data", cwd=tmp_path).stdout
+    up = run_cli("migrate", "up", "--dir", "data", cwd=tmp_path)
+    assert "Applied" in up.stdout
+    created = run_cli("migrate", "create", "add things", "--dir", "data", cwd=tmp_path)
+    assert created.returncode == 0 and "add_things" in created.stdout
+    bad = run_cli("migrate", "create", "../../etc", "--dir", "data", cwd=tmp_path)
+    assert bad.returncode != 0
+
+
+def test_bad_flags_give_clear_errors(tmp_path):
+    res = run_cli("serve", "--http", "nonsense", cwd=tmp_path)
+    assert res.returncode != 0 and "--http" in res.stderr
+    res = run_cli("serve", "--database-url", "oracle://x", cwd=tmp_path)
+    assert res.returncode != 0 and "Unsupported database URL" in res.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals as on Linux")
+def test_sigterm_stops_cleanly(tmp_path):
+    server = Server(tmp_path, "--dir", "data")
+    assert server.stop() == 0
