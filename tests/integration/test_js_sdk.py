@@ -1,0 +1,261 @@
+"""Real-client test: the official ``pocketbase`` JS SDK against a ``bastion serve`` subprocess.
+
+``tests/js/sdk_crud.mjs`` authenticates as a superuser, creates a collection with most field
+types, runs records CRUD (modifiers, validation errors, 404s) and refreshes its token. This
+module installs the pinned SDK from ``tests/js/package.json`` with npm, starts a real server
+on a free port (SQLite, PostgreSQL and MariaDB), creates the superuser through the CLI and runs the
+script with node.
+
+The SDK is installed once into ``$TMPDIR/bastion-js-sdk-<hash of package.json>`` and reused
+by later runs (delete that folder to force a reinstall). Without node/npm, the npm registry or
+PostgreSQL the tests skip with the reason, unless ``BASTION_TEST_SERVICES=required``, which
+turns each skip into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.services import BACKENDS
+
+JS_DIR = Path(__file__).resolve().parent.parent / "js"
+PACKAGE_JSON = JS_DIR / "package.json"
+SCRIPT = JS_DIR / "sdk_crud.mjs"
+
+SUPERUSER_EMAIL = "sdk-root@example.com"
+SUPERUSER_PASSWORD = "sdk-root-password-1"
+
+NODE_TIMEOUT = 60.0
+NPM_TIMEOUT = 300.0
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def require_or_skip(reason: str) -> None:
+    if os.environ.get("BASTION_TEST_SERVICES") == "required":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _tail(text: str | bytes | None, lines: int = 60) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return "\n".join((text or "").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- SDK install
+
+
+def _pinned_version() -> str:
+    return json.loads(PACKAGE_JSON.read_text())["dependencies"]["pocketbase"]
+
+
+def _installed_version(folder: Path) -> str | None:
+    try:
+        manifest = folder / "node_modules" / "pocketbase" / "package.json"
+        return str(json.loads(manifest.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def sdk_dir() -> Path:
+    """A folder with ``node_modules/pocketbase`` installed from tests/js/package.json."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        require_or_skip("node and npm are needed for the JS SDK test (not found on PATH)")
+    manifest = PACKAGE_JSON.read_bytes()
+    digest = hashlib.sha256(manifest).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"bastion-js-sdk-{digest}"
+    if _installed_version(cache) == _pinned_version():
+        return cache
+
+    staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.staging-", dir=cache.parent))
+    try:
+        (staging / "package.json").write_bytes(manifest)
+        try:
+            done = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--no-update-notifier",
+                 "--no-package-lock", "--loglevel=error", "--prefix", str(staging)],
+                cwd=staging, capture_output=True, text=True, timeout=NPM_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            require_or_skip(
+                f"npm install timed out after {NPM_TIMEOUT:.0f}s (is the npm registry reachable?)"
+            )
+        if done.returncode != 0:
+            require_or_skip(
+                f"npm install of pocketbase@{_pinned_version()} failed:\n{_tail(done.stderr, 20)}"
+            )
+        installed = _installed_version(staging)
+        assert installed == _pinned_version(), f"npm installed pocketbase {installed}"
+        try:
+            staging.rename(cache)  # atomic publish; a concurrent run may have won the race
+        except OSError:
+            if _installed_version(cache) != _pinned_version():
+                shutil.rmtree(cache, ignore_errors=True)
+                staging.rename(cache)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bastion_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("bastion")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("bastion")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from bastion.cli.main import main; main()"]
+
+
+def _server_env() -> dict[str, str]:
+    # BASTION_* variables would override the flags we rely on (e.g. BASTION_DATABASE_URL).
+    return {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+class Server:
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / "server.log"
+        self.dirs = ["--dir", str(root / "data"), "--migrations-dir", str(root / "migrations")]
+        if database_url:
+            self.dirs += ["--database-url", database_url]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def log_tail(self) -> str:
+        try:
+            return _tail(self.log.read_text(errors="replace"))
+        except OSError:
+            return "(no server log)"
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [*_bastion_cmd(), "serve", *self.dirs, "--http", f"127.0.0.1:{self.port}",
+                 "--shutdown-grace", "2"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=_server_env(), cwd=self.root,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"bastion serve exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"bastion serve not healthy after {STARTUP_TIMEOUT:.0f}s:\n{self.log_tail()}")
+
+    def upsert_superuser(self, email: str, password: str) -> None:
+        done = subprocess.run(
+            [*_bastion_cmd(), "superuser", "upsert", email, password, *self.dirs],
+            capture_output=True, text=True, timeout=STARTUP_TIMEOUT,
+            env=_server_env(), cwd=self.root,
+        )
+        assert done.returncode == 0, f"superuser upsert failed:\n{done.stdout}\n{done.stderr}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    backend = BACKENDS[request.param]
+    problem = backend.unavailable()
+    if problem:
+        require_or_skip(problem)
+    name = f"bt_sdk_{secrets.token_hex(6)}"
+    url = asyncio.run(backend.create_database(name, tmp_path))
+    try:
+        yield url
+    finally:
+        asyncio.run(backend.drop_database(name))
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path, database_url)
+    try:
+        srv.start()
+        srv.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
+        yield srv
+    finally:
+        srv.stop()  # always stop the server (before the database is dropped)
+
+
+# --------------------------------------------------------------------------- test
+
+
+def test_pocketbase_js_sdk_crud(sdk_dir: Path, server: Server) -> None:
+    node = shutil.which("node")
+    assert node
+    # ESM resolves bare imports from the script's own folder, so run a copy placed next to
+    # the installed node_modules (one file per run: safe with concurrent runs).
+    script = sdk_dir / f"sdk_crud.{secrets.token_hex(4)}.mjs"
+    shutil.copyfile(SCRIPT, script)
+    try:
+        done = subprocess.run(
+            [node, str(script), server.url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
+            capture_output=True, text=True, timeout=NODE_TIMEOUT, cwd=sdk_dir,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"sdk_crud.mjs timed out after {NODE_TIMEOUT:.0f}s\nstdout:\n{_tail(exc.stdout)}\n"
+            f"stderr:\n{_tail(exc.stderr)}\nserver log:\n{server.log_tail()}"
+        )
+    finally:
+        script.unlink(missing_ok=True)
+
+    report = (
+        f"exit {done.returncode}\nstdout:\n{_tail(done.stdout)}\nstderr:\n{_tail(done.stderr)}\n"
+        f"server log:\n{server.log_tail()}"
+    )
+    if done.returncode != 0:
+        pytest.fail(f"sdk_crud.mjs failed: {report}", pytrace=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, report
+    result = json.loads(lines[-1])
+    assert result["ok"] is True, report
+    assert result["checks"] >= 200, report
