@@ -59,5 +59,6 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
     asgi.state.bastion = app
     return asgi

@@ -10,6 +10,7 @@ from bastion.core.collections import Collection
 from bastion.core.fields import Field, StorageKind
 from bastion.core.ports import SqlDialect
 
+
 def system_tables(sql: SqlDialect) -> dict[str, sa.Table]:
     """``_collections``, ``_params`` and ``_migrations`` for the dialect in use."""
     meta = sa.MetaData()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _FORMATS = (
     "%Y-%m-%d %H:%M:%S.%fZ",
@@ -14,13 +14,13 @@ _FORMATS = (
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_datetime(value: datetime) -> str:
     """Format as ``2024-01-02 15:04:05.000Z`` (always 3 fractional digits, UTC)."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -35,14 +35,14 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError("empty datetime")
     for fmt in _FORMATS:
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     iso = text.replace("Z", "+00:00").replace("z", "+00:00")
     parsed = datetime.fromisoformat(iso)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def normalize_datetime(text: str) -> str:
