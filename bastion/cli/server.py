@@ -39,7 +39,11 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop, server)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    await server.serve()
+    watcher = asyncio.create_task(app.watch_schema())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
     typer.echo("Bastion stopped.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -69,6 +70,16 @@ class App:
             if self.registry.find("users") is None:
                 await self.collections.create(users_definition(), migrate=False, trusted=True)
         return await self.migrate_up() if apply_migrations else []
+
+    async def watch_schema(self, interval: float = 2.0) -> None:
+        """Poll the schema version so a change made on another node is seen here too."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.collections.reload_if_changed():
+                    log.info("schema changed on another node; reloaded")
+            except Exception:  # noqa: BLE001 - keep watching through database hiccups
+                log.warning("schema version check failed", exc_info=True)
 
     async def close(self) -> None:
         await self.db.close()

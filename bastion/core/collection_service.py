@@ -19,6 +19,7 @@ from bastion.core.ports import Connection, Database
 from bastion.core.registry import Registry
 from bastion.core.schema_sync import SchemaSync
 from bastion.core.tables import system_tables
+from bastion.tools.timeutil import now_string
 
 VIEW_QUERY_MAX = 5000
 
@@ -33,12 +34,14 @@ class CollectionService:
         self.sync = SchemaSync(db.sql)
         self.tables = system_tables(db.sql)
         self.after_change: list[Callable[[], Any]] = []
+        self.version = ""
 
     async def load(self) -> None:
         t = self.tables["_collections"]
         async with self.db.read() as conn:
             rows = await conn.fetch_all(sa.select(t.c.definition).order_by(t.c.created, t.c.id))
         self.registry.replace_all([collection_from_stored(orjson.loads(r["definition"])) for r in rows])
+        self.version = await self.stored_version()
 
     # -- public operations ---------------------------------------------------------
     async def create(self, data: Any, migrate: bool = True, trusted: bool = False) -> Collection:
@@ -110,6 +113,31 @@ class CollectionService:
         new.id = after["id"]
         await self._check(new, old, "Failed to apply migration.")
         await self._commit(old, new, "", migrate=False)
+
+    # -- schema version (other nodes reload when it moves) ------------------------------
+    async def _bump_version(self, conn: Connection) -> None:
+        t = self.tables["_params"]
+        stamp, now = str(time.time_ns()), now_string()
+        updated = await conn.execute(
+            sa.update(t).where(t.c.id == SCHEMA_VERSION_KEY).values(value=stamp, updated=now))
+        if not updated:
+            await conn.execute(sa.insert(t).values(id=SCHEMA_VERSION_KEY, value=stamp, created=now, updated=now))
+        self.version = stamp
+
+    async def stored_version(self) -> str:
+        t = self.tables["_params"]
+        async with self.db.read() as conn:
+            return str(await conn.scalar(sa.select(t.c.value).where(t.c.id == SCHEMA_VERSION_KEY)) or "")
+
+    async def reload_if_changed(self) -> bool:
+        """Reload the registry when another node changed the schema; True if it did."""
+        stored = await self.stored_version()
+        if stored == self.version:
+            return False
+        await self.load()
+        await self.db.schema_changed()
+        self.version = stored
+        return True
 
     # -- internals -----------------------------------------------------------------
     async def _check(self, col: Collection, old: Collection | None, message: str) -> None:
@@ -205,6 +233,7 @@ class CollectionService:
                         definition=orjson.dumps(new.to_dict(secrets=True)).decode(),
                         created=new.created, updated=new.updated,
                     ))
+                await self._bump_version(conn)
                 if migrate and self.files is not None:
                     migration_path = self.files.write_change(
                         title, old.to_dict() if old else None, new.to_dict() if new else None)
@@ -222,6 +251,9 @@ class CollectionService:
             self.registry.put(new)
         for hook in self.after_change:
             hook()
+
+
+SCHEMA_VERSION_KEY = "schema_version"
 
 
 def _mentions(query: str, name: str) -> bool:

@@ -86,3 +86,20 @@ async def test_blank_migration_with_sql(app, tmp_path):
     su = superuser(app)
     rec = await app.records.view(su, app.registry.get("posts"), "seeded000000001")
     assert rec["title"] == "from sql"
+
+
+async def test_second_node_sees_schema_changes(app, database_url, backend, tmp_path):
+    if backend.name == "sqlite":
+        other_url = ""
+    else:
+        other_url = database_url
+    other = App(open_database(other_url, tmp_path / "data"), tmp_path / "migrations")
+    await other.start()
+    try:
+        assert other.registry.find("late") is None
+        assert await other.collections.reload_if_changed() is False
+        await app.collections.create({"name": "late", "fields": [{"name": "x", "type": "text"}]})
+        assert await other.collections.reload_if_changed() is True
+        assert other.registry.find("late") is not None
+    finally:
+        await other.close()
