@@ -28,7 +28,9 @@ class PostgresDialect:
         return self._preparer.quote_identifier(identifier)
 
     def text_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
+        # Byte-order collation: comparisons and ORDER BY match SQLite and MariaDB's binary
+        # collation, whatever locale the database was created with.
+        return sa.Text(collation="C")
 
     def json_type(self) -> sa.types.TypeEngine[Any]:
         return postgresql.JSONB(none_as_null=True)

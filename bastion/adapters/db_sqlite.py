@@ -21,6 +21,22 @@ from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serial
 BUSY_TIMEOUT_MS = 10_000
 
 
+class SqliteJson(sa.types.TypeDecorator[Any]):
+    """JSON kept as TEXT: a column declared ``JSON`` would get NUMERIC affinity in SQLite,
+    which turns the text ``'0'`` into the integer 0 and loses the JSON type of scalars."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.engine.Dialect) -> str | None:
+        return None if value is None else json_serializer(value)
+
+    def process_result_value(self, value: Any, dialect: sa.engine.Dialect) -> Any:
+        if value is None or not isinstance(value, (str, bytes)):
+            return value
+        return json_deserializer(value)
+
+
 class SqliteDialect:
     name = "sqlite"
 
@@ -39,7 +55,7 @@ class SqliteDialect:
         return sa.Text()
 
     def json_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON(none_as_null=True)
+        return SqliteJson()
 
     def table_options(self) -> dict[str, Any]:
         return {}

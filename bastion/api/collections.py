@@ -22,15 +22,24 @@ async def list_collections(request: Request) -> Response:
     params = parse_list_params(request.query_params)
     items = [c.to_dict() for c in app.registry.all()]
     if params.filter_text:
-        items = app.filters.filter_plain(items, params.filter_text, SORTABLE)
-    for item in reversed(params.sort):
-        if item.name not in SORTABLE:
-            raise BadRequest(f"Invalid sort parameter: collections sort by {', '.join(SORTABLE)}.")
-        items.sort(key=lambda c, k=item.name: c[k], reverse=item.desc)
+        ids = await app.collections.matching_ids(params.filter_text, SORTABLE)
+        items = [c for c in items if c["id"] in ids]
+    for name, desc in reversed(_sort_keys(params.sort)):
+        items.sort(key=lambda c, k=name: c[k], reverse=desc)
     total = len(items)
     start = (params.page - 1) * params.per_page
     page = items[start:start + params.per_page]
     return json_response(request, page_envelope(page, params, -1 if params.skip_total else total))
+
+
+def _sort_keys(text: str) -> list[tuple[str, bool]]:
+    keys = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name = part.lstrip("+-")
+        if name not in SORTABLE:
+            raise BadRequest(f"Invalid sort parameter: collections sort by {', '.join(SORTABLE)}.")
+        keys.append((name, part.startswith("-")))
+    return keys
 
 
 async def view_collection(request: Request) -> Response:

@@ -51,11 +51,11 @@ class App:
         self.db = db
         self.registry = Registry(db.sql)
         self.files = MigrationFiles(migrations_dir) if migrations_dir else None
-        self.access = Access()
-        self.collections = CollectionService(db, self.registry, self.files)
-        self.records = RecordService(db, self.registry, self.access)
+        self.filters = Filters(self.registry, db.sql.name)
+        self.access = Access(self.filters)
+        self.collections = CollectionService(db, self.registry, self.files, self.filters)
+        self.records = RecordService(db, self.registry, self.access, self.filters)
         self.auth = AuthService(db, self.registry)
-        self.filters = Filters()
         self._tables = system_tables(db.sql)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:

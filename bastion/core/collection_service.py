@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bastion.core.collections import Collection, collection_from_stored, parse_collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
+from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
 from bastion.core.ports import Connection, Database
 from bastion.core.registry import Registry
@@ -27,8 +28,9 @@ VIEW_QUERY_MAX = 5000
 class CollectionService:
     """The only writer of ``_collections``; keeps the registry and the database in step."""
 
-    def __init__(self, db: Database, registry: Registry, files: MigrationFiles | None):
+    def __init__(self, db: Database, registry: Registry, files: MigrationFiles | None, filters: Filters):
         self.db = db
+        self.filters = filters
         self.registry = registry
         self.files = files
         self.sync = SchemaSync(db.sql)
@@ -114,6 +116,13 @@ class CollectionService:
         await self._check(new, old, "Failed to apply migration.")
         await self._commit(old, new, "", migrate=False)
 
+    async def matching_ids(self, text: str, allowed: tuple[str, ...]) -> set[str]:
+        """Ids of collections matching a filter over ``allowed`` columns of ``_collections``."""
+        t = self.tables["_collections"]
+        cond = self.filters.plain(t, text, allowed)
+        async with self.db.read() as conn:
+            return {r["id"] for r in await conn.fetch_all(sa.select(t.c.id).where(cond))}
+
     # -- schema version (other nodes reload when it moves) ------------------------------
     async def _bump_version(self, conn: Connection) -> None:
         t = self.tables["_params"]
@@ -153,15 +162,24 @@ class CollectionService:
                 target = self.registry.find(f.collectionId) if f.collectionId != col.id else col  # type: ignore[attr-defined]
                 if target is None and f.collectionId in (col.name,):  # type: ignore[attr-defined]
                     target = col
-                if target is None or target.is_view:
+                if target is None:
                     field_errors[str(i)] = {"collectionId": FieldError(
-                        "validation_field_invalid_relation", "The relation collection doesn't exist")}
+                        "validation_field_relation_missing_collection", "The relation collection doesn't exist")}
+                elif target.is_view and not col.is_view:
+                    field_errors[str(i)] = {"collectionId": FieldError(
+                        "validation_relation_field_non_view_base_collection",
+                        "Non view collections are not allowed to have a view relation")}
                 else:
                     f.collectionId = target.id  # type: ignore[attr-defined]
         if field_errors:
             errors["fields"] = field_errors
         if col.is_view and "viewQuery" not in errors:
             await self._prepare_view(col, errors)
+        if not errors:
+            for rule, text in col.rules.items():
+                problem = self.filters.check_rule(text, col) if text else None
+                if problem:
+                    errors[rule] = FieldError("validation_invalid_rule", f"Invalid rule: {problem}")
         if errors:
             raise ValidationFailed(message, errors)
 

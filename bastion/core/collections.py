@@ -22,7 +22,8 @@ AUTH_RULES = ("authRule", "manageRule")
 NAME_RE = re.compile(r"^\w{1,255}$", re.ASCII)
 MAX_FIELDS = 500
 MAX_RULE = 3500
-RESERVED_FIELD_NAMES = {"expand", "collectionid", "collectionname", "passwordconfirm", "oldpassword"}
+RESERVED_FIELD_NAMES = {"expand", "collectionid", "collectionname"}
+AUTH_RESERVED_FIELD_NAMES = {"passwordconfirm", "oldpassword"}
 AUTH_SYSTEM_FIELDS = ("id", "password", "tokenKey", "email", "emailVisibility", "verified")
 
 
@@ -213,28 +214,36 @@ def _parse_fields(
         return []
     field_errors: dict[str, Any] = {}
     fields: list[Field] = []
+    # Missing system fields are put in front, and error keys count them, as PocketBase's do.
+    submitted = {item.get("name") for item in raw if isinstance(item, dict)}
+    system_names = () if ctype == "view" else (("id",) if ctype != "auth" else AUTH_SYSTEM_FIELDS)
+    offset = sum(1 for name in system_names if name not in submitted)
+    position: dict[int, int] = {}
     for i, item in enumerate(raw):
         ferrs: dict[str, Any] = {}
         f = field_from_dict(item, ferrs)
         if f is not None and existing is not None:
             _check_system_change(f, existing, ferrs)
         if ferrs:
-            field_errors[str(i)] = ferrs
+            field_errors[str(i + offset)] = ferrs
         elif f is not None:
             fields.append(f)
+            position[id(f)] = i + offset
     fields = _with_system_fields(fields, ctype)
+    reserved = RESERVED_FIELD_NAMES | (AUTH_RESERVED_FIELD_NAMES if ctype == "auth" else set())
     seen: set[str] = set()
     for i, f in enumerate(fields):
+        key = str(position.get(id(f), i))
         lname = f.name.lower()
         if lname in seen:
-            field_errors.setdefault(str(i), {})["name"] = FieldError(
+            field_errors.setdefault(key, {})["name"] = FieldError(
                 "validation_duplicated_field_name", f"Duplicated field name {f.name}")
-        if lname in RESERVED_FIELD_NAMES:
-            field_errors.setdefault(str(i), {})["name"] = FieldError(
-                "validation_field_name_reserved", f"{f.name} is a reserved field name")
+        if lname in reserved:
+            field_errors.setdefault(key, {})["name"] = FieldError(
+                "validation_not_in_invalid", f"{f.name} is a reserved field name")
         seen.add(lname)
         if ctype == "auth" and isinstance(f, PasswordField) and f.name != "password":
-            field_errors.setdefault(str(i), {})["type"] = FieldError(
+            field_errors.setdefault(key, {})["type"] = FieldError(
                 "validation_invalid_value", "Only the system password field may be of type password")
     if field_errors:
         errors["fields"] = field_errors

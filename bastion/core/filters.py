@@ -1,18 +1,101 @@
-"""Client ``filter`` parameters, compiled through the rules package into SQL conditions."""
+"""Client ``filter``/``sort`` parameters and stored rules, compiled through ``bastion.rules``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from bastion.core.errors import BadRequest
+import sqlalchemy as sa
+
+from bastion.core.access import RequestInfo
+from bastion.core.collections import Collection
+from bastion.core.errors import BadRequest, Forbidden
 from bastion.core.record_query import FilterBuilder
+from bastion.core.record_resolver import RecordResolver
+from bastion.core.registry import Registry
+from bastion.rules import (
+    FilterError,
+    SimpleFieldResolver,
+    compile_filter,
+    compile_sort,
+    parse,
+    parse_sort,
+)
+
+log = logging.getLogger("bastion.rules")
+
+
+def invalid(kind: str, exc: FilterError) -> BadRequest:
+    return BadRequest(f"Invalid {kind}: {exc}")
 
 
 class Filters:
-    """Entry point for the records API and the system lists."""
+    """Compiles filters, sorts and rules for one database dialect."""
 
-    def builder(self, text: str, info: Any) -> FilterBuilder:
-        raise BadRequest("The filter parameter is not supported yet.")
+    def __init__(self, registry: Registry, dialect: str):
+        self.registry = registry
+        self.dialect = dialect
 
-    def filter_plain(self, items: list[dict[str, Any]], text: str, allowed: tuple[str, ...]) -> list[dict[str, Any]]:
-        raise BadRequest("The filter parameter is not supported yet.")
+    # -- client parameters ---------------------------------------------------------
+    def builder(self, text: str, info: RequestInfo) -> FilterBuilder:
+        """Check ``text`` now (syntax, privileges) and compile it once the collection is known."""
+        if not info.is_superuser:
+            for marker in ("@collection.", "@request."):
+                if marker in text:
+                    raise Forbidden(f"Only superusers can filter by {marker}")
+        try:
+            parse(text)
+        except FilterError as exc:
+            raise invalid("filter", exc) from None
+
+        def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
+            resolver = RecordResolver(self.registry, col, table, req, self.dialect, trusted=False)
+            try:
+                return compile_filter(text, resolver, self.dialect)
+            except FilterError as exc:
+                raise invalid("filter", exc) from None
+
+        return build
+
+    def order_by(self, text: str, col: Collection, table: sa.Table, info: RequestInfo) -> list[Any]:
+        if not text:
+            return []
+        resolver = RecordResolver(self.registry, col, table, info, self.dialect, trusted=False)
+        rowid = None if self.dialect == "sqlite" else table.c.id
+        try:
+            return compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
+        except FilterError as exc:
+            raise invalid("sort", exc) from None
+
+    def plain(self, table: sa.Table, text: str, allowed: tuple[str, ...]) -> sa.ColumnElement[bool]:
+        """A filter over plain columns of a system table (e.g. the collections list)."""
+        try:
+            return compile_filter(text, SimpleFieldResolver(table, allowed), self.dialect)
+        except FilterError as exc:
+            raise invalid("filter", exc) from None
+
+    # -- stored rules --------------------------------------------------------------
+    def check_rule(self, rule: str, col: Collection) -> str | None:
+        """The problem with a rule for ``col``, or None when it compiles."""
+        table = self.registry.table(col) if self.registry.find(col.id) is col else _table_for(col, self.registry)
+        resolver = RecordResolver(self.registry, col, table, RequestInfo(), self.dialect, trusted=True)
+        try:
+            compile_filter(rule, resolver, self.dialect)
+        except FilterError as exc:
+            return str(exc)
+        return None
+
+    def compile(self, rule: str, info: RequestInfo, col: Collection, table: sa.Table) -> sa.ColumnElement[bool]:
+        """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies."""
+        resolver = RecordResolver(self.registry, col, table, info, self.dialect, trusted=True)
+        try:
+            return compile_filter(rule, resolver, self.dialect)
+        except FilterError as exc:
+            log.warning("rule of collection %s does not compile (%s); denying", col.name, exc)
+            return sa.false()
+
+
+def _table_for(col: Collection, registry: Registry) -> sa.Table:
+    from bastion.core.tables import build_table
+
+    return build_table(col, registry.sql)

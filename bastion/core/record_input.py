@@ -24,12 +24,17 @@ IGNORED_KEYS = {"collectionId", "collectionName", "expand"}
 
 @dataclass
 class PreparedRecord:
-    """The values to write, plus the plain password to hash (if any)."""
+    """The values to write, plus plain passwords to hash (by field name)."""
 
     values: dict[str, Any]
     errors: dict[str, Any] = field(default_factory=dict)
-    new_password: str | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
+
+    @property
+    def new_password(self) -> str | None:
+        """The new plain password of an auth record (its ``password`` field)."""
+        return self.passwords.get("password")
 
 
 def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[str, Any]) -> tuple[bool, Any]:
@@ -145,5 +150,5 @@ def _password(
     if confirm_needed and body.get("passwordConfirm") != plain:
         out.errors["passwordConfirm"] = FieldError("validation_values_mismatch", "Values don't match")
         return
-    out.new_password = plain
+    out.passwords[f.name] = plain
     out.changed.add(f.name)

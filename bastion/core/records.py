@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password
 from bastion.core.ports import Connection, Database, Row
 from bastion.core.record_input import PreparedRecord, prepare
-from bastion.core.record_query import ListParams, order_by, page_envelope
+from bastion.core.record_query import ListParams, page_envelope
 from bastion.core.registry import Registry
 from bastion.tools.ids import random_string
 
@@ -26,6 +27,7 @@ class RecordService:
     db: Database
     registry: Registry
     access: Access
+    filters: Filters
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -50,7 +52,7 @@ class RecordService:
         if params.filter is not None:
             conds.append(params.filter(col, table, info))
         where = sa.and_(sa.true(), *conds)
-        stmt = sa.select(table).where(where).order_by(*order_by(params.sort, col, table, info, self.db.sql.name))
+        stmt = sa.select(table).where(where).order_by(*self.filters.order_by(params.sort, col, table, info))
         stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
         async with self.db.read() as conn:
             rows = await conn.fetch_all(stmt)
@@ -147,8 +149,9 @@ class RecordService:
             prepared.values["tokenKey"] = random_string(50)
 
     async def _hash(self, prepared: PreparedRecord) -> None:
-        if prepared.new_password is not None and not prepared.errors:
-            prepared.values["password"] = await hash_password(prepared.new_password)
+        if not prepared.errors:
+            for name, plain in prepared.passwords.items():
+                prepared.values[name] = await hash_password(plain)
 
     def _db_values(self, col: Collection, values: dict[str, Any]) -> dict[str, Any]:
         out = {}

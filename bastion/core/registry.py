@@ -14,6 +14,7 @@ class Registry:
     """In-memory view of ``_collections``; replaced wholesale on every schema change."""
 
     def __init__(self, sql: SqlDialect):
+        self.sql = sql
         self._sql = sql
         self._by_id: dict[str, Collection] = {}
         self._by_name: dict[str, Collection] = {}

@@ -45,9 +45,9 @@ class _MultiField(Field):
         items = self.items_of(raw)
         if self.multi:
             return items
-        if len(items) > 1:
-            raise FieldError("validation_too_many_values", "Select no more than 1", {"max": 1})
-        return items[0] if items else ""
+        # A single value keeps the last item of a list, as PocketBase does; this also makes
+        # ``f+`` on a single select/relation replace the value instead of failing.
+        return items[-1] if items else ""
 
     def values_of(self, value: Any) -> list[str]:
         if self.multi:
@@ -85,6 +85,13 @@ class SelectField(_MultiField):
         if not self.values and "values" not in errors:
             errors["values"] = FieldError("validation_required", "Cannot be blank")
         self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
+        if self.values and self.maxSelect > len(self.values) and "maxSelect" not in errors:
+            # PocketBase: more selections than there are values is a settings error.
+            errors["maxSelect"] = FieldError(
+                "validation_max_less_equal_than_required",
+                f"Must be no greater than {len(self.values)}",
+                {"threshold": len(self.values)},
+            )
 
     def options_dict(self) -> dict[str, Any]:
         return {"values": self.values, "maxSelect": self.maxSelect}
@@ -112,8 +119,11 @@ class RelationField(_MultiField):
         self.minSelect = opt_int(data, "minSelect", errors)
         self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
         if self.minSelect > self.maxSelect:
+            # PocketBase's code (an ozzo-validation Min rule on maxSelect).
             errors["maxSelect"] = FieldError(
-                "validation_min_greater_equal_than_max", "Must be greater than or equal to minSelect"
+                "validation_min_greater_equal_than_required",
+                f"Must be no less than {self.minSelect}",
+                {"threshold": self.minSelect},
             )
 
     def options_dict(self) -> dict[str, Any]:
@@ -160,6 +170,12 @@ class FileField(_MultiField):
         }
 
     def validate(self, value: Any) -> None:
+        if self.multi and len(self.values_of(value)) > self.maxSelect:
+            # PocketBase's code for files differs from select/relation.
+            raise FieldError(
+                "validation_too_many_files", f"The maximum allowed files is {self.maxSelect}",
+                {"maxSelect": self.maxSelect},
+            )
         super().validate(value)
         for name in self.values_of(value):
             if not FILENAME_RE.match(name):

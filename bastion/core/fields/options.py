@@ -32,13 +32,16 @@ def opt_int(
     if isinstance(value, bool) or not isinstance(value, int):
         errors[key] = FieldError("validation_invalid_value", "Must be an integer")
         return default
+    # PocketBase checks these options with ozzo-validation Min/Max rules; same codes here.
     if minimum is not None and value < minimum:
         errors[key] = FieldError(
-            "validation_min_number_constraint", f"Must be no less than {minimum}", {"min": minimum}
+            "validation_min_greater_equal_than_required", f"Must be no less than {minimum}",
+            {"threshold": minimum},
         )
     elif maximum is not None and value > maximum:
         errors[key] = FieldError(
-            "validation_max_number_constraint", f"Must be no greater than {maximum}", {"max": maximum}
+            "validation_max_less_equal_than_required", f"Must be no greater than {maximum}",
+            {"threshold": maximum},
         )
     return value
 

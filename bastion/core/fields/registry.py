@@ -40,8 +40,10 @@ def field_from_dict(data: Any, errors: Errors) -> Field | None:
     if not field.name:
         errors.setdefault("name", FieldError("validation_required", "Cannot be blank"))
     elif not NAME_RE.match(field.name):
+        # PocketBase's code for a name that fails its ^\w+$ pattern.
         errors.setdefault(
-            "name", FieldError("validation_invalid_name", "Use only letters, digits and underscores")
+            "name",
+            FieldError("validation_match_invalid", "Use only letters, digits and underscores"),
         )
     if not field.id and field.name:
         field.id = field_id(field.TYPE, field.name)

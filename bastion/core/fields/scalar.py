@@ -32,7 +32,12 @@ class NumberField(Field):
         self.min = opt_number_or_none(data, "min", errors)
         self.max = opt_number_or_none(data, "max", errors)
         if self.min is not None and self.max is not None and self.min > self.max:
-            errors["max"] = FieldError("validation_min_greater_equal_than_max", "Must be greater than min")
+            # PocketBase's code for max < min on a number field.
+            errors["max"] = FieldError(
+                "validation_min_number_constraint",
+                f"Must be greater or equal than {number_out(self.min)}",
+                {"min": number_out(self.min)},
+            )
         self.onlyInt = opt_bool(data, "onlyInt", errors)
 
     def options_dict(self) -> dict[str, Any]:
@@ -67,8 +72,12 @@ class NumberField(Field):
         return number_out(raw)
 
     def validate(self, value: Any) -> None:
-        if self.required and value == 0:
-            raise FieldError("validation_required", "Cannot be blank")
+        if value == 0:
+            # As in PocketBase, zero (also what an unset number holds) is only checked
+            # against ``required``: an optional field with min > 0 may stay unset.
+            if self.required:
+                raise FieldError("validation_required", "Cannot be blank")
+            return
         if self.onlyInt and not float(value).is_integer():
             raise FieldError("validation_only_int_constraint", "Decimal numbers are not allowed")
         if self.min is not None and value < self.min:
@@ -135,6 +144,11 @@ class DateField(Field):
                     errors[key] = FieldError("validation_invalid_date", "Must be a valid date")
                     value = ""
             setattr(self, key, value)
+        if self.min and self.max and self.min > self.max:
+            # PocketBase checks max against the [min, max] range: an empty range is invalid.
+            errors["max"] = FieldError(
+                "validation_date_out_of_range", "The date is out of the allowed range"
+            )
 
     def options_dict(self) -> dict[str, Any]:
         return {"min": self.min, "max": self.max}
@@ -151,10 +165,17 @@ class DateField(Field):
 
     def validate(self, value: Any) -> None:
         super().validate(value)
+        # PocketBase's codes: its date bounds are ozzo-validation Min/Max threshold rules.
         if value and self.min and value < self.min:
-            raise FieldError("validation_min_date_constraint", f"Must be no earlier than {self.min}")
+            raise FieldError(
+                "validation_min_greater_equal_than_required", f"Must be no earlier than {self.min}",
+                {"threshold": self.min},
+            )
         if value and self.max and value > self.max:
-            raise FieldError("validation_max_date_constraint", f"Must be no later than {self.max}")
+            raise FieldError(
+                "validation_max_less_equal_than_required", f"Must be no later than {self.max}",
+                {"threshold": self.max},
+            )
 
 
 @dataclass
@@ -170,9 +191,11 @@ class AutodateField(Field):
         self.onCreate = opt_bool(data, "onCreate", errors, default=False)
         self.onUpdate = opt_bool(data, "onUpdate", errors, default=False)
         if not (self.onCreate or self.onUpdate):
-            errors["onCreate"] = FieldError(
-                "validation_required", "At least one of onCreate or onUpdate must be set"
-            )
+            # PocketBase reports the missing choice on both keys.
+            for key in ("onCreate", "onUpdate"):
+                errors[key] = FieldError(
+                    "validation_required", "Either onCreate or onUpdate must be enabled"
+                )
 
     def options_dict(self) -> dict[str, Any]:
         return {"onCreate": self.onCreate, "onUpdate": self.onUpdate}

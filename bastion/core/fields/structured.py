@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -56,10 +57,8 @@ class JsonField(Field):
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
         if isinstance(raw, str):
             # A string holding valid JSON is taken as that JSON (as multipart sends it).
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 raw = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                pass
         if _depth(raw) > MAX_JSON_DEPTH:
             raise FieldError("validation_invalid_json", f"Nested deeper than {MAX_JSON_DEPTH} levels")
         return raw

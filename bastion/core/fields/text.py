@@ -44,7 +44,11 @@ class TextField(Field):
         self.min = opt_int(data, "min", errors)
         self.max = opt_int(data, "max", errors)
         if self.max and self.min > self.max:
-            errors["max"] = FieldError("validation_min_greater_equal_than_max", "Must be greater than min")
+            # PocketBase's code (an ozzo-validation Min rule on max).
+            errors["max"] = FieldError(
+                "validation_min_greater_equal_than_required", f"Must be no less than {self.min}",
+                {"threshold": self.min},
+            )
         self.pattern = opt_str(data, "pattern", errors)
         self._regex = compile_regex(self.pattern, "pattern", errors)
         self.autogeneratePattern = opt_str(data, "autogeneratePattern", errors)
@@ -116,8 +120,11 @@ class EditorField(Field):
         super().validate(value)
         limit = self.maxSize or DEFAULT_EDITOR_MAX
         if len(value.encode("utf-8")) > limit:
+            # PocketBase's code for an oversized editor value.
             raise FieldError(
-                "validation_max_text_constraint", f"Must be less than {limit} bytes", {"max": limit}
+                "validation_content_size_limit",
+                f"The maximum allowed content size is {limit} bytes",
+                {"maxSize": limit},
             )
 
 
@@ -130,9 +137,11 @@ class _DomainField(Field):
         self.exceptDomains = [d.lower() for d in opt_str_list(data, "exceptDomains", errors)]
         self.onlyDomains = [d.lower() for d in opt_str_list(data, "onlyDomains", errors)]
         if self.exceptDomains and self.onlyDomains:
-            errors["onlyDomains"] = FieldError(
-                "validation_invalid_value", "Use either exceptDomains or onlyDomains, not both"
-            )
+            # PocketBase requires each list to be empty when the other is set (both keys fail).
+            for key in ("exceptDomains", "onlyDomains"):
+                errors[key] = FieldError(
+                    "validation_empty", "Use either exceptDomains or onlyDomains, not both"
+                )
 
     def options_dict(self) -> dict[str, Any]:
         return {"exceptDomains": self.exceptDomains, "onlyDomains": self.onlyDomains}

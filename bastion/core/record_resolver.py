@@ -1,0 +1,240 @@
+"""What identifiers in filters and rules mean for records: the core-side FieldResolver.
+
+Plain fields resolve to columns; ``author.name`` follows a single relation through a
+correlated scalar subquery; a path through a multiple relation (``members.id``), a
+back-relation (``comments_via_post.message``) or ``@collection.<name>[:alias].<field>``
+is a multi-valued operand whose items come from a correlated EXISTS. ``@request.*``
+values are bound parameters. Nothing from the filter text becomes SQL text: names are
+looked up in the schema and rejected when unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from bastion.core.access import RequestInfo
+from bastion.core.collections import Collection
+from bastion.core.fields import Field, FieldContext
+from bastion.core.registry import Registry
+from bastion.rules import FilterError, Identifier, ItemSource, Kind, ResolvedField, get_dialect
+
+MAX_DEPTH = 6
+SYSTEM_KEYS = {"collectionId", "collectionName"}
+
+
+def field_kind(f: Field) -> Kind:
+    if f.TYPE == "number":
+        return Kind.NUMBER
+    if f.TYPE == "bool":
+        return Kind.BOOL
+    if f.TYPE in ("json", "geoPoint"):
+        return Kind.JSON
+    return Kind.TEXT
+
+
+class RecordResolver:
+    """Resolves identifiers against one collection for one request."""
+
+    def __init__(
+        self, registry: Registry, col: Collection, table: sa.Table, info: RequestInfo,
+        dialect: str, *, trusted: bool,
+    ):
+        self.registry = registry
+        self.col = col
+        self.table = table
+        self.info = info
+        self.dialect_name = dialect
+        self.dialect = get_dialect(dialect)
+        self.trusted = trusted  # rules may read hidden fields; client filters may not
+
+    # -- entry point ---------------------------------------------------------------
+    def resolve(self, identifier: Identifier) -> ResolvedField:
+        name = identifier.name
+        if name.startswith("@request."):
+            return self._request(name[len("@request."):], identifier.modifier)
+        if name.startswith("@collection."):
+            return self._collection(name[len("@collection."):])
+        if name.startswith("@"):
+            raise FilterError(f'unknown identifier "{name}"')
+        return self._path(self.table, self.col, name.split("."), depth=0)
+
+    # -- record fields -------------------------------------------------------------
+    def _field(self, col: Collection, name: str) -> Field:
+        f = col.field(name)
+        if f is None or f.TYPE == "password" or (col.is_auth and name == "tokenKey" and not self.trusted):
+            raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
+        if f.hidden and not (self.trusted or self.info.is_superuser):
+            raise FilterError(f'field "{name}" is hidden and cannot be filtered')
+        return f
+
+    def _path(self, table: Any, col: Collection, parts: list[str], depth: int) -> ResolvedField:
+        if depth > MAX_DEPTH:
+            raise FilterError(f"relations can be followed at most {MAX_DEPTH} levels deep")
+        head, rest = parts[0], parts[1:]
+        if "_via_" in head and col.field(head) is None:
+            return self._back_relation(table, col, head, rest, depth)
+        f = self._field(col, head)
+        column = table.c[head]
+        if not rest:
+            return self._column(f, column)
+        if f.TYPE in ("json", "geoPoint"):
+            path = tuple(int(p) if p.isdigit() else p for p in rest)
+            return ResolvedField(expr=column, kind=Kind.JSON, json_path=path)
+        if f.TYPE != "relation":
+            raise FilterError(f'"{head}" is not a relation field, so "{".".join(parts)}" cannot be resolved')
+        target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+        if target is None:
+            raise FilterError(f'the collection of relation "{head}" no longer exists')
+        alias = self.registry.table(target).alias()
+        if f.multi:
+            return self._items_of_relation(column, target, alias, rest)
+        inner = self._path(alias, target, rest, depth + 1)
+        if inner.multi or inner.items is not None:
+            raise FilterError(f'"{".".join(parts)}" goes through more than one multi-valued step')
+        subquery = sa.select(inner.expr).where(alias.c.id == column).limit(1).scalar_subquery()
+        return ResolvedField(expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array)
+
+    def _column(self, f: Field, column: ColumnElement[Any]) -> ResolvedField:
+        if f.multi:
+            return ResolvedField(expr=column, multi=True, array=True, item_kind=Kind.TEXT)
+        kind = field_kind(f)
+        if kind is Kind.JSON:
+            return ResolvedField(expr=column, kind=Kind.JSON, json_path=())
+        return ResolvedField(expr=column, kind=kind)
+
+    def _items_of_relation(
+        self, column: ColumnElement[Any], target: Collection, alias: Any, rest: list[str]
+    ) -> ResolvedField:
+        if len(rest) != 1:
+            raise FilterError("after a multiple relation only one more field can follow")
+        f = self._field(target, rest[0])
+        if f.multi:
+            raise FilterError("a multiple relation cannot be followed by another multi-valued field")
+        kind = field_kind(f)
+        target_table = self.registry.table(target)
+
+        def items() -> ItemSource:
+            source = self.dialect.json_items(column)
+            each = target_table.alias()
+            return ItemSource(
+                froms=(*source.froms, each), value=each.c[rest[0]],
+                where=(*source.where, each.c.id == source.value),
+            )
+
+        return ResolvedField(expr=alias.c[rest[0]], multi=True, items=items, item_kind=kind)
+
+    def _back_relation(
+        self, table: Any, col: Collection, head: str, rest: list[str], depth: int
+    ) -> ResolvedField:
+        source_name, _, field_name = head.partition("_via_")
+        source = self.registry.find(source_name)
+        f = source.field(field_name) if source is not None else None
+        if source is None or f is None or f.TYPE != "relation" or f.collectionId != col.id:  # type: ignore[attr-defined]
+            raise FilterError(f'unknown back-relation "{head}"')
+        if len(rest) != 1:
+            raise FilterError(f'"{head}" must be followed by exactly one field')
+        value_field = self._field(source, rest[0])
+        source_table = self.registry.table(source)
+        multi_link = f.multi
+        outer_id = table.c.id
+
+        def items() -> ItemSource:
+            each = source_table.alias()
+            if multi_link:
+                links = self.dialect.json_items(each.c[field_name])
+                return ItemSource(froms=(each, *links.froms), value=each.c[rest[0]],
+                                  where=(*links.where, links.value == outer_id))
+            return ItemSource(froms=(each,), value=each.c[rest[0]], where=(each.c[field_name] == outer_id,))
+
+        return ResolvedField(expr=outer_id, multi=True, items=items, item_kind=field_kind(value_field))
+
+    def _collection(self, rest: str) -> ResolvedField:
+        ref, _, field_path = rest.partition(".")
+        name = ref.split(":", 1)[0]
+        target = self.registry.find(name)
+        if target is None or not field_path:
+            raise FilterError(f'unknown collection "@collection.{ref}"')
+        if "." in field_path:
+            raise FilterError("@collection paths may name one field of the joined collection")
+        f = self._field(target, field_path)
+        target_table = self.registry.table(target)
+        kind = field_kind(f)
+
+        def items() -> ItemSource:
+            each = target_table.alias()
+            return ItemSource(froms=(each,), value=each.c[field_path])
+
+        return ResolvedField(expr=target_table.c[field_path], multi=True, items=items, item_kind=kind)
+
+    # -- @request.* ----------------------------------------------------------------
+    def _request(self, path: str, modifier: str | None) -> ResolvedField:
+        section, _, key = path.partition(".")
+        info = self.info
+        if section == "method" and not key:
+            return ResolvedField.literal(info.method)
+        if section == "context" and not key:
+            return ResolvedField.literal(info.context)
+        if section == "auth":
+            return self._auth(key)
+        if section in ("query", "headers"):
+            source = info.query if section == "query" else info.headers
+            if modifier == "isset":
+                return ResolvedField.literal(key in source, modifier_applied=True)
+            return ResolvedField.literal(source.get(key))
+        if section == "body":
+            return self._body(key, modifier)
+        return ResolvedField.literal(None)
+
+    def _auth(self, key: str) -> ResolvedField:
+        auth = self.info.auth
+        if auth is None or not key:
+            return ResolvedField.literal(None)
+        if key == "collectionId":
+            return ResolvedField.literal(auth.collection.id)
+        if key == "collectionName":
+            return ResolvedField.literal(auth.collection.name)
+        name, _, rest = key.partition(".")
+        f = auth.collection.field(name)
+        if f is None or f.TYPE == "password":
+            return ResolvedField.literal(None)
+        if rest:
+            if f.TYPE != "relation" or f.multi:
+                return ResolvedField.literal(None)
+            target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+            if target is None:
+                return ResolvedField.literal(None)
+            alias = self.registry.table(target).alias()
+            inner = RecordResolver(self.registry, target, alias, self.info, self.dialect_name, trusted=True)
+            resolved = inner._path(alias, target, rest.split("."), depth=1)
+            linked = auth.record.get(name) or ""
+            if resolved.multi or resolved.items is not None:
+                raise FilterError("@request.auth paths may not end in a multi-valued field")
+            sub = sa.select(resolved.expr).where(alias.c.id == sa.literal(linked)).limit(1).scalar_subquery()
+            return ResolvedField(expr=sub, kind=resolved.kind, json_path=resolved.json_path)
+        return ResolvedField.literal(f.from_db(auth.record.get(name)))
+
+    def _body(self, key: str, modifier: str | None) -> ResolvedField:
+        body = self.info.body
+        name = key.split(".", 1)[0]
+        present = name in body
+        if modifier == "isset":
+            return ResolvedField.literal(present, modifier_applied=True)
+        f = self.col.field(name)
+        value: Any = body.get(name)
+        if f is not None and present:
+            try:
+                value = f.normalize(value, FieldContext())
+            except Exception:  # noqa: BLE001 - an invalid value simply compares as submitted
+                value = body.get(name)
+        if value is None and (modifier in ("length", "each") or (f is not None and f.multi)):
+            value = []  # an absent multi-valued body key has no items
+        if modifier == "changed":
+            if not present or f is None or name not in self.table.c:
+                return ResolvedField.literal(False, modifier_applied=True)
+            column = self.table.c[name]
+            changed = sa.or_(column.is_(None), column != sa.literal(f.to_db(value), column.type))
+            return ResolvedField(expr=sa.case((changed, True), else_=False), kind=Kind.BOOL, modifier_applied=True)
+        return ResolvedField.literal(value)

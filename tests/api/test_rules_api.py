@@ -1,0 +1,117 @@
+"""Rules and filters through the API: who sees what, on every database."""
+
+from __future__ import annotations
+
+from tests.api.test_auth import make_user, sign_in
+
+
+async def token_for(client, email):
+    await make_user(client, email=email)
+    res = await sign_in(client, email=email)
+    return res.json()["record"]["id"], {"Authorization": res.json()["token"]}
+
+
+async def test_users_see_only_themselves(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, hb = await token_for(client, "bob@example.com")
+    listing = (await client.get("/api/collections/users/records", headers=ha)).json()
+    assert [u["id"] for u in listing["items"]] == [alice]
+    assert (await client.get(f"/api/collections/users/records/{bob}", headers=ha)).status_code == 404
+    assert (await client.get(f"/api/collections/users/records/{alice}", headers=ha)).status_code == 200
+    assert (await client.patch(f"/api/collections/users/records/{bob}", headers=ha, json={"name": "x"})).status_code == 404
+    assert (await client.delete(f"/api/collections/users/records/{bob}", headers=ha)).status_code == 404
+    guest = (await client.get("/api/collections/users/records")).json()
+    assert guest["items"] == []
+    own = await client.patch(f"/api/collections/users/records/{alice}", headers=ha, json={"name": "Alice"})
+    assert own.status_code == 200 and own.json()["name"] == "Alice"
+
+
+async def test_relation_rule_members(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, hb = await token_for(client, "bob@example.com")
+    rule = "@request.auth.id ?= members.id"
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "teams", "listRule": rule, "viewRule": rule, "updateRule": rule,
+        "createRule": "@request.auth.id != '' && @request.body.members:length > 0",
+        "fields": [{"name": "name", "type": "text"},
+                   {"name": "members", "type": "relation", "collectionId": "users", "maxSelect": 10}]})
+    assert res.status_code == 200, res.text
+    t1 = await client.post("/api/collections/teams/records", headers=ha, json={"name": "a", "members": [alice]})
+    assert t1.status_code == 200, t1.text
+    await client.post("/api/collections/teams/records", headers=hb, json={"name": "b", "members": [bob]})
+    refused = await client.post("/api/collections/teams/records", headers=hb, json={"name": "c", "members": []})
+    assert refused.status_code == 400 and refused.json()["message"] == "Failed to create record."
+    guest = await client.post("/api/collections/teams/records", json={"name": "d", "members": [bob]})
+    assert guest.status_code == 400
+    names = [t["name"] for t in (await client.get("/api/collections/teams/records", headers=ha)).json()["items"]]
+    assert names == ["a"]
+    total = (await client.get("/api/collections/teams/records", headers=client.su())).json()["totalItems"]
+    assert total == 2  # the refused creates wrote nothing
+    tid = t1.json()["id"]
+    assert (await client.get(f"/api/collections/teams/records/{tid}", headers=hb)).status_code == 404
+    add = await client.patch(f"/api/collections/teams/records/{tid}", headers=ha, json={"members+": bob})
+    assert add.status_code == 200 and add.json()["members"] == [alice, bob]
+    assert (await client.get(f"/api/collections/teams/records/{tid}", headers=hb)).status_code == 200
+
+
+async def test_collection_join_rule(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    await client.post("/api/collections", headers=client.su(), json={
+        "name": "admins", "fields": [{"name": "user", "type": "relation", "collectionId": "users"}]})
+    await client.post("/api/collections", headers=client.su(), json={
+        "name": "reports", "listRule": "@collection.admins.user ?= @request.auth.id",
+        "fields": [{"name": "title", "type": "text"}]})
+    await client.post("/api/collections/reports/records", headers=client.su(), json={"title": "r"})
+    assert (await client.get("/api/collections/reports/records", headers=ha)).json()["items"] == []
+    await client.post("/api/collections/admins/records", headers=client.su(), json={"user": alice})
+    assert len((await client.get("/api/collections/reports/records", headers=ha)).json()["items"]) == 1
+
+
+async def test_filter_and_sort_parameters(client):
+    await client.post("/api/collections", headers=client.su(), json={
+        "name": "posts", "listRule": "", "viewRule": "", "createRule": "",
+        "fields": [{"name": "title", "type": "text"}, {"name": "views", "type": "number"},
+                   {"name": "tags", "type": "select", "values": ["a", "b", "c"], "maxSelect": 3},
+                   {"name": "secret", "type": "text", "hidden": True}]})
+    for title, views, tags in (("Hello", 5, ["a"]), ("help", 1, ["a", "b"]), ("other", 9, [])):
+        await client.post("/api/collections/posts/records", json={"title": title, "views": views, "tags": tags})
+
+    async def titles(query):
+        res = await client.get(f"/api/collections/posts/records?{query}")
+        assert res.status_code == 200, res.text
+        return [i["title"] for i in res.json()["items"]]
+
+    assert await titles("filter=" + "title~'hel'&sort=views") == ["help", "Hello"]
+    assert await titles("filter=views>=5&sort=-views") == ["other", "Hello"]
+    assert await titles("filter=tags?='b'") == ["help"]
+    assert await titles("filter=tags:length=0") == ["other"]
+    assert await titles("filter=(views>1 %26%26 views<9) || title='help'&sort=title") == ["Hello", "help"]
+    bad = await client.get("/api/collections/posts/records?filter=views>")
+    assert bad.status_code == 400 and "position" in bad.json()["message"]
+    unknown = await client.get("/api/collections/posts/records?filter=nope=1")
+    assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
+    hidden = await client.get("/api/collections/posts/records?filter=secret='x'")
+    assert hidden.status_code == 400
+    req = await client.get("/api/collections/posts/records?filter=@request.auth.id=''")
+    assert req.status_code == 403
+    injected = await client.get("/api/collections/posts/records", params={"filter": "title = \"x' OR '1'='1\""})
+    assert injected.status_code == 200 and injected.json()["items"] == []
+    assert (await client.get("/api/collections/posts/records?sort=-nope")).status_code == 400
+
+
+async def test_invalid_rules_are_refused_at_save(client):
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "x", "listRule": "title = ", "viewRule": "missing_field = 1",
+        "fields": [{"name": "title", "type": "text"}]})
+    assert res.status_code == 400
+    data = res.json()["data"]
+    assert data["listRule"]["code"] == "validation_invalid_rule"
+    assert data["viewRule"]["code"] == "validation_invalid_rule"
+
+
+async def test_filter_collections_list(client):
+    res = await client.get("/api/collections", params={"filter": "type = 'auth'"}, headers=client.su())
+    assert res.status_code == 200, res.text
+    assert {c["name"] for c in res.json()["items"]} == {"users", "_superusers"}
+    bad = await client.get("/api/collections", params={"filter": "nope = 1"}, headers=client.su())
+    assert bad.status_code == 400
