@@ -98,6 +98,9 @@ class SqlDatabase:
         """Map a driver error onto the core error tree; subclasses refine it."""
         if isinstance(exc, sa_exc.IntegrityError):
             return errors.Conflict("The value conflicts with existing data.")
+        if isinstance(exc, sa_exc.DataError) or "invalid byte sequence" in str(exc):
+            # A value the engine cannot store or compare (NUL bytes, out-of-range numbers).
+            return errors.BadRequest("A submitted value is not valid for the database.")
         if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             if getattr(exc, "connection_invalidated", False) or _looks_unavailable(exc):
                 return errors.Unavailable()

@@ -39,6 +39,8 @@ class Filters:
     # -- client parameters ---------------------------------------------------------
     def builder(self, text: str, info: RequestInfo) -> FilterBuilder:
         """Check ``text`` now (syntax, privileges) and compile it once the collection is known."""
+        if "\x00" in text:
+            raise BadRequest("Invalid filter: NUL characters are not allowed.")
         if not info.is_superuser:
             for marker in ("@collection.", "@request."):
                 if marker in text:

@@ -37,6 +37,17 @@ class PreparedRecord:
         return self.passwords.get("password")
 
 
+def has_nul(value: Any) -> bool:
+    """True when a NUL character hides anywhere in ``value`` (no engine stores it alike)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
 def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[str, Any]) -> tuple[bool, Any]:
     """Resolve ``f``, ``f+``, ``+f``, ``f-`` keys into one value; return (submitted, value)."""
     name = f.name
@@ -113,6 +124,9 @@ def prepare(
         else:
             submitted, value = _apply_modifiers(f, body, current, errors)
         if f.name in errors:
+            continue
+        if submitted and has_nul(value):
+            errors[f.name] = FieldError("validation_invalid_value", "Must not contain NUL characters")
             continue
         if is_new and not submitted:
             value = f.zero()

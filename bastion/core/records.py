@@ -74,7 +74,7 @@ class RecordService:
     async def _fetch(
         self, conn: Connection, table: sa.Table, record_id: str, cond: sa.ColumnElement[bool] | None
     ) -> Row | None:
-        if not isinstance(record_id, str) or not record_id or len(record_id) > 255:
+        if not isinstance(record_id, str) or not record_id or len(record_id) > 255 or "\x00" in record_id:
             return None
         stmt = sa.select(table).where(table.c.id == record_id)
         if cond is not None:
