@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -42,14 +42,14 @@ class SqlConnection:
             result = await self._conn.execute(statement)
         except sa_exc.DBAPIError as exc:
             raise self._translate(exc) from exc
-        return result.mappings().all()
+        return cast(Sequence[Row], result.mappings().all())
 
     async def fetch_one(self, statement: sa.Executable) -> Row | None:
         try:
             result = await self._conn.execute(statement)
         except sa_exc.DBAPIError as exc:
             raise self._translate(exc) from exc
-        return result.mappings().first()
+        return cast(Row | None, result.mappings().first())
 
     async def scalar(self, statement: sa.Executable) -> Any:
         try:

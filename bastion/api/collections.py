@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from starlette.requests import Request
@@ -25,7 +26,7 @@ async def list_collections(request: Request) -> Response:
         ids = await app.collections.matching_ids(params.filter_text, SORTABLE)
         items = [c for c in items if c["id"] in ids]
     for name, desc in reversed(_sort_keys(params.sort)):
-        items.sort(key=lambda c, k=name: c[k], reverse=desc)
+        items.sort(key=operator.itemgetter(name), reverse=desc)
     total = len(items)
     start = (params.page - 1) * params.per_page
     page = items[start:start + params.per_page]

@@ -39,7 +39,7 @@ class RecordResolver:
     """Resolves identifiers against one collection for one request."""
 
     def __init__(
-        self, registry: Registry, col: Collection, table: sa.Table, info: RequestInfo,
+        self, registry: Registry, col: Collection, table: sa.FromClause, info: RequestInfo,
         dialect: str, *, trusted: bool,
     ):
         self.registry = registry
