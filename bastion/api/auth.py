@@ -19,9 +19,11 @@ def _auth_collection(request: Request) -> Collection:
     return col
 
 
-def _auth_response(request: Request, identity: AuthIdentity, info: RequestInfo) -> Response:
+async def _auth_response(request: Request, identity: AuthIdentity, info: RequestInfo) -> Response:
     app = app_of(request)
     record = app.records.to_api(identity.collection, identity.record, info, include_email=True)
+    if request.query_params.get("expand"):
+        await app.expander.apply(info, identity.collection, [record], request.query_params["expand"])
     token = app.auth.token_for(identity.collection, identity.record)
     return json_response(request, {"token": token, "record": record})
 
@@ -49,7 +51,7 @@ async def auth_with_password(request: Request) -> Response:
     rule = col.rule("authRule")
     if rule is None and not info.is_superuser:
         raise Forbidden("The request doesn't satisfy the collection requirements to authenticate.")
-    return _auth_response(request, identity, RequestInfo(auth=identity))
+    return await _auth_response(request, identity, RequestInfo(auth=identity))
 
 
 async def auth_refresh(request: Request) -> Response:
@@ -59,7 +61,7 @@ async def auth_refresh(request: Request) -> Response:
         raise Unauthorized("The request requires valid record authorization token.")
     if info.auth.collection.id != col.id:
         raise Forbidden(f"The request requires auth record from {info.auth.collection.name} collection.")
-    return _auth_response(request, info.auth, info)
+    return await _auth_response(request, info.auth, info)
 
 
 routes = [

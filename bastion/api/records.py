@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, no_content, read_body, request_info
+from bastion.core.access import RequestInfo
+from bastion.core.collections import Collection
 from bastion.core.record_query import parse_list_params
 
 
-def _collection(request: Request, write: bool = False):  # type: ignore[no-untyped-def]
+def _collection(request: Request, write: bool = False) -> Collection:
     message = "Missing or invalid collection context." if write else "Missing collection context."
     return app_of(request).registry.get(request.path_params["collection"], message)
+
+
+async def _expanded(request: Request, info: RequestInfo, col: Collection, records: list[dict[str, Any]]) -> None:
+    spec = request.query_params.get("expand")
+    if spec:
+        await app_of(request).expander.apply(info, col, records, spec)
 
 
 async def list_records(request: Request) -> Response:
@@ -21,20 +31,26 @@ async def list_records(request: Request) -> Response:
     params = parse_list_params(request.query_params)
     if params.filter_text:
         params.filter = app_of(request).filters.builder(params.filter_text, info)
-    return json_response(request, await app_of(request).records.list(info, col, params))
+    page = await app_of(request).records.list(info, col, params)
+    await _expanded(request, info, col, page["items"])
+    return json_response(request, page)
 
 
 async def view_record(request: Request) -> Response:
     col = _collection(request)
     info = await request_info(request)
-    return json_response(request, await app_of(request).records.view(info, col, request.path_params["id"]))
+    record = await app_of(request).records.view(info, col, request.path_params["id"])
+    await _expanded(request, info, col, [record])
+    return json_response(request, record)
 
 
 async def create_record(request: Request) -> Response:
     col = _collection(request, write=True)
     body = await read_body(request)
     info = await request_info(request, body)
-    return json_response(request, await app_of(request).records.create(info, col, body))
+    record = await app_of(request).records.create(info, col, body)
+    await _expanded(request, info, col, [record])
+    return json_response(request, record)
 
 
 async def update_record(request: Request) -> Response:
@@ -42,6 +58,7 @@ async def update_record(request: Request) -> Response:
     body = await read_body(request)
     info = await request_info(request, body)
     record = await app_of(request).records.update(info, col, request.path_params["id"], body)
+    await _expanded(request, info, col, [record])
     return json_response(request, record)
 
 

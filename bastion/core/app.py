@@ -15,6 +15,7 @@ from bastion.core.access import Access, AuthIdentity, RequestInfo
 from bastion.core.auth import AuthService
 from bastion.core.collection_service import CollectionService
 from bastion.core.errors import BadRequest
+from bastion.core.expand import Expander
 from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
 from bastion.core.ports import Database
@@ -56,6 +57,7 @@ class App:
         self.collections = CollectionService(db, self.registry, self.files, self.filters)
         self.records = RecordService(db, self.registry, self.access, self.filters)
         self.auth = AuthService(db, self.registry)
+        self.expander = Expander(db, self.registry, self.access, self.records.to_api)
         self._tables = system_tables(db.sql)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:
