@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.api import auth, collections, health, openapi, records
+from bastion.api import auth, batch, collections, health, openapi, records, settings
 from bastion.api.errors import ErrorMiddleware, error_body
 from bastion.api.limits import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
 from bastion.core.app import App
@@ -46,7 +46,10 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
                 await app.close()
 
     asgi = Starlette(
-        routes=[*health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes],
+        routes=[
+            *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
+            *batch.routes, *settings.routes,
+        ],
         middleware=[
             Middleware(ErrorMiddleware),
             Middleware(

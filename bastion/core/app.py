@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import Access, AuthIdentity, RequestInfo
 from bastion.core.auth import AuthService
+from bastion.core.batch import BatchService
 from bastion.core.collection_service import CollectionService
 from bastion.core.errors import BadRequest
 from bastion.core.expand import Expander
@@ -21,6 +22,7 @@ from bastion.core.migrations import MigrationFiles
 from bastion.core.ports import Database
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
+from bastion.core.settings import SettingsService
 from bastion.core.system_collections import SUPERUSERS, superusers_definition, users_definition
 from bastion.core.tables import system_tables
 
@@ -58,6 +60,8 @@ class App:
         self.records = RecordService(db, self.registry, self.access, self.filters)
         self.auth = AuthService(db, self.registry)
         self.expander = Expander(db, self.registry, self.access, self.records.to_api)
+        self.settings = SettingsService(db)
+        self.batch = BatchService(db, self.registry, self.records, self.settings)
         self._tables = system_tables(db.sql)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:
@@ -67,6 +71,7 @@ class App:
             for table in self._tables.values():
                 await conn.ddl(sa.schema.CreateTable(table, if_not_exists=True))
         await self.collections.load()
+        await self.settings.load()
         if self.registry.find(SUPERUSERS) is None:
             await self.collections.create(superusers_definition(), migrate=False, trusted=True)
             if self.registry.find("users") is None:
@@ -80,6 +85,8 @@ class App:
             try:
                 if await self.collections.reload_if_changed():
                     log.info("schema changed on another node; reloaded")
+                if await self.settings.reload_if_changed():
+                    log.info("settings changed on another node; reloaded")
             except Exception:  # noqa: BLE001 - keep watching through database hiccups
                 log.warning("schema version check failed", exc_info=True)
 

@@ -16,11 +16,11 @@ from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFail
 from bastion.core.fields import Field, field_from_dict
 from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
+from bastion.core.params import get_param, put_param
 from bastion.core.ports import Connection, Database
 from bastion.core.registry import Registry
 from bastion.core.schema_sync import SchemaSync
 from bastion.core.tables import system_tables
-from bastion.tools.timeutil import now_string
 
 VIEW_QUERY_MAX = 5000
 
@@ -125,18 +125,13 @@ class CollectionService:
 
     # -- schema version (other nodes reload when it moves) ------------------------------
     async def _bump_version(self, conn: Connection) -> None:
-        t = self.tables["_params"]
-        stamp, now = str(time.time_ns()), now_string()
-        updated = await conn.execute(
-            sa.update(t).where(t.c.id == SCHEMA_VERSION_KEY).values(value=stamp, updated=now))
-        if not updated:
-            await conn.execute(sa.insert(t).values(id=SCHEMA_VERSION_KEY, value=stamp, created=now, updated=now))
+        stamp = str(time.time_ns())
+        await put_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, stamp)
         self.version = stamp
 
     async def stored_version(self) -> str:
-        t = self.tables["_params"]
         async with self.db.read() as conn:
-            return str(await conn.scalar(sa.select(t.c.value).where(t.c.id == SCHEMA_VERSION_KEY)) or "")
+            return await get_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY) or ""
 
     async def reload_if_changed(self) -> bool:
         """Reload the registry when another node changed the schema; True if it did."""

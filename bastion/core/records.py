@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableSequence
+from collections.abc import AsyncIterator, MutableSequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,21 @@ class RecordService:
         if col.is_view:
             raise BadRequest("Unsupported collection type.")
 
-    async def create(self, info: RequestInfo, col: Collection, body: dict[str, Any]) -> dict[str, Any]:
+    @asynccontextmanager
+    async def _tx(self, conn: Connection | None) -> AsyncIterator[Connection]:
+        """The caller's transaction (a batch) or a new one."""
+        if conn is not None:
+            yield conn
+            return
+        async with self.db.transaction() as new:
+            yield new
+
+    async def exists(self, conn: Connection, col: Collection, record_id: str) -> bool:
+        return await self._fetch(conn, self.registry.table(col), record_id, None) is not None
+
+    async def create(
+        self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None = None
+    ) -> dict[str, Any]:
         self._writable(col)
         rule = self.access.condition(info, col, "createRule", self.registry.table(col))
         prepared = prepare(col, body, None, can_manage=info.is_superuser)
@@ -102,7 +117,7 @@ class RecordService:
                 prepared.values["verified"] = False
         await self._hash(prepared)
         table = self.registry.table(col)
-        async with self.db.transaction() as conn:
+        async with self._tx(conn) as conn:
             await self._check_consistency(conn, col, prepared, None, "Failed to create record.")
             await conn.execute(sa.insert(table).values(self._db_values(col, prepared.values)))
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
@@ -112,12 +127,13 @@ class RecordService:
         return self.to_api(col, row, info)
 
     async def update(
-        self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any]
+        self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
+        conn: Connection | None = None,
     ) -> dict[str, Any]:
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "updateRule", table)
-        async with self.db.transaction() as conn:
+        async with self._tx(conn) as conn:
             existing = await self._fetch(conn, table, record_id, cond)
             if existing is None:
                 raise NotFound(NOT_FOUND)
@@ -214,11 +230,13 @@ class RecordService:
                 for n in names:
                     prepared.errors[n] = FieldError("validation_not_unique", "Value must be unique")
 
-    async def delete(self, info: RequestInfo, col: Collection, record_id: str) -> None:
+    async def delete(
+        self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None
+    ) -> None:
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "deleteRule", table)
-        async with self.db.transaction() as conn:
+        async with self._tx(conn) as conn:
             if await self._fetch(conn, table, record_id, cond) is None:
                 raise NotFound(NOT_FOUND)
             await self._delete_cascade(conn, col, record_id, budget=[MAX_CASCADE])

@@ -1,0 +1,80 @@
+"""``POST /api/batch`` — several record writes in one transaction."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.api.fields_param import pick_fields
+from bastion.api.http import app_of, json_response, read_body, request_info
+from bastion.core.batch import BatchOp
+from bastion.core.errors import BadRequest, FieldError, ValidationFailed
+
+_RECORDS = re.compile(r"^/api/collections/([^/]+)/records(?:/([^/]+))?$")
+_ACTIONS = {("POST", False): "create", ("PUT", False): "upsert", ("PATCH", True): "update", ("DELETE", True): "delete"}
+
+
+def parse_ops(body: dict[str, Any]) -> list[BatchOp]:
+    requests = body.get("requests")
+    if not isinstance(requests, list):
+        raise BadRequest("Failed to read the submitted batch data.")
+    errors: dict[str, Any] = {}
+    ops = []
+    for i, item in enumerate(requests):
+        op = _parse_one(item)
+        if isinstance(op, FieldError):
+            errors[str(i)] = op
+        else:
+            ops.append(op)
+    if errors:
+        raise ValidationFailed("Invalid batch request data.", {"requests": errors})
+    return ops
+
+
+def _parse_one(item: Any) -> BatchOp | FieldError:
+    if not isinstance(item, dict):
+        return FieldError("validation_invalid_value", "Each request must be an object")
+    method = str(item.get("method", "")).upper()
+    url = item.get("url")
+    if not isinstance(url, str) or len(url) > 2048:
+        return FieldError("validation_invalid_value", "Missing or invalid url")
+    parts = urlsplit(url)
+    match = _RECORDS.match(parts.path)
+    action = _ACTIONS.get((method, bool(match and match.group(2)))) if match else None
+    if match is None or action is None:
+        return FieldError("validation_invalid_value", f"Unsupported batch request: {method} {parts.path[:100]}")
+    body = item.get("body") if item.get("body") is not None else {}
+    headers = item.get("headers") if item.get("headers") is not None else {}
+    if not isinstance(body, dict) or not isinstance(headers, dict):
+        return FieldError("validation_invalid_value", "body and headers must be objects")
+    return BatchOp(
+        action=action, collection=unquote(match.group(1)), record_id=unquote(match.group(2) or ""), body=body,
+        headers={str(k).lower().replace("-", "_"): str(v) for k, v in headers.items() if str(k).lower() != "authorization"},
+        query=dict(parse_qsl(parts.query)),
+    )
+
+
+async def batch(request: Request) -> Response:
+    app = app_of(request)
+    info = await request_info(request)
+    app.batch.check_allowed(0)
+    ops = parse_ops(await read_body(request))
+    results = await app.batch.run(info, ops)
+    out = []
+    for op, result in zip(ops, results, strict=True):
+        body = result.body
+        if body is not None:
+            if op.query.get("expand"):
+                await app.expander.apply(info, result.collection, [body], op.query["expand"])
+            if op.query.get("fields"):
+                body = pick_fields(body, op.query["fields"])
+        out.append({"status": result.status, "body": body})
+    return json_response(request, out)
+
+
+routes = [Route("/api/batch", batch, methods=["POST"])]

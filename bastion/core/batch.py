@@ -1,0 +1,102 @@
+"""Batch writes: create, update, upsert and delete across collections in one transaction.
+
+All operations share one transaction, bounded by ``settings.batch.timeout``; the first
+failure rolls every one of them back and names the failing request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.core.access import RequestInfo
+from bastion.core.errors import BadRequest, BastionError, Forbidden, ValidationFailed
+from bastion.core.ports import Database
+from bastion.core.records import RecordService
+from bastion.core.registry import Registry
+from bastion.core.settings import SettingsService
+
+ACTIONS = ("create", "update", "upsert", "delete")
+
+
+@dataclass
+class BatchOp:
+    action: str
+    collection: str
+    record_id: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    status: int
+    body: dict[str, Any] | None
+    collection: Any = None
+
+
+class BatchFailed(BadRequest):
+    """One request of a batch failed; ``index`` and ``cause`` say which and why."""
+
+    def __init__(self, index: int, cause: BastionError):
+        super().__init__("Batch transaction failed.", {"requests": {str(index): {
+            "code": "batch_request_failed", "message": "Batch request failed.", "response": cause.to_dict(),
+        }}})
+
+
+class BatchService:
+    def __init__(self, db: Database, registry: Registry, records: RecordService, settings: SettingsService):
+        self.db = db
+        self.registry = registry
+        self.records = records
+        self.settings = settings
+
+    def check_allowed(self, count: int) -> None:
+        conf = self.settings.current["batch"]
+        if not conf["enabled"]:
+            raise Forbidden("Batch requests are not allowed.")
+        if count > conf["maxRequests"]:
+            raise ValidationFailed("Invalid batch request data.", {"requests": {
+                "code": "validation_length_too_long",
+                "message": f"The allowed max number of batch requests is {conf['maxRequests']}.",
+            }})
+
+    async def run(self, info: RequestInfo, ops: list[BatchOp]) -> list[BatchResult]:
+        self.check_allowed(len(ops))
+        timeout = self.settings.current["batch"]["timeout"]
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.db.transaction() as conn:
+                    return [await self._one(conn, info, i, op) for i, op in enumerate(ops)]
+        except TimeoutError:
+            raise BadRequest(f"Batch transaction failed: it took longer than {timeout} s.") from None
+
+    async def _one(self, conn: Any, info: RequestInfo, index: int, op: BatchOp) -> BatchResult:
+        sub = dataclasses.replace(
+            info, context="batch", body=op.body, query=op.query,
+            headers={**info.headers, **op.headers}, method=_METHODS[op.action],
+        )
+        try:
+            col = self.registry.get(op.collection, "Missing or invalid collection context.")
+            if op.action == "upsert":
+                record_id = op.body.get("id")
+                exists = isinstance(record_id, str) and await self.records.exists(conn, col, record_id)
+                if exists:
+                    record = await self.records.update(sub, col, str(record_id), op.body, conn=conn)
+                else:
+                    record = await self.records.create(sub, col, op.body, conn=conn)
+                return BatchResult(200, record, col)
+            if op.action == "create":
+                return BatchResult(200, await self.records.create(sub, col, op.body, conn=conn), col)
+            if op.action == "update":
+                return BatchResult(200, await self.records.update(sub, col, op.record_id, op.body, conn=conn), col)
+            await self.records.delete(sub, col, op.record_id, conn=conn)
+            return BatchResult(204, None, col)
+        except BastionError as exc:
+            raise BatchFailed(index, exc) from None
+
+
+_METHODS = {"create": "POST", "update": "PATCH", "upsert": "PUT", "delete": "DELETE"}
