@@ -27,6 +27,7 @@ class ListParams:
     sort: str = ""
     filter: FilterBuilder | None = None
     filter_text: str = ""
+    cursor: str | None = None  # keyset pagination when set ("" = first page)
 
 
 def _int_param(query: Mapping[str, str], key: str, default: int) -> int:
@@ -60,7 +61,13 @@ def parse_list_params(query: Mapping[str, str]) -> ListParams:
     if len(text) > MAX_FILTER:
         raise BadRequest(f"The filter is too long: at most {MAX_FILTER} characters.")
     params.filter_text = text
+    params.cursor = query.get("cursor")
     return params
+
+
+def cursor_envelope(items: list[dict[str, Any]], params: ListParams, next_cursor: str | None) -> dict[str, Any]:
+    return {"page": 1, "perPage": params.per_page, "totalItems": -1, "totalPages": -1,
+            "items": items, "nextCursor": next_cursor}
 
 
 def page_envelope(items: list[dict[str, Any]], params: ListParams, total: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bastion.core import cursor
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
@@ -16,7 +17,7 @@ from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password
 from bastion.core.ports import Connection, Database, Row
 from bastion.core.record_input import PreparedRecord, prepare
-from bastion.core.record_query import ListParams, page_envelope
+from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
 from bastion.tools.ids import random_string
 
@@ -54,6 +55,8 @@ class RecordService:
         if params.filter is not None:
             conds.append(params.filter(col, table, info))
         where = sa.and_(sa.true(), *conds)
+        if params.cursor is not None:
+            return await self._keyset_page(info, col, table, where, params)
         stmt = sa.select(table).where(where).order_by(*self.filters.order_by(params.sort, col, table, info))
         stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
         async with self.db.read() as conn:
@@ -63,6 +66,22 @@ class RecordService:
                 total = await conn.scalar(sa.select(sa.func.count()).select_from(table).where(where))
         items = [self.to_api(col, r, info) for r in rows]
         return page_envelope(items, params, total)
+
+    async def _keyset_page(
+        self, info: RequestInfo, col: Collection, table: sa.Table, where: sa.ColumnElement[bool],
+        params: ListParams,
+    ) -> dict[str, Any]:
+        keyset = cursor.keyset_for(params.sort, col, info)
+        last = cursor.decode(params.cursor or "", keyset)
+        if last is not None:
+            where = sa.and_(where, cursor.after(keyset, table, last))
+        stmt = sa.select(table).where(where).order_by(*cursor.order(keyset, table)).limit(params.per_page + 1)
+        async with self.db.read() as conn:
+            rows = list(await conn.fetch_all(stmt))
+        more = len(rows) > params.per_page
+        rows = rows[:params.per_page]
+        token = cursor.encode(keyset, rows[-1]) if more and rows else None
+        return cursor_envelope([self.to_api(col, r, info) for r in rows], params, token)
 
     async def view(self, info: RequestInfo, col: Collection, record_id: str) -> dict[str, Any]:
         table = self.registry.table(col)

@@ -1,0 +1,88 @@
+"""Keyset (cursor) pagination: stable pages under inserts, without OFFSET.
+
+A list request with ``cursor`` (empty for the first page) sorts by the requested plain
+fields and then by ``id``, and answers with ``nextCursor``: an opaque token holding the
+sort and the last row's sort values. The next page continues strictly after that row,
+so rows inserted meanwhile never shift or repeat a page. The token's values are bound
+parameters like any other value, and the access rule still applies to every page.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from bastion.core.access import RequestInfo
+from bastion.core.collections import Collection
+from bastion.core.errors import BadRequest
+from bastion.core.ports import Row
+
+MAX_CURSOR = 4096
+SORTABLE_TYPES = {"text", "number", "bool", "email", "url", "date", "autodate", "editor", "select", "relation"}
+
+
+@dataclass(frozen=True)
+class Keyset:
+    keys: tuple[tuple[str, bool], ...]  # (field, descending); always ends with ("id", False)
+
+
+def keyset_for(sort: str, col: Collection, info: RequestInfo) -> Keyset:
+    keys: list[tuple[str, bool]] = []
+    for part in (p.strip() for p in sort.split(",") if p.strip()):
+        name, desc = part.lstrip("+-"), part.startswith("-")
+        f = col.field(name)
+        if (
+            f is None or f.TYPE not in SORTABLE_TYPES or f.multi
+            or (f.hidden and not info.is_superuser)
+        ):
+            raise BadRequest(
+                f"Invalid sort for cursor pagination: {name!r} is not a plain sortable field "
+                "(use fields of type text, number, bool, date ...; no relations paths or @random).")
+        if name != "id":
+            keys.append((name, desc))
+    if len(keys) > 8:
+        raise BadRequest("Invalid sort parameter: at most 8 fields.")
+    return Keyset((*keys, ("id", False)))
+
+
+def encode(keyset: Keyset, row: Row) -> str:
+    payload = {"k": [[name, desc] for name, desc in keyset.keys], "v": [row[name] for name, _ in keyset.keys]}
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+def decode(token: str, keyset: Keyset) -> list[Any] | None:
+    """The last row's values, or None for the first page; 400 for a token that doesn't fit."""
+    if not token:
+        return None
+    try:
+        if len(token) > MAX_CURSOR:
+            raise ValueError
+        payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        keys = [tuple(k) for k in payload["k"]]
+        values = payload["v"]
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise BadRequest("Invalid cursor: it is not a token this server issued.") from None
+    if keys != [list(k) for k in keyset.keys] and keys != list(keyset.keys) or len(values) != len(keyset.keys):
+        raise BadRequest("Invalid cursor: it was issued for a different sort; repeat the sort you started with.")
+    if not all(isinstance(v, (str, int, float, bool)) for v in values):
+        raise BadRequest("Invalid cursor: unexpected values.")
+    return list(values)
+
+
+def after(keyset: Keyset, table: sa.Table, values: list[Any]) -> sa.ColumnElement[bool]:
+    """Rows strictly after ``values`` in the keyset order."""
+    clauses = []
+    for i, (name, desc) in enumerate(keyset.keys):
+        column = table.c[name]
+        equal = [table.c[n] == values[j] for j, (n, _) in enumerate(keyset.keys[:i])]
+        step = column < values[i] if desc else column > values[i]
+        clauses.append(sa.and_(*equal, step))
+    return sa.or_(*clauses)
+
+
+def order(keyset: Keyset, table: sa.Table) -> list[Any]:
+    return [table.c[name].desc() if desc else table.c[name].asc() for name, desc in keyset.keys]
