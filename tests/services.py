@@ -47,7 +47,7 @@ class Backend:
         conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="")
         try:
             async with conn.cursor() as cur:
-                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin")
         finally:
             conn.close()
         return MYSQL_URL.rsplit("/", 1)[0] + f"/{name}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -30,23 +30,23 @@ class SqlConnection:
         self._conn = conn
         self._translate = translate
 
-    async def execute(self, statement: sa.Executable) -> int:
+    async def execute(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> int:
         try:
-            result = await self._conn.execute(statement)
+            result = await self._conn.execute(statement, params)
         except sa_exc.DBAPIError as exc:
             raise self._translate(exc) from exc
         return max(result.rowcount or 0, 0)
 
-    async def fetch_all(self, statement: sa.Executable) -> Sequence[Row]:
+    async def fetch_all(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row]:
         try:
-            result = await self._conn.execute(statement)
+            result = await self._conn.execute(statement, params)
         except sa_exc.DBAPIError as exc:
             raise self._translate(exc) from exc
         return cast(Sequence[Row], result.mappings().all())
 
-    async def fetch_one(self, statement: sa.Executable) -> Row | None:
+    async def fetch_one(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Row | None:
         try:
-            result = await self._conn.execute(statement)
+            result = await self._conn.execute(statement, params)
         except sa_exc.DBAPIError as exc:
             raise self._translate(exc) from exc
         return cast(Row | None, result.mappings().first())

@@ -1,8 +1,9 @@
 """MySQL / MariaDB through asyncmy: pooled, binary collation, bounded statement time.
 
-Tables use ``utf8mb4_bin`` so that equality and uniqueness are case-sensitive, as on
-SQLite and PostgreSQL. asyncmy has no server-side prepared statements: parameters are
-escaped by the driver, never formatted by Bastion.
+Tables and connections use ``utf8mb4_nopad_bin`` so that equality and uniqueness are
+exact (case, accents and trailing spaces count), as on SQLite and PostgreSQL. asyncmy has
+no server-side prepared statements: parameters are escaped by the driver, never
+formatted by Bastion.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -30,13 +32,22 @@ class MysqlDialect:
         return self._preparer.quote_identifier(identifier)
 
     def text_type(self) -> sa.types.TypeEngine[Any]:
-        return mysql.LONGTEXT(collation="utf8mb4_bin")
+        return mysql.LONGTEXT(collation="utf8mb4_nopad_bin")
 
     def json_type(self) -> sa.types.TypeEngine[Any]:
         return sa.JSON(none_as_null=True)
 
     def table_options(self) -> dict[str, Any]:
-        return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+        return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
+
+
+def _binary_collation(dbapi_conn: Any, _record: Any) -> None:
+    # The connection collation decides how two bound values compare (``@request.*`` in
+    # rules); binary and no-pad makes that exact, as on SQLite and PostgreSQL. It must be
+    # set after the driver's own SET NAMES, hence on connect rather than init_command.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET NAMES utf8mb4 COLLATE utf8mb4_nopad_bin")
+    cursor.close()
 
 
 def driver_url(url: str) -> str:
@@ -60,7 +71,6 @@ class MysqlDatabase(SqlDatabase):
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=10,
-            pool_pre_ping=True,
             pool_recycle=3600,
             json_serializer=json_serializer,
             json_deserializer=json_deserializer,
@@ -69,6 +79,7 @@ class MysqlDatabase(SqlDatabase):
                 "init_command": f"SET SESSION max_statement_time={int(query_timeout)}",
             },
         )
+        event.listen(engine.sync_engine, "connect", _binary_collation)
         super().__init__(engine)
         self.sql = MysqlDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)

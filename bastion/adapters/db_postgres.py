@@ -1,4 +1,9 @@
-"""PostgreSQL through asyncpg: pooled, prepared statements cached, timeouts bounded."""
+"""PostgreSQL through asyncpg: pooled, prepared statements cached, timeouts bounded.
+
+No pre-ping on checkout (it costs a round trip per request): a connection lost to a
+server restart fails its statement, which SQLAlchemy recognises as a disconnect; the
+pool is then invalidated, the request answers 503 and the next ones reconnect.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +61,6 @@ class PostgresDatabase(SqlDatabase):
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=10,
-            pool_pre_ping=True,
             json_serializer=json_serializer,
             json_deserializer=json_deserializer,
             connect_args={

@@ -48,6 +48,15 @@ def _app(config: Config) -> App:
     return App(db, config.migrations)
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it comes with uvicorn[standard]): a faster event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True) -> T:
     async def main() -> T:
         app = _app(config)
@@ -58,7 +67,8 @@ def _run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: 
             await app.close()
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
     except BastionError as exc:
         typer.secho(f"Error: {exc.message}", fg="red", err=True)
         for key, value in exc.data.items():

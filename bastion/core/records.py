@@ -97,6 +97,10 @@ class RecordService:
     ) -> Row | None:
         if not isinstance(record_id, str) or not record_id or len(record_id) > 255 or "\x00" in record_id:
             return None
+        if cond is None:
+            col = self.registry.find(table.name)
+            if col is not None and self.registry.table(col) is table:
+                return await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
         stmt = sa.select(table).where(table.c.id == record_id)
         if cond is not None:
             stmt = stmt.where(cond)
@@ -126,7 +130,8 @@ class RecordService:
         rule = self.access.condition(info, col, "createRule", self.registry.table(col))
         prepared = prepare(col, body, None, can_manage=info.is_superuser)
         id_field = col.field("id")
-        if "id" in body and body["id"] not in (None, "") and "id" not in prepared.errors:
+        client_id = "id" in body and body["id"] not in (None, "")
+        if client_id and "id" not in prepared.errors:
             prepared.values["id"] = body["id"]
         elif not prepared.values.get("id"):
             prepared.values["id"] = id_field.autogenerate() if id_field else random_string(15)  # type: ignore[attr-defined]
@@ -137,11 +142,13 @@ class RecordService:
         await self._hash(prepared)
         table = self.registry.table(col)
         async with self._tx(conn) as conn:
-            await self._check_consistency(conn, col, prepared, None, "Failed to create record.")
-            await conn.execute(sa.insert(table).values(self._db_values(col, prepared.values)))
+            # A generated id is random enough not to collide: the primary key still guards it.
+            await self._check_consistency(
+                conn, col, prepared, None, "Failed to create record.", check_id=client_id)
+            stmt = sa.insert(table).values(self._db_values(col, prepared.values)).returning(*table.c)
+            row = await conn.fetch_one(stmt)
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
                 raise BadRequest("Failed to create record.")
-            row = await self._fetch(conn, table, prepared.values["id"], None)
         assert row is not None
         return self.to_api(col, row, info)
 
@@ -162,9 +169,14 @@ class RecordService:
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
             values = self._db_values(col, prepared.values)
             values.pop("id", None)
+            row: Row | None = existing
             if values:
-                await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
-            row = await self._fetch(conn, table, record_id, None)
+                stmt = sa.update(table).where(table.c.id == record_id).values(values)
+                if self.db.sql.name == "mysql":  # MariaDB has INSERT ... RETURNING but not UPDATE
+                    await conn.execute(stmt)
+                    row = await self._fetch(conn, table, record_id, None)
+                else:
+                    row = await conn.fetch_one(stmt.returning(*table.c))
         assert row is not None
         return self.to_api(col, row, info)
 
@@ -198,11 +210,12 @@ class RecordService:
         return out
 
     async def _check_consistency(
-        self, conn: Connection, col: Collection, prepared: PreparedRecord, self_id: str | None, message: str
+        self, conn: Connection, col: Collection, prepared: PreparedRecord, self_id: str | None, message: str,
+        check_id: bool = True,
     ) -> None:
         errors = prepared.errors
         table = self.registry.table(col)
-        if self_id is None and "id" not in errors:
+        if self_id is None and check_id and "id" not in errors:
             if await conn.fetch_one(sa.select(table.c.id).where(table.c.id == prepared.values["id"])):
                 errors["id"] = FieldError("validation_not_unique", "Value must be unique")
         for f in col.fields:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from bastion.core.collections import Collection
@@ -19,11 +21,13 @@ class Registry:
         self._by_id: dict[str, Collection] = {}
         self._by_name: dict[str, Collection] = {}
         self._tables: dict[str, sa.Table] = {}
+        self._selects: dict[str, sa.Select[Any]] = {}
 
     def replace_all(self, collections: list[Collection]) -> None:
         self._by_id = {c.id: c for c in collections}
         self._by_name = {c.name.lower(): c for c in collections}
         self._tables = {c.id: build_table(c, self._sql) for c in collections}
+        self._selects = {}
 
     def put(self, col: Collection) -> None:
         self.remove(col.id)
@@ -36,6 +40,7 @@ class Registry:
         if old is not None:
             self._by_name.pop(old.name.lower(), None)
             self._tables.pop(cid, None)
+            self._selects.pop(cid, None)
 
     def find(self, id_or_name: str) -> Collection | None:
         return self._by_id.get(id_or_name) or self._by_name.get(id_or_name.lower())
@@ -48,6 +53,15 @@ class Registry:
 
     def table(self, col: Collection) -> sa.Table:
         return self._tables[col.id]
+
+    def select_by_id(self, col: Collection) -> sa.Select[Any]:
+        """``SELECT * ... WHERE id = :rid``, built once per schema so SQLAlchemy's compiled
+        cache is hit without rebuilding the statement on every request."""
+        stmt = self._selects.get(col.id)
+        if stmt is None:
+            table = self._tables[col.id]
+            stmt = self._selects[col.id] = sa.select(table).where(table.c.id == sa.bindparam("rid"))
+        return stmt
 
     def all(self) -> list[Collection]:
         return list(self._by_id.values())

@@ -275,14 +275,14 @@ class PostgresDialect(SqlDialect):
 class MysqlDialect(SqlDialect):
     """MariaDB 10.11 (and MySQL 8 where syntax agrees); JSON is LONGTEXT with checks.
 
-    Tables should use a case-sensitive collation (``utf8mb4_bin``) so that ``=`` matches
-    PocketBase; JSON_TABLE items are declared ``utf8mb4_bin`` for the same reason.
+    Tables should use a case-sensitive collation (``utf8mb4_nopad_bin``) so that ``=`` matches
+    PocketBase; JSON_TABLE items are declared ``utf8mb4_nopad_bin`` for the same reason.
     """
 
     name = "mysql"
 
     _COLUMNS: ColumnElement[Any] = sa.literal_column(
-        "'$[*]' COLUMNS (value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$')"
+        "'$[*]' COLUMNS (value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PATH '$')"
     )
 
     def _normalized_array(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -319,11 +319,11 @@ class MysqlDialect(SqlDialect):
         if kind is Kind.NUMBER:
             numeric = ("INTEGER", "DOUBLE", "DECIMAL", "UNSIGNED INTEGER")
             return sa.case((json_type.in_(numeric), _mysql_number(unquoted)))
-        return sa.case((json_type == "STRING", sa.collate(unquoted, "utf8mb4_bin")))
+        return sa.case((json_type == "STRING", sa.collate(unquoted, "utf8mb4_nopad_bin")))
 
     def json_text(self, ref: JsonRef) -> ColumnElement[Any]:
         node = self._node(ref)
-        unquoted = sa.collate(sa.func.json_unquote(node), "utf8mb4_bin")
+        unquoted = sa.collate(sa.func.json_unquote(node), "utf8mb4_nopad_bin")
         return sa.case((sa.func.json_type(node) == "NULL", sa.null()), else_=unquoted)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:

@@ -11,6 +11,8 @@ import re
 import secrets
 from functools import lru_cache
 
+from bastion.tools.ids import random_string
+
 _TOKEN = re.compile(r"\[([^\]]+)\]|\\(.)|([^\[\]{}()*+?|^$\\.])")
 _QUANT = re.compile(r"\{(\d+)(?:,(\d+))?\}")
 MAX_LENGTH = 1000
@@ -71,5 +73,5 @@ def random_from_pattern(pattern: str) -> str:
     out: list[str] = []
     for alphabet, lo, hi in compile_pattern(pattern):
         count = lo if lo == hi else lo + secrets.randbelow(hi - lo + 1)
-        out.extend(secrets.choice(alphabet) for _ in range(count))
+        out.append(random_string(count, alphabet) if count else "")
     return "".join(out)

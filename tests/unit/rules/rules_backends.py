@@ -252,7 +252,7 @@ async def _mariadb() -> AsyncIterator[Backend]:
     try:
         async with admin.begin() as conn:
             await conn.exec_driver_sql(
-                f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
             )
     except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
         await admin.dispose()
