@@ -1,0 +1,34 @@
+"""``/api/collections/{collection}/aggregate`` — grouped counts, sums, averages, minima, maxima."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.api.http import app_of, json_response, request_info
+from bastion.core.aggregates import AggregateService, parse_aggregate_params
+from bastion.core.errors import BadRequest
+
+
+def _single_values(request: Request) -> None:
+    seen: set[str] = set()
+    for key, _ in request.query_params.multi_items():
+        if key in seen:
+            raise BadRequest(f'The parameter "{key[:40]}" is given more than once: use one comma list.')
+        seen.add(key)
+
+
+async def aggregate_records(request: Request) -> Response:
+    app = app_of(request)
+    col = app.registry.get(request.path_params["collection"])
+    info = await request_info(request)
+    _single_values(request)
+    params = parse_aggregate_params(request.query_params)
+    service = AggregateService(app.db, app.registry, app.access, app.filters)
+    return json_response(request, await service.aggregate(info, col, params))
+
+
+routes = [
+    Route("/api/collections/{collection}/aggregate", aggregate_records, methods=["GET"]),
+]
