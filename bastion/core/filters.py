@@ -51,7 +51,7 @@ class Filters:
             raise invalid("filter", exc) from None
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
-            resolver = RecordResolver(self.registry, col, table, req, self.dialect, trusted=False)
+            resolver = self.client_resolver(col, table, req)
             try:
                 return compile_filter(text, resolver, self.dialect)
             except FilterError as exc:
@@ -62,12 +62,26 @@ class Filters:
     def order_by(self, text: str, col: Collection, table: sa.Table, info: RequestInfo) -> list[Any]:
         if not text:
             return []
-        resolver = RecordResolver(self.registry, col, table, info, self.dialect, trusted=False)
+        resolver = self.client_resolver(col, table, info)
         rowid = None if self.dialect == "sqlite" else table.c.id
         try:
             return compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
         except FilterError as exc:
             raise invalid("sort", exc) from None
+
+    def client_resolver(self, col: Collection, table: Any, info: RequestInfo) -> RecordResolver:
+        """A resolver for client filters/sorts: joined collections need list access."""
+
+        def join_rule(target: Collection, alias: Any) -> sa.ColumnElement[bool] | None:
+            if info.is_superuser:
+                return None
+            rule = target.rule("listRule")
+            if rule is None:
+                raise FilterError(
+                    f'only superusers can filter through "{target.name}" (its list rule is locked)')
+            return None if not rule.strip() else self.compile(rule, info, target, alias)
+
+        return RecordResolver(self.registry, col, table, info, self.dialect, trusted=False, join_rule=join_rule)
 
     def plain(self, table: sa.Table, text: str, allowed: tuple[str, ...]) -> sa.ColumnElement[bool]:
         """A filter over plain columns of a system table (e.g. the collections list)."""

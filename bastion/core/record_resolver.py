@@ -10,6 +10,7 @@ looked up in the schema and rejected when unknown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ from bastion.core.registry import Registry
 from bastion.rules import FilterError, Identifier, ItemSource, Kind, ResolvedField, get_dialect
 
 MAX_DEPTH = 6
+JoinRule = Callable[[Collection, Any], "ColumnElement[bool] | None"]
+"""(joined collection, its aliased table) → its list rule as a condition, or None."""
 SYSTEM_KEYS = {"collectionId", "collectionName"}
 
 
@@ -40,7 +43,7 @@ class RecordResolver:
 
     def __init__(
         self, registry: Registry, col: Collection, table: sa.FromClause, info: RequestInfo,
-        dialect: str, *, trusted: bool,
+        dialect: str, *, trusted: bool, join_rule: JoinRule | None = None,
     ):
         self.registry = registry
         self.col = col
@@ -49,6 +52,8 @@ class RecordResolver:
         self.dialect_name = dialect
         self.dialect = get_dialect(dialect)
         self.trusted = trusted  # rules may read hidden fields; client filters may not
+        # For client filters: the list rule of every collection a path joins (None = no check).
+        self.join_rule = join_rule
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
@@ -77,7 +82,7 @@ class RecordResolver:
         if "_via_" in head and col.field(head) is None:
             return self._back_relation(table, col, head, rest, depth)
         f = self._field(col, head)
-        column = table.c[head]
+        column = self._visible_column(table, col, head)
         if not rest:
             return self._column(f, column)
         if f.TYPE in ("json", "geoPoint"):
@@ -94,8 +99,28 @@ class RecordResolver:
         inner = self._path(alias, target, rest, depth + 1)
         if inner.multi or inner.items is not None:
             raise FilterError(f'"{".".join(parts)}" goes through more than one multi-valued step')
-        subquery = sa.select(inner.expr).where(alias.c.id == column).limit(1).scalar_subquery()
+        conds = [alias.c.id == column, *self._joined(target, alias)]
+        subquery = sa.select(inner.expr).where(*conds).limit(1).scalar_subquery()
         return ResolvedField(expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array)
+
+    def _joined(self, target: Collection, alias: Any) -> list[ColumnElement[bool]]:
+        """The joined collection's list rule, for client filters (PocketBase's rule)."""
+        if self.join_rule is None:
+            return []
+        cond = self.join_rule(target, alias)
+        return [] if cond is None else [cond]
+
+    def _visible_column(self, table: Any, col: Collection, name: str) -> ColumnElement[Any]:
+        """An auth record's email reads as NULL to client filters unless it is visible to
+        the caller, so emails cannot be guessed one filter at a time."""
+        column: ColumnElement[Any] = table.c[name]
+        if self.trusted or self.info.is_superuser or not col.is_auth or name != "email":
+            return column
+        visible: ColumnElement[bool] = table.c.emailVisibility == sa.true()
+        auth = self.info.auth
+        if auth is not None and auth.collection.id == col.id:
+            visible = sa.or_(visible, table.c.id == auth.id)
+        return sa.case((visible, column), else_=sa.null())
 
     def _column(self, f: Field, column: ColumnElement[Any]) -> ResolvedField:
         if f.multi:
@@ -120,8 +145,8 @@ class RecordResolver:
             source = self.dialect.json_items(column)
             each = target_table.alias()
             return ItemSource(
-                froms=(*source.froms, each), value=each.c[rest[0]],
-                where=(*source.where, each.c.id == source.value),
+                froms=(*source.froms, each), value=self._visible_column(each, target, rest[0]),
+                where=(*source.where, each.c.id == source.value, *self._joined(target, each)),
             )
 
         return ResolvedField(expr=alias.c[rest[0]], multi=True, items=items, item_kind=kind)
@@ -143,11 +168,13 @@ class RecordResolver:
 
         def items() -> ItemSource:
             each = source_table.alias()
+            value = self._visible_column(each, source, rest[0])
+            rule = self._joined(source, each)
             if multi_link:
                 links = self.dialect.json_items(each.c[field_name])
-                return ItemSource(froms=(each, *links.froms), value=each.c[rest[0]],
-                                  where=(*links.where, links.value == outer_id))
-            return ItemSource(froms=(each,), value=each.c[rest[0]], where=(each.c[field_name] == outer_id,))
+                return ItemSource(froms=(each, *links.froms), value=value,
+                                  where=(*links.where, links.value == outer_id, *rule))
+            return ItemSource(froms=(each,), value=value, where=(each.c[field_name] == outer_id, *rule))
 
         return ResolvedField(expr=outer_id, multi=True, items=items, item_kind=field_kind(value_field))
 

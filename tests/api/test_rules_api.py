@@ -115,3 +115,47 @@ async def test_filter_collections_list(client):
     assert {c["name"] for c in res.json()["items"]} == {"users", "_superusers"}
     bad = await client.get("/api/collections", params={"filter": "nope = 1"}, headers=client.su())
     assert bad.status_code == 400
+
+
+async def test_client_filters_respect_joined_collections(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    su = client.su()
+    await client.post("/api/collections", headers=su, json={
+        "name": "vault", "fields": [{"name": "code", "type": "text"}]})  # all rules locked
+    await client.post("/api/collections", headers=su, json={
+        "name": "notes", "listRule": "public = true",
+        "fields": [{"name": "text", "type": "text"}, {"name": "public", "type": "bool"}]})
+    await client.post("/api/collections", headers=su, json={
+        "name": "boxes", "listRule": "", "viewRule": "",
+        "fields": [{"name": "vault", "type": "relation", "collectionId": "vault"},
+                   {"name": "notes", "type": "relation", "collectionId": "notes", "maxSelect": 5}]})
+    v = (await client.post("/api/collections/vault/records", headers=su, json={"code": "1234"})).json()["id"]
+    secret = (await client.post("/api/collections/notes/records", headers=su, json={"text": "hidden"})).json()["id"]
+    shown = (await client.post("/api/collections/notes/records", headers=su,
+                               json={"text": "shown", "public": True})).json()["id"]
+    await client.post("/api/collections/boxes/records", headers=su, json={"vault": v, "notes": [secret]})
+    await client.post("/api/collections/boxes/records", headers=su, json={"notes": [shown]})
+    probe = await client.get("/api/collections/boxes/records", params={"filter": "vault.code = '1234'"}, headers=ha)
+    assert probe.status_code == 400 and "vault" in probe.json()["message"]
+    via = await client.get("/api/collections/boxes/records", params={"filter": "notes.text ?= 'hidden'"}, headers=ha)
+    assert via.status_code == 200 and via.json()["items"] == []
+    ok = await client.get("/api/collections/boxes/records", params={"filter": "notes.text ?= 'shown'"}, headers=ha)
+    assert len(ok.json()["items"]) == 1
+    as_su = await client.get("/api/collections/boxes/records", params={"filter": "vault.code = '1234'"}, headers=su)
+    assert len(as_su.json()["items"]) == 1
+
+
+async def test_hidden_emails_cannot_be_guessed_by_filter(client):
+    await client.patch("/api/collections/users", headers=client.su(), json={"listRule": ""})
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, hb = await token_for(client, "bob@example.com")
+
+    async def ids(filter_, headers):
+        res = await client.get("/api/collections/users/records", params={"filter": filter_}, headers=headers)
+        assert res.status_code == 200, res.text
+        return [u["id"] for u in res.json()["items"]]
+
+    assert await ids("email ~ 'bob%'", ha) == []  # bob's email is not visible to alice
+    assert await ids("email ~ 'bob%'", hb) == [bob]  # but bob may filter on his own
+    await client.patch(f"/api/collections/users/records/{bob}", headers=hb, json={"emailVisibility": True})
+    assert await ids("email ~ 'bob%'", ha) == [bob]
