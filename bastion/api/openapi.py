@@ -77,7 +77,17 @@ LIST_PARAMS = [
     {"name": n, "in": "query", "required": False, "schema": s}
     for n, s in (("page", {"type": "integer", "minimum": 1}), ("perPage", {"type": "integer", "minimum": 1}),
                  ("sort", {"type": "string"}), ("filter", {"type": "string"}),
-                 ("skipTotal", {"type": "boolean"}), ("fields", {"type": "string"}))
+                 ("skipTotal", {"type": "boolean"}), ("fields", {"type": "string"}),
+                 ("expand", {"type": "string"}),
+                 ("cursor", {"type": "string", "description": "Keyset pagination: empty for the first page, "
+                             "then the nextCursor of the previous page"}))
+]
+AGGREGATE_PARAMS = [
+    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+    for n, d in (("groupBy", "comma list of fields (at most 5)"), ("sum", "number fields"),
+                 ("avg", "number fields"), ("min", "fields"), ("max", "fields"), ("filter", "filter expression"),
+                 ("sort", "count, sum.<f>, avg.<f>, min.<f>, max.<f> or a groupBy field; - for descending"),
+                 ("limit", "1-1000, default 100"))
 ]
 
 
@@ -91,6 +101,13 @@ def collection_paths(col: Collection) -> dict[str, Any]:
     idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     paths: dict[str, Any] = {base: {"get": {**_op(f"List {col.name}", envelope, tag=col.name), "parameters": LIST_PARAMS}},
                              f"{base}/{{id}}": {"get": {**_op(f"View a {col.name} record", ref, tag=col.name), "parameters": idp}}}
+    aggregate = {"type": "object", "properties": {"totalGroups": {"type": "integer"}, "items": {
+        "type": "array", "items": {"type": "object", "properties": {
+            "group": {"type": "object"}, "count": {"type": "integer"}, "sum": {"type": "object"},
+            "avg": {"type": "object"}, "min": {"type": "object"}, "max": {"type": "object"}}}}}}
+    paths[f"/api/collections/{col.name}/aggregate"] = {"get": {
+        **_op(f"Aggregate {col.name} (count, sum, avg, min, max, group-by) under the list rule", aggregate,
+              tag=col.name), "parameters": AGGREGATE_PARAMS}}
     if not col.is_view:
         paths[base]["post"] = _op(f"Create a {col.name} record", ref, body, col.name)
         paths[f"{base}/{{id}}"]["patch"] = {**_op(f"Update a {col.name} record", ref, body, col.name), "parameters": idp}
@@ -112,6 +129,10 @@ def build_document(cols: list[Collection], version: str) -> dict[str, Any]:
         "status": {"type": "integer"}, "message": {"type": "string"}, "data": {"type": "object"}}}}
     paths: dict[str, Any] = {
         "/api/health": {"get": _op("Health check", {"type": "object"}, tag="system")},
+        "/api/batch": {"post": _op("Run record writes in one transaction", {"type": "array"},
+                                   {"type": "object", "properties": {"requests": {"type": "array"}}}, "system")},
+        "/api/settings": {"get": _op("Read settings (superusers)", {"type": "object"}, tag="system"),
+                          "patch": _op("Change settings (superusers)", {"type": "object"}, {"type": "object"}, "system")},
         "/api/collections": {"get": {**_op("List collections (superusers)", {"type": "object"}, tag="collections"),
                                      "parameters": LIST_PARAMS},
                              "post": _op("Create a collection (superusers)", {"type": "object"}, {"type": "object"}, "collections")},
