@@ -93,10 +93,19 @@ class RecordService:
         return self.to_api(col, row, info)
 
     async def _fetch(
-        self, conn: Connection, table: sa.Table, record_id: str, cond: sa.ColumnElement[bool] | None
+        self, conn: Connection, table: sa.Table, record_id: str, cond: sa.ColumnElement[bool] | None,
+        lock: bool = False,
     ) -> Row | None:
+        """One row by id (and condition). ``lock`` holds the row until the transaction ends
+        (``FOR UPDATE``), so read-modify-write updates such as ``views+`` never lose a
+        concurrent change; SQLite needs no lock as its writer is already exclusive."""
         if not isinstance(record_id, str) or not record_id or len(record_id) > 255 or "\x00" in record_id:
             return None
+        if lock and self.db.sql.name != "sqlite":
+            stmt = sa.select(table).where(table.c.id == record_id)
+            if cond is not None:
+                stmt = stmt.where(cond)
+            return await conn.fetch_one(stmt.with_for_update())
         if cond is None:
             col = self.registry.find(table.name)
             if col is not None and self.registry.table(col) is table:
@@ -160,7 +169,7 @@ class RecordService:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "updateRule", table)
         async with self._tx(conn) as conn:
-            existing = await self._fetch(conn, table, record_id, cond)
+            existing = await self._fetch(conn, table, record_id, cond, lock=True)
             if existing is None:
                 raise NotFound(NOT_FOUND)
             prepared = prepare(col, body, dict(existing), can_manage=info.is_superuser)

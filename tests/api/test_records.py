@@ -151,3 +151,14 @@ async def test_fields_parameter(client):
     assert got == {"title": "Hello..."}
     lst = (await client.get("/api/collections/posts/records?fields=id")).json()
     assert set(lst) == {"page", "perPage", "totalItems", "totalPages", "items"} and set(lst["items"][0]) == {"id"}
+
+
+async def test_concurrent_increments_lose_nothing(client):
+    import asyncio
+
+    await make_posts(client, updateRule="")
+    rec = (await client.post("/api/collections/posts/records", json={"title": "counter"})).json()
+    url = f"/api/collections/posts/records/{rec['id']}"
+    results = await asyncio.gather(*(client.patch(url, json={"views+": 1}) for _ in range(20)))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results if r.status_code != 200]
+    assert (await client.get(url)).json()["views"] == 20
