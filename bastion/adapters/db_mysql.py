@@ -73,6 +73,7 @@ class MysqlDatabase(SqlDatabase):
             pool_timeout=10,
             pool_recycle=3600,
             json_serializer=json_serializer,
+            enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
             json_deserializer=json_deserializer,
             connect_args={
                 "connect_timeout": 5,

@@ -62,6 +62,7 @@ class PostgresDatabase(SqlDatabase):
             max_overflow=pool_size,
             pool_timeout=10,
             json_serializer=json_serializer,
+            enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
             json_deserializer=json_deserializer,
             connect_args={
                 "timeout": 5,

@@ -84,6 +84,7 @@ class SqliteDatabase(SqlDatabase):
         url = f"sqlite+aiosqlite:///{path}"
         common: dict[str, Any] = dict(
             json_serializer=json_serializer,
+            enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
             json_deserializer=json_deserializer,
             poolclass=AsyncAdaptedQueuePool,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

@@ -53,7 +53,7 @@ class Filters:
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
             resolver = self.client_resolver(col, table, req)
             try:
-                return compile_filter(text, resolver, self.dialect)
+                return resolver.joined_condition(compile_filter(text, resolver, self.dialect))
             except FilterError as exc:
                 raise invalid("filter", exc) from None
 
@@ -105,7 +105,7 @@ class Filters:
         """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies."""
         resolver = RecordResolver(self.registry, col, table, info, self.dialect, trusted=True)
         try:
-            return compile_filter(rule, resolver, self.dialect)
+            return resolver.joined_condition(compile_filter(rule, resolver, self.dialect))
         except FilterError as exc:
             log.warning("rule of collection %s does not compile (%s); denying", col.name, exc)
             return sa.false()

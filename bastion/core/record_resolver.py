@@ -54,6 +54,7 @@ class RecordResolver:
         self.trusted = trusted  # rules may read hidden fields; client filters may not
         # For client filters: the list rule of every collection a path joins (None = no check).
         self.join_rule = join_rule
+        self.joins: dict[str, Any] = {}  # @collection references → aliased tables
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
@@ -187,14 +188,25 @@ class RecordResolver:
         if "." in field_path:
             raise FilterError("@collection paths may name one field of the joined collection")
         f = self._field(target, field_path)
-        target_table = self.registry.table(target)
-        kind = field_kind(f)
+        if f.multi or f.TYPE in ("json", "geoPoint"):
+            raise FilterError(f'"@collection.{rest}" names a multi-valued or json field, which is not supported')
+        # Every mention of the same ``@collection.name[:alias]`` reads the same joined row, so
+        # ``@collection.m.user ?= @request.auth.id && @collection.m.team ?= id`` needs one
+        # membership row matching both; ``joined_condition`` wraps the condition accordingly.
+        alias = self.joins.get(ref)
+        if alias is None:
+            alias = self.joins[ref] = self.registry.table(target).alias()
+        return ResolvedField(expr=self._visible_column(alias, target, field_path), kind=field_kind(f))
 
-        def items() -> ItemSource:
-            each = target_table.alias()
-            return ItemSource(froms=(each,), value=each.c[field_path])
-
-        return ResolvedField(expr=target_table.c[field_path], multi=True, items=items, item_kind=kind)
+    def joined_condition(self, cond: ColumnElement[bool]) -> ColumnElement[bool]:
+        """``cond`` over the rows of the ``@collection`` tables it mentions: true when some
+        combination of their rows (or none, if a table is empty) satisfies it."""
+        if not self.joins:
+            return cond
+        source: Any = sa.select(sa.literal(1).label("one")).subquery()
+        for alias in self.joins.values():
+            source = source.outerjoin(alias, sa.true())
+        return sa.exists(sa.select(sa.literal(1)).select_from(source).where(cond))
 
     # -- @request.* ----------------------------------------------------------------
     def _request(self, path: str, modifier: str | None) -> ResolvedField:

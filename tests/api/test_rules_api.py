@@ -159,3 +159,35 @@ async def test_hidden_emails_cannot_be_guessed_by_filter(client):
     assert await ids("email ~ 'bob%'", hb) == [bob]  # but bob may filter on his own
     await client.patch(f"/api/collections/users/records/{bob}", headers=hb, json={"emailVisibility": True})
     assert await ids("email ~ 'bob%'", ha) == [bob]
+
+
+async def test_collection_references_share_one_joined_row(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    su = client.su()
+    await client.post("/api/collections", headers=su, json={
+        "name": "projects", "fields": [{"name": "name", "type": "text"}]})
+    await client.post("/api/collections", headers=su, json={
+        "name": "members", "fields": [{"name": "user", "type": "relation", "collectionId": "users"},
+                                      {"name": "project", "type": "relation", "collectionId": "projects"}]})
+    rule = "@collection.members.user ?= @request.auth.id && @collection.members.project ?= id"
+    await client.patch("/api/collections/projects", headers=su, json={"listRule": rule, "viewRule": rule})
+    mine = (await client.post("/api/collections/projects/records", headers=su, json={"name": "mine"})).json()["id"]
+    other = (await client.post("/api/collections/projects/records", headers=su, json={"name": "other"})).json()["id"]
+    bob, _ = await token_for(client, "bob@example.com")
+    # alice is a member of "mine"; bob of "other": no single row makes alice a member of "other"
+    await client.post("/api/collections/members/records", headers=su, json={"user": alice, "project": mine})
+    await client.post("/api/collections/members/records", headers=su, json={"user": bob, "project": other})
+    names = [p["name"] for p in (await client.get("/api/collections/projects/records", headers=ha)).json()["items"]]
+    assert names == ["mine"]
+    assert (await client.get(f"/api/collections/projects/records/{other}", headers=ha)).status_code == 404
+    # independent aliases join independently
+    loose = "@collection.members:a.user ?= @request.auth.id && @collection.members:b.project ?= id"
+    await client.patch("/api/collections/projects", headers=su, json={"listRule": loose})
+    names = sorted(p["name"] for p in (await client.get("/api/collections/projects/records", headers=ha)).json()["items"])
+    assert names == ["mine", "other"]
+    # an empty joined collection does not hide rows that match without it
+    await client.patch("/api/collections/projects", headers=su,
+                       json={"listRule": "name = 'other' || @collection.members.user ?= 'nobody'"})
+    await client.delete("/api/collections/members/truncate", headers=su)
+    names = [p["name"] for p in (await client.get("/api/collections/projects/records", headers=ha)).json()["items"]]
+    assert names == ["other"]
