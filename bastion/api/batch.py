@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, json_response, read_body, request_info
-from bastion.core.batch import BatchOp
+from bastion.core.batch import BatchFailed, BatchOp
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 
 _RECORDS = re.compile(r"^/api/collections/([^/]+)/records(?:/([^/]+))?$")
@@ -23,16 +23,16 @@ def parse_ops(body: dict[str, Any]) -> list[BatchOp]:
     requests = body.get("requests")
     if not isinstance(requests, list):
         raise BadRequest("Failed to read the submitted batch data.")
-    errors: dict[str, Any] = {}
+    if not requests:
+        raise ValidationFailed("Invalid batch request data.", {
+            "requests": FieldError("validation_required", "Cannot be blank")})
     ops = []
     for i, item in enumerate(requests):
         op = _parse_one(item)
         if isinstance(op, FieldError):
-            errors[str(i)] = op
-        else:
-            ops.append(op)
-    if errors:
-        raise ValidationFailed("Invalid batch request data.", {"requests": errors})
+            # As PocketBase: the envelope is fine, this request is one the batch cannot run.
+            raise BatchFailed(i, BadRequest(op.message))
+        ops.append(op)
     return ops
 
 

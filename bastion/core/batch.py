@@ -61,7 +61,7 @@ class BatchService:
         if count > conf["maxRequests"]:
             raise ValidationFailed("Invalid batch request data.", {"requests": {
                 "code": "validation_length_too_long",
-                "message": f"The allowed max number of batch requests is {conf['maxRequests']}.",
+                "message": f"The length must be no more than {conf['maxRequests']}.",
             }})
 
     async def run(self, info: RequestInfo, ops: list[BatchOp]) -> list[BatchResult]:

@@ -92,7 +92,10 @@ async def test_batch_respects_rules_and_limits(client):
         {"method": "POST", "url": "/api/collections/posts/records", "body": {"title": str(i)}} for i in range(3)]})
     assert too_many.status_code == 400
     bad = await client.post("/api/batch", json={"requests": [{"method": "GET", "url": "/api/collections"}]})
-    assert bad.status_code == 400 and bad.json()["message"] == "Invalid batch request data."
+    assert bad.status_code == 400 and bad.json()["message"] == "Batch transaction failed."
+    assert bad.json()["data"]["requests"]["0"]["code"] == "batch_request_failed"
+    empty = await client.post("/api/batch", json={"requests": []})
+    assert empty.status_code == 400 and empty.json()["data"]["requests"]["code"] == "validation_required"
     assert (await client.post("/api/batch", json={"requests": "nope"})).status_code == 400
     multipart = await client.post("/api/batch", files={"@jsonPayload": (None, '{"requests": [{"method": "POST", '
                                   '"url": "/api/collections/posts/records", "body": {"title": "mp"}}]}')})

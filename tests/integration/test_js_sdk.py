@@ -1,10 +1,13 @@
 """Real-client test: the official ``pocketbase`` JS SDK against a ``bastion serve`` subprocess.
 
 ``tests/js/sdk_crud.mjs`` authenticates as a superuser, creates a collection with most field
-types, runs records CRUD (modifiers, validation errors, 404s) and refreshes its token. This
-module installs the pinned SDK from ``tests/js/package.json`` with npm, starts a real server
-on a free port (SQLite, PostgreSQL and MariaDB), creates the superuser through the CLI and runs the
-script with node.
+types, runs records CRUD (modifiers, validation errors, 404s) and refreshes its token.
+``tests/js/sdk_query.mjs`` seeds two related collections and checks list queries (filter,
+sort, expand, fields, skipTotal), getFullList/getFirstListItem, ``pb.filter`` binding, list
+rules for guests and users, batch, cursor pages and aggregates. This module installs the
+pinned SDK from ``tests/js/package.json`` with npm, starts one real server per backend on a
+free port (SQLite, PostgreSQL and MariaDB), creates the superuser through the CLI and runs
+each script with node against it.
 
 The SDK is installed once into ``$TMPDIR/bastion-js-sdk-<hash of package.json>`` and reused
 by later runs (delete that folder to force a reinstall). Without node/npm, the npm registry or
@@ -27,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +40,7 @@ from tests.services import BACKENDS
 JS_DIR = Path(__file__).resolve().parent.parent / "js"
 PACKAGE_JSON = JS_DIR / "package.json"
 SCRIPT = JS_DIR / "sdk_crud.mjs"
+QUERY_SCRIPT = JS_DIR / "sdk_query.mjs"
 
 SUPERUSER_EMAIL = "sdk-root@example.com"
 SUPERUSER_PASSWORD = "sdk-root-password-1"
@@ -200,23 +205,27 @@ class Server:
             _stop(self.proc)
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+# Module-scoped: one database and one server per backend, shared by every test below
+# (pytest groups the tests by backend). Each script cleans up after itself.
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "mariadb"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     backend = BACKENDS[request.param]
     problem = backend.unavailable()
     if problem:
         require_or_skip(problem)
     name = f"bt_sdk_{secrets.token_hex(6)}"
-    url = asyncio.run(backend.create_database(name, tmp_path))
+    url = asyncio.run(backend.create_database(name, tmp_path_factory.mktemp(f"db-{request.param}")))
     try:
         yield url
     finally:
         asyncio.run(backend.drop_database(name))
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path, database_url)
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("server"), database_url)
     try:
         srv.start()
         srv.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
@@ -259,3 +268,41 @@ def test_pocketbase_js_sdk_crud(sdk_dir: Path, server: Server) -> None:
     result = json.loads(lines[-1])
     assert result["ok"] is True, report
     assert result["checks"] >= 200, report
+
+
+def _run_script(sdk_dir: Path, server: Server, source: Path) -> tuple[dict[str, Any], str]:
+    """Runs ``source`` with node against ``server``; returns its JSON summary and a report."""
+    node = shutil.which("node")
+    assert node
+    script = sdk_dir / f"{source.stem}.{secrets.token_hex(4)}.mjs"  # next to node_modules
+    shutil.copyfile(source, script)
+    try:
+        done = subprocess.run(
+            [node, str(script), server.url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
+            capture_output=True, text=True, timeout=NODE_TIMEOUT, cwd=sdk_dir,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"{source.name} timed out after {NODE_TIMEOUT:.0f}s\nstdout:\n{_tail(exc.stdout)}\n"
+            f"stderr:\n{_tail(exc.stderr)}\nserver log:\n{server.log_tail()}"
+        )
+    finally:
+        script.unlink(missing_ok=True)
+
+    report = (
+        f"exit {done.returncode}\nstdout:\n{_tail(done.stdout)}\nstderr:\n{_tail(done.stderr)}\n"
+        f"server log:\n{server.log_tail()}"
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{source.name} failed: {report}", pytrace=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, report
+    return json.loads(lines[-1]), report
+
+
+def test_pocketbase_js_sdk_query(sdk_dir: Path, server: Server) -> None:
+    """``tests/js/sdk_query.mjs``: filter/sort/expand/fields, getFullList, getFirstListItem,
+    pb.filter binding, list rules for guests and users, batch, cursor pages, aggregates."""
+    result, report = _run_script(sdk_dir, server, QUERY_SCRIPT)
+    assert result["ok"] is True, report
+    assert result["checks"] >= 400, report

@@ -212,8 +212,8 @@ async function main() {
     t.deepEqual(byName.fields, coll.fields);
     const byId = await pb.collections.getOne(coll.id);
     t.equal(byId.name, COLLECTION);
-    // NOTE: no `filter` here — Bastion's filter parameter is not implemented yet
-    // (400 "The filter parameter is not supported yet."), so lists are checked client-side.
+    const filtered = await pb.collections.getList(1, 10, { filter: `name = '${COLLECTION}'` });
+    t.deepEqual(filtered.items.map((c) => c.name), [COLLECTION]);
     const collList = await pb.collections.getList(1, 200, { sort: 'name' });
     t.deepEqual(sortedKeys(collList), ['items', 'page', 'perPage', 'totalItems', 'totalPages']);
     t.equal(collList.page, 1);
