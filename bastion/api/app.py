@@ -13,7 +13,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.api import aggregate, auth, batch, collections, health, openapi, records, settings
+from bastion.api import (
+    aggregate,
+    auth,
+    auth_flows,
+    batch,
+    collections,
+    health,
+    openapi,
+    records,
+    settings,
+)
 from bastion.api.errors import ErrorMiddleware, error_body
 from bastion.api.limits import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
 from bastion.core.app import App
@@ -48,7 +58,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     asgi = Starlette(
         routes=[
             *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
-            *batch.routes, *settings.routes, *aggregate.routes,
+            *auth_flows.routes, *batch.routes, *settings.routes, *aggregate.routes,
         ],
         middleware=[
             Middleware(ErrorMiddleware),

@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.api.http import app_of, json_response, read_body, request_info
+from bastion.api.http import app_of, json_response, read_body, request_info, request_token
+from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import Forbidden, NotFound, Unauthorized
@@ -19,12 +20,14 @@ def _auth_collection(request: Request) -> Collection:
     return col
 
 
-async def _auth_response(request: Request, identity: AuthIdentity, info: RequestInfo) -> Response:
+async def _auth_response(
+    request: Request, identity: AuthIdentity, info: RequestInfo, token: str | None = None
+) -> Response:
     app = app_of(request)
     record = app.records.to_api(identity.collection, identity.record, info, include_email=True)
     if request.query_params.get("expand"):
         await app.expander.apply(info, identity.collection, [record], request.query_params["expand"])
-    token = app.auth.token_for(identity.collection, identity.record)
+    token = token or app.auth.token_for(identity.collection, identity.record)
     return json_response(request, {"token": token, "record": record})
 
 
@@ -36,7 +39,8 @@ async def auth_methods(request: Request) -> Response:
         "password": {"enabled": password["enabled"], "identityFields": password["identityFields"]},
         "oauth2": {"enabled": False, "providers": []},
         "mfa": {"enabled": False, "duration": 0},
-        "otp": {"enabled": False, "duration": 0},
+        "otp": {"enabled": bool(opts["otp"]["enabled"]),
+                "duration": opts["otp"]["duration"] if opts["otp"]["enabled"] else 0},
         "authProviders": [],
         "usernamePassword": password["enabled"] and "username" in password["identityFields"],
         "emailPassword": password["enabled"] and "email" in password["identityFields"],
@@ -61,7 +65,11 @@ async def auth_refresh(request: Request) -> Response:
         raise Unauthorized("The request requires valid record authorization token.")
     if info.auth.collection.id != col.id:
         raise Forbidden(f"The request requires auth record from {info.auth.collection.name} collection.")
-    return await _auth_response(request, info.auth, info)
+    token = request_token(request)
+    claims = tokens.unverified_claims(token) or {}
+    # An impersonation token is not refreshable: it comes back unchanged, with fresh data.
+    keep = token if claims.get("refreshable") is False else None
+    return await _auth_response(request, info.auth, info, token=keep)
 
 
 routes = [

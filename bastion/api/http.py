@@ -94,6 +94,11 @@ async def _read_form(request: Request) -> dict[str, Any]:
     return body
 
 
+def request_token(request: Request) -> str:
+    """The auth token of the request (``Authorization: <token>`` or ``Bearer <token>``)."""
+    return _auth_token(request)
+
+
 def _auth_token(request: Request) -> str:
     header = request.headers.get("authorization", "").strip()
     if header[:7].lower() == "bearer ":

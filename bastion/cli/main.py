@@ -14,6 +14,7 @@ import typer
 
 from bastion import __version__
 from bastion.adapters.database import open_database
+from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.errors import BastionError
@@ -45,7 +46,9 @@ def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **ex
 
 def _app(config: Config) -> App:
     db = open_database(config.database_url, config.data_dir, config.query_timeout)
-    return App(db, config.migrations)
+    app = App(db, config.migrations)
+    app.mailer = SmtpMailer(lambda: app.settings.current)
+    return app
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

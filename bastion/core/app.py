@@ -13,17 +13,24 @@ import sqlalchemy as sa
 
 from bastion.core.access import Access, AuthIdentity, RequestInfo
 from bastion.core.auth import AuthService
+from bastion.core.auth_flows import AuthFlows
 from bastion.core.batch import BatchService
 from bastion.core.collection_service import CollectionService
 from bastion.core.errors import BadRequest
 from bastion.core.expand import Expander
 from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
-from bastion.core.ports import Database
+from bastion.core.ports import Database, Mailer
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.settings import SettingsService
-from bastion.core.system_collections import SUPERUSERS, superusers_definition, users_definition
+from bastion.core.system_collections import (
+    OTPS,
+    SUPERUSERS,
+    otps_definition,
+    superusers_definition,
+    users_definition,
+)
 from bastion.core.tables import system_tables
 
 log = logging.getLogger("bastion")
@@ -49,6 +56,13 @@ class MigrationContext:
             await conn.execute(sa.text(sql).bindparams(**(params or {})))
 
 
+class DroppingMailer:
+    """Used until a real mailer is wired (the CLI wires SMTP): logs and drops messages."""
+
+    async def send(self, to: str, subject: str, html: str) -> None:
+        log.warning("no mailer configured; email to %s dropped", to)
+
+
 class App:
     def __init__(self, db: Database, migrations_dir: Path | None = None):
         self.db = db
@@ -61,6 +75,8 @@ class App:
         self.auth = AuthService(db, self.registry)
         self.expander = Expander(db, self.registry, self.access, self.records.to_api)
         self.settings = SettingsService(db)
+        self.mailer: Mailer = DroppingMailer()
+        self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self._tables = system_tables(db.sql)
 
@@ -76,6 +92,8 @@ class App:
             await self.collections.create(superusers_definition(), migrate=False, trusted=True)
             if self.registry.find("users") is None:
                 await self.collections.create(users_definition(), migrate=False, trusted=True)
+        if self.registry.find(OTPS) is None:
+            await self.collections.create(otps_definition(), migrate=False, trusted=True)
         return await self.migrate_up() if apply_migrations else []
 
     async def watch_schema(self, interval: float = 2.0) -> None:

@@ -23,10 +23,20 @@ class AuthService:
     db: Database
     registry: Registry
 
-    def token_for(self, col: Collection, record: dict[str, Any], refreshable: bool = True) -> str:
+    def token_for(
+        self, col: Collection, record: dict[str, Any], refreshable: bool = True, duration: int | None = None
+    ) -> str:
         conf = col.auth["authToken"]
         claims = {"id": record["id"], "collectionId": col.id, "type": "auth", "refreshable": refreshable}
-        return tokens.sign(claims, record["tokenKey"] + conf["secret"], conf["duration"])
+        return tokens.sign(claims, record["tokenKey"] + conf["secret"], duration or conf["duration"])
+
+    async def by_id(self, col: Collection, record_id: str) -> AuthIdentity | None:
+        if not isinstance(record_id, str) or not 0 < len(record_id) <= 255 or "\x00" in record_id:
+            return None
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
+        return AuthIdentity(col, dict(row)) if row is not None else None
 
     async def identify(self, token: str) -> AuthIdentity | None:
         """The record a token authenticates, or None (invalid tokens make a guest)."""

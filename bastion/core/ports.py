@@ -74,3 +74,9 @@ class Database(Protocol):
         """Forget cached statements after DDL (prepared statement caches and the like)."""
 
     async def table_names(self) -> list[str]: ...
+
+
+class Mailer(Protocol):
+    """Sends one email; raises ``errors.Unavailable`` when the mail server cannot be reached."""
+
+    async def send(self, to: str, subject: str, html: str) -> None: ...

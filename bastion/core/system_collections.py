@@ -39,3 +39,25 @@ def users_definition() -> dict[str, Any]:
             *_AUTODATES,
         ],
     }
+
+
+OTPS = "_otps"
+OTPS_ID = "pbc_1638494021"
+_OWNER = "@request.auth.id != '' && recordRef = @request.auth.id && collectionRef = @request.auth.collectionId"
+
+
+def otps_definition() -> dict[str, Any]:
+    """One-time passwords sent by email: hashed, single use, expiring, attempt-limited."""
+    return {
+        "id": OTPS_ID, "name": OTPS, "type": "base", "system": True,
+        "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": None,
+        "fields": [
+            {"name": "collectionRef", "type": "text", "system": True, "required": True},
+            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            {"name": "password", "type": "password", "system": True, "hidden": True, "required": True},
+            {"name": "sentTo", "type": "text", "system": True, "hidden": True},
+            {"name": "attempts", "type": "number", "system": True, "hidden": True},
+            *_AUTODATES,
+        ],
+        "indexes": ["CREATE INDEX `idx_otps_record` ON `_otps` (`collectionRef`, `recordRef`)"],
+    }

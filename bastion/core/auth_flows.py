@@ -1,0 +1,271 @@
+"""Email flows of auth collections: verification, password reset, email change, OTP.
+
+Tokens are purpose-bound JWTs (``type`` = verification / passwordReset / emailChange)
+signed with the record's ``tokenKey`` plus that purpose's collection secret. A reset or
+email change rotates ``tokenKey``, so its token — and every session — stops working once
+used. Requests for unknown emails answer exactly like requests for known ones.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from bastion.core import tokens
+from bastion.core.access import AuthIdentity
+from bastion.core.collections import Collection
+from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
+from bastion.core.fields.text import EMAIL_RE
+from bastion.core.passwords import hash_password, verify_password
+from bastion.core.ports import Database, Mailer, Row
+from bastion.core.registry import Registry
+from bastion.core.system_collections import OTPS, SUPERUSERS
+from bastion.tools.ids import random_string
+from bastion.tools.timeutil import now_string, parse_datetime
+
+log = logging.getLogger("bastion.auth")
+COOLDOWN = 120.0
+OTP_MAX_ATTEMPTS = 5
+OTP_MAX_LIVE = 10
+INVALID_OTP = "Invalid or expired OTP."
+Settings = Callable[[], dict[str, Any]]
+
+
+def _field(body: Any, key: str, max_length: int = 255) -> str:
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed("An error occurred while validating the submitted data.", {
+            key: FieldError("validation_required", "Cannot be blank")})
+    if len(value) > max_length:
+        raise ValidationFailed("An error occurred while validating the submitted data.", {
+            key: FieldError("validation_length_out_of_range", f"Must be at most {max_length} characters")})
+    return value.strip()
+
+
+def _email(body: Any, key: str = "email") -> str:
+    value = _field(body, key)
+    if not EMAIL_RE.match(value):
+        raise ValidationFailed("An error occurred while validating the submitted data.", {
+            key: FieldError("validation_is_email", "Must be a valid email address")})
+    return value
+
+
+def render(template: str, values: dict[str, str], record: dict[str, Any]) -> str:
+    """Fill ``{APP_NAME}``-style placeholders and ``{RECORD:field}`` (HTML-escaped)."""
+    out = template
+    for key, value in values.items():
+        out = out.replace("{" + key + "}", html.escape(value))
+    return re.sub(r"\{RECORD:(\w+)\}", lambda m: html.escape(str(record.get(m.group(1), ""))), out)
+
+
+class AuthFlows:
+    def __init__(self, db: Database, registry: Registry, settings: Settings, mailer: Callable[[], Mailer]):
+        self.db = db
+        self.registry = registry
+        self.settings = settings
+        self.mailer = mailer
+        self._sent: dict[tuple[str, str, str], float] = {}
+
+    # -- helpers -------------------------------------------------------------------
+    async def _by_email(self, col: Collection, email: str) -> Row | None:
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            return await conn.fetch_one(sa.select(table).where(sa.func.lower(table.c.email) == email.lower()).limit(1))
+
+    async def _by_id(self, col: Collection, record_id: str) -> Row | None:
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            return await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
+
+    async def _update(self, col: Collection, record_id: str, values: dict[str, Any]) -> None:
+        table = self.registry.table(col)
+        async with self.db.transaction() as conn:
+            await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+
+    def _token(self, col: Collection, record: Row, kind: str, **claims: Any) -> str:
+        conf = col.auth[f"{kind}Token"]
+        payload = {"id": record["id"], "collectionId": col.id, "type": kind, **claims}
+        return tokens.sign(payload, record["tokenKey"] + conf["secret"], conf["duration"])
+
+    async def _check_token(self, col: Collection, token: Any, kind: str) -> tuple[Row, dict[str, Any]]:
+        def invalid(code: str = "validation_invalid_token", message: str = "Invalid or expired token") -> ValidationFailed:
+            return ValidationFailed("An error occurred while validating the submitted data.", {
+                "token": FieldError(code, message)})
+
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise invalid()
+        claims = tokens.unverified_claims(token)
+        if not claims or claims.get("type") != kind or not isinstance(claims.get("id"), str):
+            raise invalid()
+        if claims.get("collectionId") != col.id:
+            raise invalid("validation_token_collection_mismatch", "The token belongs to another collection")
+        record = await self._by_id(col, claims["id"])
+        if record is None or tokens.verify(token, record["tokenKey"] + col.auth[f"{kind}Token"]["secret"]) is None:
+            raise invalid()
+        return record, claims
+
+    def _cooling(self, col: Collection, record_id: str, kind: str) -> bool:
+        now = time.monotonic()
+        key = (col.id, record_id, kind)
+        if now - self._sent.get(key, -COOLDOWN) < COOLDOWN:
+            return True
+        self._sent[key] = now
+        if len(self._sent) > 100_000:
+            self._sent = {k: v for k, v in self._sent.items() if now - v < COOLDOWN}
+        return False
+
+    async def _mail(self, col: Collection, template_key: str, record: Row, to: str, **values: str) -> None:
+        template = col.auth["otp"]["emailTemplate"] if template_key == "otp" else col.auth[template_key]
+        meta = self.settings()["meta"]
+        placeholders = {"APP_NAME": meta["appName"], "APP_URL": meta["appURL"], **values}
+        subject = render(template["subject"], placeholders, dict(record))
+        body = render(template["body"], placeholders, dict(record))
+        await self.mailer().send(to, subject, body)
+
+    # -- verification --------------------------------------------------------------
+    async def request_verification(self, col: Collection, body: Any) -> None:
+        if col.name == SUPERUSERS:
+            raise BadRequest("All superusers are verified by default.")
+        record = await self._by_email(col, _email(body))
+        if record is None or record["verified"] or self._cooling(col, record["id"], "verification"):
+            return
+        token = self._token(col, record, "verification", email=record["email"])
+        await self._mail(col, "verificationTemplate", record, record["email"], TOKEN=token)
+
+    async def confirm_verification(self, col: Collection, body: Any) -> None:
+        record, claims = await self._check_token(col, _field(body, "token", 4096), "verification")
+        if claims.get("email") != record["email"]:
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "token": FieldError("validation_token_email_mismatch", "The token email doesn't match")})
+        if not record["verified"]:
+            await self._update(col, record["id"], {"verified": True})
+
+    # -- password reset ------------------------------------------------------------
+    async def request_password_reset(self, col: Collection, body: Any) -> None:
+        if not col.auth["passwordAuth"]["enabled"]:
+            raise BadRequest("The collection is not configured to allow password authentication.")
+        record = await self._by_email(col, _email(body))
+        if record is None or self._cooling(col, record["id"], "passwordReset"):
+            return
+        token = self._token(col, record, "passwordReset", email=record["email"])
+        await self._mail(col, "resetPasswordTemplate", record, record["email"], TOKEN=token)
+
+    async def confirm_password_reset(self, col: Collection, body: Any) -> None:
+        record, claims = await self._check_token(col, _field(body, "token", 4096), "passwordReset")
+        password = _field(body, "password", 255)
+        field = col.field("password")
+        try:
+            field.validate_plain(password)  # type: ignore[union-attr]
+        except FieldError as exc:
+            raise ValidationFailed("An error occurred while validating the submitted data.", {"password": exc}) from None
+        if body.get("passwordConfirm") != password:
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "passwordConfirm": FieldError("validation_values_mismatch", "Values don't match")})
+        values: dict[str, Any] = {"password": await hash_password(password), "tokenKey": random_string(50)}
+        if claims.get("email") == record["email"]:
+            values["verified"] = True
+        await self._update(col, record["id"], values)
+
+    # -- email change --------------------------------------------------------------
+    async def request_email_change(self, col: Collection, identity: AuthIdentity | None, body: Any) -> None:
+        if identity is None or identity.collection.id != col.id:
+            raise Unauthorized("The request requires valid record authorization token.")
+        if col.name == SUPERUSERS:
+            raise BadRequest("Superusers change their email through the superuser commands.")
+        new_email = _email(body, "newEmail")
+        taken = await self._by_email(col, new_email)
+        if new_email.lower() == str(identity.record.get("email", "")).lower() or taken is not None:
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "newEmail": FieldError("validation_invalid_new_email", "Invalid new email address")})
+        record = await self._by_id(col, identity.id)
+        if record is None:
+            return
+        token = self._token(col, record, "emailChange", email=record["email"], newEmail=new_email)
+        await self._mail(col, "confirmEmailChangeTemplate", record, new_email, TOKEN=token)
+
+    async def confirm_email_change(self, col: Collection, body: Any) -> None:
+        record, claims = await self._check_token(col, _field(body, "token", 4096), "emailChange")
+        if not await verify_password(record["password"], _field(body, "password", 255)):
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "password": FieldError("validation_invalid_password", "Missing or invalid auth record password")})
+        new_email = claims.get("newEmail")
+        if claims.get("email") != record["email"] or not isinstance(new_email, str):
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "token": FieldError("validation_token_email_mismatch", "The token email doesn't match")})
+        if await self._by_email(col, new_email) is not None:
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "newEmail": FieldError("validation_invalid_new_email", "Invalid new email address")})
+        await self._update(col, record["id"], {"email": new_email, "verified": True, "tokenKey": random_string(50)})
+
+    # -- one-time passwords --------------------------------------------------------
+    def _otp_table(self) -> sa.Table:
+        return self.registry.table(self.registry.get(OTPS))
+
+    async def request_otp(self, col: Collection, body: Any) -> str:
+        if not col.auth["otp"]["enabled"]:
+            raise Forbidden("The collection is not configured to allow OTP authentication.")
+        email = _email(body)
+        record = await self._by_email(col, email)
+        otp_id = random_string(15, "abcdefghijklmnopqrstuvwxyz0123456789")
+        if record is None:
+            return otp_id  # the same answer as for a known email
+        length = max(4, int(col.auth["otp"]["length"]))
+        code = random_string(length, "0123456789")
+        table = self._otp_table()
+        now = now_string()
+        async with self.db.transaction() as conn:
+            live = await conn.fetch_all(
+                sa.select(table.c.id).where(table.c.collectionRef == col.id, table.c.recordRef == record["id"])
+                .order_by(table.c.created.desc()))
+            stale = [r["id"] for r in live[OTP_MAX_LIVE - 1:]]
+            if stale:
+                await conn.execute(sa.delete(table).where(table.c.id.in_(stale)))
+            await conn.execute(sa.insert(table).values(
+                id=otp_id, collectionRef=col.id, recordRef=record["id"], password=await hash_password(code),
+                sentTo=record["email"], attempts=0, created=now, updated=now))
+        await self._mail(col, "otp", record, record["email"], OTP=code, OTP_ID=otp_id)
+        return otp_id
+
+    async def auth_with_otp(self, col: Collection, body: Any) -> AuthIdentity:
+        if not col.auth["otp"]["enabled"]:
+            raise Forbidden("The collection is not configured to allow OTP authentication.")
+        otp_id, code = _field(body, "otpId"), _field(body, "password", 71)
+        table = self._otp_table()
+        async with self.db.transaction() as conn:
+            row = await conn.fetch_one(sa.select(table).where(table.c.id == otp_id).with_for_update()
+                                       if self.db.sql.name != "sqlite" else sa.select(table).where(table.c.id == otp_id))
+            if row is None or row["collectionRef"] != col.id or _expired(row["created"], col.auth["otp"]["duration"]):
+                raise BadRequest(INVALID_OTP)
+            if not await verify_password(row["password"], code):
+                attempts = int(row["attempts"] or 0) + 1
+                if attempts >= OTP_MAX_ATTEMPTS:
+                    await conn.execute(sa.delete(table).where(table.c.id == otp_id))
+                else:
+                    await conn.execute(sa.update(table).where(table.c.id == otp_id).values(attempts=attempts))
+                failed = True
+            else:
+                await conn.execute(sa.delete(table).where(table.c.id == otp_id))
+                failed = False
+        if failed:
+            raise BadRequest(INVALID_OTP)
+        record = await self._by_id(col, row["recordRef"])
+        if record is None:
+            raise BadRequest(INVALID_OTP)
+        record = dict(record)
+        if not record["verified"] and str(record["email"]).lower() == str(row["sentTo"]).lower():
+            await self._update(col, record["id"], {"verified": True})
+            record["verified"] = True
+        return AuthIdentity(col, record)
+
+
+def _expired(created: str, duration: int) -> bool:
+    try:
+        return time.time() - parse_datetime(created).timestamp() > duration
+    except ValueError:
+        return True
