@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bastion.adapters.database import open_database
+from bastion.adapters.store_memory import MemoryStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
 from tests.services import BACKENDS, Backend
@@ -71,7 +72,7 @@ class Client(httpx.AsyncClient):
 
 @pytest.fixture
 async def client(app: App) -> AsyncIterator[Client]:
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024, store=MemoryStore()))
     transport = httpx.ASGITransport(app=asgi)
     async with Client(transport=transport, base_url="http://bastion.test") as c:
         res = await c.post(

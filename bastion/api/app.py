@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,18 +16,25 @@ from starlette.responses import Response
 
 from bastion.api import (
     aggregate,
+    api_keys,
     auth,
     auth_flows,
     batch,
     collections,
     health,
+    oauth2,
     openapi,
     records,
     settings,
 )
 from bastion.api.errors import ErrorMiddleware, error_body
 from bastion.api.limits import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
+from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
+from bastion.core.ratelimit import Lockout, LockoutPolicy, RateLimiter
+from bastion.core.store import Store
+
+log = logging.getLogger("bastion.api")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,10 @@ class HttpOptions:
     body_limit: int = DEFAULT_BODY_LIMIT
     origins: list[str] = field(default_factory=lambda: ["*"])
     manage_lifespan: bool = True
+    # Rate-limit counters and the sign-in lockout live here (cli: memory or Redis);
+    # without a store both are off.
+    store: Store | None = None
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -55,10 +67,13 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             if options.manage_lifespan:
                 await app.close()
 
+    rate_limits = [] if options.store is None else [
+        Middleware(RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, options.store))]
     asgi = Starlette(
         routes=[
             *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
-            *auth_flows.routes, *batch.routes, *settings.routes, *aggregate.routes,
+            *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
+            *oauth2.routes,
         ],
         middleware=[
             Middleware(ErrorMiddleware),
@@ -67,6 +82,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
                 allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
                 allow_headers=["*"], max_age=86400,
             ),
+            *rate_limits,
             Middleware(BodyLimitMiddleware, limit=options.body_limit),
         ],
         exception_handlers={HTTPException: _http_error},
@@ -74,4 +90,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
     asgi.state.bastion = app
+    asgi.state.lockout = Lockout(options.store, options.lockout)
+    if options.store is None:
+        log.warning("no Store given to create_asgi: rate limits and the sign-in lockout are off")
     return asgi

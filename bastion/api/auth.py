@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, read_body, request_info, request_token
+from bastion.api.ratelimit import lockout_of
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.errors import Forbidden, NotFound, Unauthorized
+from bastion.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
+from bastion.core.mfa import MfaRequired
+from bastion.tools.jsonutil import dumps
 
 
 def _auth_collection(request: Request) -> Collection:
@@ -37,8 +43,9 @@ async def auth_methods(request: Request) -> Response:
     password = opts["passwordAuth"]
     return json_response(request, {
         "password": {"enabled": password["enabled"], "identityFields": password["identityFields"]},
-        "oauth2": {"enabled": False, "providers": []},
-        "mfa": {"enabled": False, "duration": 0},
+        "oauth2": await app_of(request).oauth2.methods(col),
+        "mfa": {"enabled": bool(opts["mfa"]["enabled"]),
+                "duration": opts["mfa"]["duration"] if opts["mfa"]["enabled"] else 0},
         "otp": {"enabled": bool(opts["otp"]["enabled"]),
                 "duration": opts["otp"]["duration"] if opts["otp"]["enabled"] else 0},
         "authProviders": [],
@@ -51,10 +58,35 @@ async def auth_with_password(request: Request) -> Response:
     col = _auth_collection(request)
     body = await read_body(request)
     info = await request_info(request, body)
-    identity = await app_of(request).auth.with_password(col, body)
+    lockout, who = lockout_of(request), str(body.get("identity") or "")
+    await lockout.check_locked(col, who)
+    try:
+        identity = await app_of(request).auth.with_password(col, body)
+    except BadRequest as exc:
+        if not isinstance(exc, ValidationFailed):  # wrong identity or password
+            await lockout.record_failure(col, who)
+        raise
+    await lockout.record_success(col, who)
+    return await signed_in(request, identity, info, "password", body)
+
+
+async def signed_in(
+    request: Request, identity: AuthIdentity, info: RequestInfo, method: str, body: dict[str, Any]
+) -> Response:
+    """After a factor passed: the auth rule, then MFA (401 with an mfaId), then the token."""
+    app = app_of(request)
+    col = identity.collection
     rule = col.rule("authRule")
+    caller = dataclasses.replace(info, context=method)
     if rule is None and not info.is_superuser:
         raise Forbidden("The request doesn't satisfy the collection requirements to authenticate.")
+    if rule and not await app.records.matches_rule(caller, col, "authRule", identity.id):
+        raise Forbidden("The request doesn't satisfy the collection requirements to authenticate.")
+    mfa_id = request.query_params.get("mfaId") or body.get("mfaId")
+    try:
+        await app.mfa.gate(identity, method, mfa_id if isinstance(mfa_id, str) else None)
+    except MfaRequired as pending:
+        return Response(dumps({"mfaId": pending.mfa_id}), status_code=401, media_type="application/json")
     return await _auth_response(request, identity, RequestInfo(auth=identity))
 
 

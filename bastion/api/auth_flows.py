@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.api.auth import _auth_collection, _auth_response
+from bastion.api.auth import _auth_collection, _auth_response, signed_in
 from bastion.api.http import app_of, json_response, no_content, read_body, request_info
-from bastion.core.access import RequestInfo
+from bastion.core.access import AuthIdentity
 from bastion.core.errors import FieldError, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 MAX_IMPERSONATE = 94_670_856
@@ -55,9 +57,51 @@ async def request_otp(request: Request) -> Response:
 async def auth_with_otp(request: Request) -> Response:
     col = _auth_collection(request)
     body = await read_body(request)
-    await request_info(request, body)
+    info = await request_info(request, body)
     identity = await app_of(request).flows.auth_with_otp(col, body)
-    return await _auth_response(request, identity, RequestInfo(auth=identity))
+    return await signed_in(request, identity, info, "otp", body)
+
+
+async def _self(request: Request) -> tuple[AuthIdentity, dict[str, Any]]:
+    """The caller's own auth record in this collection (the totp endpoints need one)."""
+    col = _auth_collection(request)
+    body = await read_body(request)
+    info = await request_info(request, body)
+    if info.auth is None or info.auth.collection.id != col.id:
+        raise Unauthorized("The request requires valid record authorization token.")
+    return info.auth, body
+
+
+async def totp_enroll(request: Request) -> Response:
+    identity, _ = await _self(request)
+    return json_response(request, await app_of(request).mfa.enroll(identity))
+
+
+async def totp_confirm(request: Request) -> Response:
+    identity, body = await _self(request)
+    codes = await app_of(request).mfa.confirm(identity, body.get("code"))
+    return json_response(request, {"recoveryCodes": codes})
+
+
+async def totp_disable(request: Request) -> Response:
+    identity, body = await _self(request)
+    await app_of(request).mfa.disable(identity, body.get("code"))
+    return no_content()
+
+
+async def auth_with_totp(request: Request) -> Response:
+    """The second factor of an MFA sign-in: ``{mfaId, code}`` (a TOTP or recovery code)."""
+    col = _auth_collection(request)
+    body = await read_body(request)
+    info = await request_info(request, body)
+    mfa_id = body.get("mfaId") or request.query_params.get("mfaId")
+    if not isinstance(mfa_id, str) or not mfa_id:
+        raise ValidationFailed("An error occurred while validating the submitted data.", {
+            "mfaId": FieldError("validation_required", "Cannot be blank")})
+    app = app_of(request)
+    identity = await app.mfa.pending_identity(col, mfa_id)
+    await app.mfa.verify(identity, body.get("code"))
+    return await signed_in(request, identity, info, "totp", {**body, "mfaId": mfa_id})
 
 
 async def impersonate(request: Request) -> Response:
@@ -91,4 +135,8 @@ routes = [
     Route(P + "request-otp", request_otp, methods=["POST"]),
     Route(P + "auth-with-otp", auth_with_otp, methods=["POST"]),
     Route(P + "impersonate/{id}", impersonate, methods=["POST"]),
+    Route(P + "auth-with-totp", auth_with_totp, methods=["POST"]),
+    Route(P + "totp/enroll", totp_enroll, methods=["POST"]),
+    Route(P + "totp/confirm", totp_confirm, methods=["POST"]),
+    Route(P + "totp/disable", totp_disable, methods=["POST"]),
 ]

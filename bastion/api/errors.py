@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bastion.core.errors import DEFAULT_MESSAGES, BastionError, Unavailable
+from bastion.core.errors import DEFAULT_MESSAGES, BastionError
 from bastion.tools.jsonutil import dumps
 
 log = logging.getLogger("bastion.api")
@@ -26,8 +26,9 @@ def error_body(status: int, message: str | None = None, data: dict[str, Any] | N
 
 def response_for(exc: BastionError, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
-    if isinstance(exc, Unavailable):
-        headers.append((b"retry-after", str(exc.retry_after).encode()))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers.append((b"retry-after", str(max(1, int(retry_after))).encode()))
     return exc.status, headers, dumps(exc.to_dict())
 
 

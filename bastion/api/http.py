@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from bastion.api.fields_param import pick_fields
 from bastion.core.access import RequestInfo
+from bastion.core.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.app import App
 from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
 from bastion.tools.jsonutil import dumps
@@ -115,9 +116,11 @@ async def request_info(request: Request, body: dict[str, Any] | None = None) -> 
         return cached
     app = app_of(request)
     token = _auth_token(request)
-    auth = await app.auth.identify(token) if token else None
+    api_key = await app.api_keys.identify(token) if token.startswith(API_KEY_PREFIX) else None
+    auth = await app.auth.identify(token) if token and api_key is None else None
     info = RequestInfo(
         auth=auth,
+        api_key=api_key,
         method=request.method,
         headers={k.lower().replace("-", "_"): v for k, v in request.headers.items()},
         query=dict(request.query_params),

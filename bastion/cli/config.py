@@ -16,6 +16,7 @@ class Config:
     body_limit: int = 32 * 1024 * 1024
     query_timeout: float = 30.0
     shutdown_grace: float = 10.0
+    redis_url: str = ""  # rate limits and sign-in lockout shared through Redis; empty: in memory
 
     @property
     def migrations(self) -> Path:

@@ -92,12 +92,14 @@ def serve(
     body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes.")] = 32 * 1024 * 1024,
     query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement.")] = 30.0,
     shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
+    redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     config = _config(
         data_dir, database_url, migrations_dir, http=http,
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
+        redis_url=redis_url,
     )
     try:
         host, port = config.host_port()

@@ -9,14 +9,19 @@ import signal
 import typer
 import uvicorn
 
+from bastion.adapters.store_memory import MemoryStore
+from bastion.adapters.store_redis import RedisStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
 from bastion.core.app import App
+from bastion.core.store import Store
 
 
 async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
+    store: Store = RedisStore(config.redis_url) if config.redis_url else MemoryStore()
     asgi = create_asgi(app, HttpOptions(
-        body_limit=config.body_limit, origins=list(config.origins), manage_lifespan=False))
+        body_limit=config.body_limit, origins=list(config.origins), manage_lifespan=False,
+        store=store))
     base = f"http://{host}:{port}"
     typer.echo(f"Bastion serving on {base}  (database: {app.db.url_for_display})")
     typer.echo(f"  REST API:  {base}/api/")
@@ -44,6 +49,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
         await server.serve()
     finally:
         watcher.cancel()
+        await store.aclose()
     typer.echo("Bastion stopped.")
 
 

@@ -8,11 +8,14 @@ installed every expression denies (no access without a rule that can be evaluate
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
 from bastion.core.collections import Collection
+
+if TYPE_CHECKING:
+    from bastion.core.api_keys import ApiKeyScope
 from bastion.core.errors import Forbidden
 
 SUPERUSERS = "_superusers"
@@ -39,6 +42,7 @@ class RequestInfo:
     """What rules may refer to as ``@request.*``."""
 
     auth: AuthIdentity | None = None
+    api_key: ApiKeyScope | None = None
     method: str = "GET"
     context: str = "default"
     headers: dict[str, str] = field(default_factory=dict)
@@ -81,6 +85,11 @@ class Access:
         """
         if info.is_superuser:
             return None
+        if info.api_key is not None:
+            action = rule_name.removesuffix("Rule")
+            if action in ("list", "view", "create", "update", "delete") and info.api_key.allows(col.id, action):
+                return None
+            raise Forbidden(f"The API key {info.api_key.name!r} does not allow {action} on {col.name}.")
         rule = col.rule(rule_name)
         if rule is None:
             raise Forbidden(ONLY_SUPERUSERS)

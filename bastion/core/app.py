@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import Access, AuthIdentity, RequestInfo
+from bastion.core.api_keys import ApiKeyService
 from bastion.core.auth import AuthService
 from bastion.core.auth_flows import AuthFlows
 from bastion.core.batch import BatchService
@@ -19,14 +20,24 @@ from bastion.core.collection_service import CollectionService
 from bastion.core.errors import BadRequest
 from bastion.core.expand import Expander
 from bastion.core.filters import Filters
+from bastion.core.mfa import MfaService
 from bastion.core.migrations import MigrationFiles
+from bastion.core.oauth2 import OAuth2Service
 from bastion.core.ports import Database, Mailer
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.settings import SettingsService
 from bastion.core.system_collections import (
+    API_KEYS,
+    AUTHENTICATORS,
+    EXTERNAL_AUTHS,
+    MFAS,
     OTPS,
     SUPERUSERS,
+    api_keys_definition,
+    authenticators_definition,
+    external_auths_definition,
+    mfas_definition,
     otps_definition,
     superusers_definition,
     users_definition,
@@ -76,8 +87,11 @@ class App:
         self.expander = Expander(db, self.registry, self.access, self.records.to_api)
         self.settings = SettingsService(db)
         self.mailer: Mailer = DroppingMailer()
+        self.api_keys = ApiKeyService(db, self.registry)
+        self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"])
         self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
+        self.oauth2 = OAuth2Service(db, self.registry, self.records)
         self._tables = system_tables(db.sql)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:
@@ -92,8 +106,11 @@ class App:
             await self.collections.create(superusers_definition(), migrate=False, trusted=True)
             if self.registry.find("users") is None:
                 await self.collections.create(users_definition(), migrate=False, trusted=True)
-        if self.registry.find(OTPS) is None:
-            await self.collections.create(otps_definition(), migrate=False, trusted=True)
+        for name, definition in ((OTPS, otps_definition), (MFAS, mfas_definition),
+                                 (AUTHENTICATORS, authenticators_definition),
+                                 (EXTERNAL_AUTHS, external_auths_definition), (API_KEYS, api_keys_definition)):
+            if self.registry.find(name) is None:
+                await self.collections.create(definition(), migrate=False, trusted=True)
         return await self.migrate_up() if apply_migrations else []
 
     async def watch_schema(self, interval: float = 2.0) -> None:

@@ -73,15 +73,32 @@ def parse_auth_options(
             errors[key] = FieldError("validation_invalid_value", "Must be an object")
             continue
         options[key] = _merge(options[key], value)
+    _keep_client_secrets(previous, options)
     for key in TOKEN_KEYS:
         _check_token(options, key, errors)
     _check_password_auth(options, errors)
+    methods = sum(bool(options[k].get("enabled")) for k in ("passwordAuth", "otp", "oauth2"))
+    if options["mfa"].get("enabled") and methods < 2:
+        errors["mfa"] = {"enabled": FieldError(
+            "validation_mfa_not_enough_auths", "MFA needs at least two enabled authentication methods")}
     for key, lo, hi in (("mfa", 10, 86400), ("otp", 10, 86400)):
         duration = options[key].get("duration")
         if not isinstance(duration, int) or isinstance(duration, bool) or not lo <= duration <= hi:
             errors[key] = {"duration": FieldError(
                 "validation_invalid_value", f"Must be an integer between {lo} and {hi}")}
     return options
+
+
+def _keep_client_secrets(previous: dict[str, Any] | None, options: dict[str, Any]) -> None:
+    """``clientSecret`` is write-only: a provider sent back without one keeps its old one."""
+    def listed(opts: dict[str, Any] | None) -> list[dict[str, Any]]:
+        found = ((opts or {}).get("oauth2") or {}).get("providers")
+        return [p for p in found if isinstance(p, dict)] if isinstance(found, list) else []
+
+    old = {p.get("name"): p.get("clientSecret") for p in listed(previous)}
+    for provider in listed(options):
+        if not provider.get("clientSecret") and old.get(provider.get("name")):
+            provider["clientSecret"] = old[provider.get("name")]
 
 
 def _check_token(options: dict[str, Any], key: str, errors: dict[str, Any]) -> None:

@@ -83,6 +83,15 @@ class RecordService:
         token = cursor.encode(keyset, rows[-1]) if more and rows else None
         return cursor_envelope([self.to_api(col, r, info) for r in rows], params, token)
 
+    async def matches_rule(self, info: RequestInfo, col: Collection, rule_name: str, record_id: str) -> bool:
+        """Whether the stored record satisfies one of its collection's rules for ``info``."""
+        table = self.registry.table(col)
+        cond = self.access.condition(info, col, rule_name, table)
+        if cond is None:
+            return True
+        async with self.db.read() as conn:
+            return await self._fetch(conn, table, record_id, cond) is not None
+
     async def view(self, info: RequestInfo, col: Collection, record_id: str) -> dict[str, Any]:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "viewRule", table)

@@ -61,3 +61,87 @@ def otps_definition() -> dict[str, Any]:
         ],
         "indexes": ["CREATE INDEX `idx_otps_record` ON `_otps` (`collectionRef`, `recordRef`)"],
     }
+
+
+EXTERNAL_AUTHS = "_externalAuths"
+EXTERNAL_AUTHS_ID = "pbc_2281828961"
+
+
+def external_auths_definition() -> dict[str, Any]:
+    """Links from an auth record to its accounts at OAuth2 providers (one per provider)."""
+    return {
+        "id": EXTERNAL_AUTHS_ID, "name": EXTERNAL_AUTHS, "type": "base", "system": True,
+        "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": _OWNER,
+        "fields": [
+            {"name": "collectionRef", "type": "text", "system": True, "required": True},
+            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            {"name": "provider", "type": "text", "system": True, "required": True},
+            {"name": "providerId", "type": "text", "system": True, "required": True},
+            *_AUTODATES,
+        ],
+        "indexes": [
+            "CREATE UNIQUE INDEX `idx_externalAuths_record_provider` "
+            "ON `_externalAuths` (`collectionRef`, `recordRef`, `provider`)",
+            "CREATE UNIQUE INDEX `idx_externalAuths_collection_provider` "
+            "ON `_externalAuths` (`collectionRef`, `provider`, `providerId`)",
+        ],
+    }
+
+
+MFAS = "_mfas"
+MFAS_ID = "pbc_2279338944"
+AUTHENTICATORS = "_authenticators"
+
+
+def mfas_definition() -> dict[str, Any]:
+    """Pending multi-factor sign-ins: the first factor passed, a different second one is due."""
+    return {
+        "id": MFAS_ID, "name": MFAS, "type": "base", "system": True,
+        "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": None,
+        "fields": [
+            {"name": "collectionRef", "type": "text", "system": True, "required": True},
+            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            {"name": "method", "type": "text", "system": True, "required": True},
+            *_AUTODATES,
+        ],
+    }
+
+
+def authenticators_definition() -> dict[str, Any]:
+    """TOTP authenticators (beyond PocketBase); managed only through the totp endpoints."""
+    return {
+        "name": AUTHENTICATORS, "type": "base", "system": True,
+        "listRule": None, "viewRule": None, "createRule": None, "updateRule": None, "deleteRule": None,
+        "fields": [
+            {"name": "collectionRef", "type": "text", "system": True, "required": True},
+            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            {"name": "secret", "type": "text", "system": True, "hidden": True},
+            {"name": "confirmed", "type": "bool", "system": True},
+            {"name": "lastCounter", "type": "number", "system": True, "hidden": True},
+            {"name": "recoveryCodes", "type": "json", "system": True, "hidden": True},
+            *_AUTODATES,
+        ],
+        "indexes": ["CREATE UNIQUE INDEX `idx_authenticators_record` ON `_authenticators` (`collectionRef`, `recordRef`)"],
+    }
+
+
+API_KEYS = "_apiKeys"
+
+
+def api_keys_definition() -> dict[str, Any]:
+    """Scoped API keys (beyond PocketBase); managed through /api/api-keys by superusers."""
+    return {
+        "name": API_KEYS, "type": "base", "system": True,
+        "listRule": None, "viewRule": None, "createRule": None, "updateRule": None, "deleteRule": None,
+        "fields": [
+            {"name": "name", "type": "text", "system": True, "required": True, "max": 255},
+            {"name": "hash", "type": "text", "system": True, "hidden": True, "required": True},
+            {"name": "collections", "type": "json", "system": True},
+            {"name": "actions", "type": "json", "system": True},
+            {"name": "expires", "type": "text", "system": True},
+            {"name": "revoked", "type": "bool", "system": True},
+            {"name": "createdBy", "type": "text", "system": True},
+            {"name": "lastUsed", "type": "text", "system": True},
+            *_AUTODATES,
+        ],
+    }

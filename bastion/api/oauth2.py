@@ -1,0 +1,63 @@
+"""OAuth2 sign-in endpoints: ``auth-with-oauth2`` and the all-in-one ``oauth2-redirect``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bastion.api.auth import _auth_collection, signed_in
+from bastion.api.fields_param import pick_fields
+from bastion.api.http import app_of, read_body, request_info
+from bastion.core.errors import BadRequest
+from bastion.tools.jsonutil import dumps
+
+
+async def auth_with_oauth2(request: Request) -> Response:
+    col = _auth_collection(request)
+    body = await read_body(request)
+    info = await request_info(request, body)
+    done = await app_of(request).oauth2.authenticate(col, body, info)
+    response = await signed_in(request, done.identity, info, "oauth2", body)
+    return _with_meta(request, response, done.meta)
+
+
+def _with_meta(request: Request, response: Response, meta: dict[str, Any]) -> Response:
+    """Add PocketBase's ``meta`` to a successful auth response (``?fields=`` applies to it)."""
+    if response.status_code != 200:
+        return response  # e.g. 401 {"mfaId": ...}: the second factor comes next
+    data = orjson.loads(response.body)
+    fields = request.query_params.get("fields")
+    data.update(pick_fields({"meta": meta}, fields) if fields else {"meta": meta})
+    return Response(dumps(data), media_type="application/json")
+
+
+async def oauth2_redirect(request: Request) -> Response:
+    """Where providers send the browser back in the SDK's all-in-one flow.
+
+    PocketBase forwards ``{state, code}`` to the realtime client whose id is ``state``;
+    Bastion has no realtime yet, so it only checks the parameters and says so.
+    """
+    params: dict[str, Any] = dict(request.query_params)
+    if request.method == "POST":
+        params.update(await read_body(request))  # Apple's response_mode=form_post
+    if not isinstance(params.get("state"), str) or not params["state"]:
+        raise BadRequest("Missing or invalid OAuth2 state.")
+    if params.get("error"):
+        return _text("The OAuth2 provider did not authorize the sign-in. Return to the app and try again.", 400)
+    if not isinstance(params.get("code"), str) or not params["code"]:
+        raise BadRequest("Missing OAuth2 authorization code.")
+    return _text("The OAuth2 provider authorized the sign-in. You can close this window and continue in the app.")
+
+
+def _text(message: str, status: int = 200) -> Response:
+    return PlainTextResponse(message + "\n", status_code=status, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/api/collections/{collection}/auth-with-oauth2", auth_with_oauth2, methods=["POST"]),
+    Route("/api/oauth2-redirect", oauth2_redirect, methods=["GET", "POST"]),
+]

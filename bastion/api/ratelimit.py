@@ -1,0 +1,160 @@
+"""HTTP side of rate limiting: the client IP, route tags, and the middleware.
+
+``RateLimitMiddleware`` runs before routing. It recognises collection routes by method
+and path (so it knows the PocketBase tags: ``list``, ``create``, ``authWithPassword`` +
+``auth`` ...), identifies the caller only when a rule could apply, and answers 429
+``{"status":429,"message":"Too Many Requests.","data":{}}`` with ``Retry-After``. It also
+turns a ``RateLimited`` raised by a route (the sign-in lockout) into the same answer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.api.errors import error_body
+from bastion.api.http import app_of, request_info
+from bastion.core.ratelimit import Lockout, RateLimited, RateLimiter, Target
+
+COLLECTIONS = "/api/collections/"
+FILES = "/api/files/"
+
+# (method, action after /api/collections/{collection}/) -> PocketBase's tags
+_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GET", "records"): ("list",),
+    ("POST", "records"): ("create",),
+    ("GET", "auth-methods"): ("listAuthMethods",),
+    ("POST", "auth-refresh"): ("authRefresh",),
+    ("POST", "auth-with-password"): ("authWithPassword", "auth"),
+    ("POST", "auth-with-oauth2"): ("authWithOAuth2", "auth"),
+    ("POST", "auth-with-otp"): ("authWithOTP", "auth"),
+    ("POST", "request-otp"): ("requestOTP",),
+    ("POST", "request-password-reset"): ("requestPasswordReset",),
+    ("POST", "confirm-password-reset"): ("confirmPasswordReset",),
+    ("POST", "request-verification"): ("requestVerification",),
+    ("POST", "confirm-verification"): ("confirmVerification",),
+    ("POST", "request-email-change"): ("requestEmailChange",),
+    ("POST", "confirm-email-change"): ("confirmEmailChange",),
+}
+_RECORD = {"GET": ("view",), "PATCH": ("update",), "DELETE": ("delete",)}
+
+
+def route_tags(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """``(collection, tags)`` for a collection route, else None.
+
+    ``GET|POST /api/collections/{c}/records``, ``GET|PATCH|DELETE …/records/{id}``, the
+    auth routes of ``_ACTIONS`` and ``GET /api/files/{c}/{record}/{file}`` (``file``).
+    """
+    method = "GET" if method == "HEAD" else method
+    if path.startswith(COLLECTIONS):
+        parts = path[len(COLLECTIONS):].split("/")
+        if len(parts) == 2 and all(parts):
+            tags = _ACTIONS.get((method, parts[1]))
+            return (parts[0], tags) if tags else None
+        if len(parts) == 3 and all(parts) and parts[1] == "records" and method in _RECORD:
+            return parts[0], _RECORD[method]
+    elif path.startswith(FILES) and method == "GET":
+        parts = path[len(FILES):].split("/")
+        if len(parts) == 3 and all(parts):
+            return parts[0], ("file",)
+    return None
+
+
+def _valid_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def client_ip(scope: Scope, settings: Mapping[str, Any]) -> str:
+    """The caller's IP: from ``trustedProxy.headers`` when configured (the right-most
+    valid address, or left-most with ``useLeftmostIP``), else the connection's address."""
+    proxy = settings.get("trustedProxy") or {}
+    names = [str(h).lower().encode("latin-1") for h in proxy.get("headers") or ()]
+    if names:
+        headers = dict(scope.get("headers") or ())
+        for name in names:
+            raw = headers.get(name)
+            if not raw:
+                continue
+            candidates = [p.strip() for p in raw.decode("latin-1").split(",")]
+            if not proxy.get("useLeftmostIP"):
+                candidates.reverse()
+            for ip in candidates:
+                if _valid_ip(ip):
+                    return ip
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+class RateLimitMiddleware:
+    """Applies ``settings.rateLimits`` before routing; see the module doc."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter):
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._check(scope)
+        except RateLimited as exc:
+            await _reject(send, exc)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except RateLimited as exc:  # the sign-in lockout, raised by a route
+            if started:
+                raise
+            await _reject(send, exc)
+
+    async def _check(self, scope: Scope) -> None:
+        if not self.limiter.enabled:
+            return
+        request = Request(scope)
+        app = app_of(request)
+        ip = client_ip(scope, app.settings.current)
+        if not self.limiter.applies_to(ip):
+            return
+        method, path = scope["method"], scope["path"]
+        target = Target(method, path)
+        matched = route_tags(method, path)
+        if matched is not None:
+            collection = app.registry.find(matched[0])
+            if collection is not None:
+                target = Target(method, path, collection, matched[1])
+        if not self.limiter.may_limit(target):
+            return
+        info = await request_info(request)  # cached in the scope: the route reuses it
+        await self.limiter.check(target, ip, authed=info.auth is not None, superuser=info.is_superuser)
+
+
+async def _reject(send: Send, exc: RateLimited) -> None:
+    body = error_body(exc.status, exc.message)
+    await send({"type": "http.response.start", "status": exc.status, "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(exc.retry_after).encode()),
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def lockout_of(request: Request) -> Lockout:
+    """The sign-in lockout of this ASGI app (disabled when the app has no store)."""
+    lockout = getattr(request.app.state, "lockout", None)
+    return lockout if isinstance(lockout, Lockout) else Lockout(None)

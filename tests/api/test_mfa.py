@@ -1,0 +1,77 @@
+"""MFA as PocketBase does it (401 with an mfaId, then a different factor), and TOTP."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+
+from tests.api.test_auth import make_user, sign_in
+from tests.api.test_auth_flows import Inbox, inbox  # noqa: F401 - the SMTP fixture
+
+
+async def test_mfa_needs_two_methods(client):
+    res = await client.patch("/api/collections/users", headers=client.su(), json={"mfa": {"enabled": True}})
+    assert res.status_code == 400
+    assert res.json()["data"]["mfa"]["enabled"]["code"] == "validation_mfa_not_enough_auths"
+
+
+async def test_password_then_otp(client, inbox):  # noqa: F811
+    await make_user(client)
+    res = await client.patch("/api/collections/users", headers=client.su(),
+                             json={"otp": {"enabled": True}, "mfa": {"enabled": True}})
+    assert res.status_code == 200, res.text
+    first = await sign_in(client)
+    assert first.status_code == 401 and set(first.json()) == {"mfaId"}
+    mfa_id = first.json()["mfaId"]
+    again = await client.post(f"/api/collections/users/auth-with-password?mfaId={mfa_id}",
+                              json={"identity": "u@example.com", "password": "password-1"})
+    assert again.status_code == 400 and again.json()["message"] == "A different authentication method is required."
+    otp_id = (await client.post("/api/collections/users/request-otp", json={"email": "u@example.com"})).json()["otpId"]
+    code = re.search(r"<strong>(\d+)</strong>", Inbox.body(await inbox.wait(1))).group(1)
+    done = await client.post("/api/collections/users/auth-with-otp",
+                             json={"otpId": otp_id, "password": code, "mfaId": mfa_id})
+    assert done.status_code == 200 and done.json()["token"]
+    reused = await client.post(f"/api/collections/users/auth-with-otp?mfaId={mfa_id}",
+                               json={"otpId": otp_id, "password": code})
+    assert reused.status_code == 400
+    assert (await client.post("/api/collections/users/auth-with-password?mfaId=nosuchmfa000000",
+                              json={"identity": "u@example.com", "password": "password-1"})).status_code == 400
+
+
+async def test_totp_enroll_sign_in_recover_disable(client):
+    user = await make_user(client)
+    headers = {"Authorization": (await sign_in(client)).json()["token"]}
+    assert (await client.post("/api/collections/users/totp/enroll")).status_code == 401
+    enrolled = (await client.post("/api/collections/users/totp/enroll", headers=headers)).json()
+    assert enrolled["otpauthURL"].startswith("otpauth://totp/") and enrolled["secret"] in enrolled["otpauthURL"]
+    totp = pyotp.TOTP(enrolled["secret"])
+    bad = await client.post("/api/collections/users/totp/confirm", headers=headers, json={"code": "000000"})
+    assert bad.status_code == 400
+    codes = (await client.post("/api/collections/users/totp/confirm", headers=headers,
+                               json={"code": totp.now()})).json()["recoveryCodes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    # with an authenticator, the password alone no longer signs in
+    first = await sign_in(client)
+    assert first.status_code == 401
+    mfa_id = first.json()["mfaId"]
+    wrong = await client.post("/api/collections/users/auth-with-totp", json={"mfaId": mfa_id, "code": "123456"})
+    assert wrong.status_code == 400
+    step = int(time.time()) // 30 + 1  # a fresh code not yet used (confirm used the current one)
+    ok = await client.post("/api/collections/users/auth-with-totp",
+                           json={"mfaId": mfa_id, "code": totp.at(step * 30)})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["record"]["id"] == user["id"]
+    # a recovery code works once
+    mfa_id = (await sign_in(client)).json()["mfaId"]
+    assert (await client.post("/api/collections/users/auth-with-totp",
+                              json={"mfaId": mfa_id, "code": codes[0]})).status_code == 200
+    mfa_id = (await sign_in(client)).json()["mfaId"]
+    assert (await client.post("/api/collections/users/auth-with-totp",
+                              json={"mfaId": mfa_id, "code": codes[0]})).status_code == 400
+    assert (await client.post("/api/collections/users/totp/disable", headers=headers,
+                              json={"code": codes[1]})).status_code == 204
+    assert (await sign_in(client)).status_code == 200
+    hidden = await client.get("/api/collections/_authenticators/records", headers=headers)
+    assert hidden.status_code == 403
