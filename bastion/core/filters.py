@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,9 +52,8 @@ class Filters:
             raise invalid("filter", exc) from None
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
-            resolver = self.client_resolver(col, table, req)
             try:
-                return resolver.joined_condition(compile_filter(text, resolver, self.dialect))
+                return self._condition(text, table, lambda t: self.client_resolver(col, t, req))
             except FilterError as exc:
                 raise invalid("filter", exc) from None
 
@@ -62,12 +62,37 @@ class Filters:
     def order_by(self, text: str, col: Collection, table: sa.Table, info: RequestInfo) -> list[Any]:
         if not text:
             return []
+        if not info.is_superuser:
+            for marker in ("@collection.", "@request."):
+                if marker in text:
+                    raise Forbidden(f"Only superusers can filter by {marker}")
+        if "@collection." in text:
+            raise BadRequest("Invalid sort: @collection fields cannot be sorted by.")
         resolver = self.client_resolver(col, table, info)
         rowid = None if self.dialect == "sqlite" else table.c.id
         try:
             return compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
         except FilterError as exc:
             raise invalid("sort", exc) from None
+
+    def _condition(
+        self, text: str, table: Any, resolver_for: Callable[[Any], RecordResolver]
+    ) -> sa.ColumnElement[bool]:
+        """Compile ``text`` over ``table``. With ``@collection`` references the condition is
+        evaluated over the record joined (ON TRUE) with those collections' rows, as
+        ``id IN (SELECT ...)``, so each ``@collection.name[:alias]`` is one joined row and
+        relation paths stay correlated to the record (an empty collection still joins one
+        NULL row, so other branches of the condition can match)."""
+        if "@collection." in text:
+            inner = table.alias()
+            resolver = resolver_for(inner)
+            cond = compile_filter(text, resolver, self.dialect)
+            if resolver.joins:
+                source = inner
+                for alias in resolver.joins.values():
+                    source = source.outerjoin(alias, sa.true())
+                return table.c.id.in_(sa.select(inner.c.id).select_from(source).where(cond))
+        return compile_filter(text, resolver_for(table), self.dialect)
 
     def client_resolver(self, col: Collection, table: Any, info: RequestInfo) -> RecordResolver:
         """A resolver for client filters/sorts: joined collections need list access."""
@@ -103,9 +128,9 @@ class Filters:
 
     def compile(self, rule: str, info: RequestInfo, col: Collection, table: sa.Table) -> sa.ColumnElement[bool]:
         """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies."""
-        resolver = RecordResolver(self.registry, col, table, info, self.dialect, trusted=True)
         try:
-            return resolver.joined_condition(compile_filter(rule, resolver, self.dialect))
+            return self._condition(
+                rule, table, lambda t: RecordResolver(self.registry, col, t, info, self.dialect, trusted=True))
         except FilterError as exc:
             log.warning("rule of collection %s does not compile (%s); denying", col.name, exc)
             return sa.false()

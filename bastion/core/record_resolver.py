@@ -192,21 +192,11 @@ class RecordResolver:
             raise FilterError(f'"@collection.{rest}" names a multi-valued or json field, which is not supported')
         # Every mention of the same ``@collection.name[:alias]`` reads the same joined row, so
         # ``@collection.m.user ?= @request.auth.id && @collection.m.team ?= id`` needs one
-        # membership row matching both; ``joined_condition`` wraps the condition accordingly.
+        # membership row matching both; ``Filters`` joins them to the record accordingly.
         alias = self.joins.get(ref)
         if alias is None:
             alias = self.joins[ref] = self.registry.table(target).alias()
         return ResolvedField(expr=self._visible_column(alias, target, field_path), kind=field_kind(f))
-
-    def joined_condition(self, cond: ColumnElement[bool]) -> ColumnElement[bool]:
-        """``cond`` over the rows of the ``@collection`` tables it mentions: true when some
-        combination of their rows (or none, if a table is empty) satisfies it."""
-        if not self.joins:
-            return cond
-        source: Any = sa.select(sa.literal(1).label("one")).subquery()
-        for alias in self.joins.values():
-            source = source.outerjoin(alias, sa.true())
-        return sa.exists(sa.select(sa.literal(1)).select_from(source).where(cond))
 
     # -- @request.* ----------------------------------------------------------------
     def _request(self, path: str, modifier: str | None) -> ResolvedField:

@@ -315,7 +315,9 @@ class MysqlDialect(SqlDialect):
         json_type = sa.func.json_type(node)
         unquoted = sa.func.json_unquote(node)
         if kind is Kind.BOOL:
-            return sa.case((json_type == "BOOLEAN", sa.case((unquoted == "true", 1), else_=0)))
+            # JSON_UNQUOTE answers in utf8mb4_bin; compare in the connection's collation.
+            text = sa.collate(unquoted, "utf8mb4_nopad_bin")
+            return sa.case((json_type == "BOOLEAN", sa.case((text == "true", 1), else_=0)))
         if kind is Kind.NUMBER:
             numeric = ("INTEGER", "DOUBLE", "DECIMAL", "UNSIGNED INTEGER")
             return sa.case((json_type.in_(numeric), _mysql_number(unquoted)))
