@@ -31,8 +31,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +38,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-VENV_BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+from common import (
+    HOST,
+    PG_ADMIN_URL,
+    REQUEST_TIMEOUT_S,
+    WRK_DONE_LUA,
+    LoadResult,
+    Processes,
+    add_load_args,
+    check_load_args,
+    fmt_mib,
+    fmt_us,
+    free_port,
+    loadavg,
+    machine_line,
+    measure,
+    pg_create,
+    pg_drop,
+    pg_unreachable_reason,
+    pg_url,
+    print_loadgen_result,
+    rss_mib,
+    run_python_loadgen,
+    run_wrk,
+    sigterm_to_interrupt,
+    start_bastion,
+    start_ceiling,
+    superuser_token,
+    wait_ready,
+    warn_if_busy,
+)
+
 RECORDS_PATH = "/api/collections/posts/records"
-SUPERUSER = ("bench@example.com", "bench-password-123")
 COLLECTION = {
     "name": "posts", "listRule": "", "viewRule": "", "createRule": "",
     "fields": [
@@ -54,7 +78,6 @@ COLLECTION = {
     ],
 }
 FILLER = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."
-REQUEST_TIMEOUT_S = 5
 
 # wrk runs this in each thread's own Lua state. Args after "--": mode, ids file, thread count.
 WRK_LUA = r"""
@@ -92,135 +115,10 @@ function request()
     tid or 0, counter, "FILLER", counter % 1000, (counter % 2 == 0) and "true" or "false")
   return wrk.format("POST", path, json_headers, body)
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"err_connect":%d,"err_read":%d,' ..
-    '"err_write":%d,"err_status":%d,"err_timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-""".replace("FILLER", FILLER)
+""".replace("FILLER", FILLER) + WRK_DONE_LUA
 
 
-# --------------------------------------------------------------------------- processes
-class Processes:
-    """Every child started here, stopped by PID (TERM, then KILL) on the way out."""
-
-    def __init__(self) -> None:
-        self._procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, args: list[str], log: Path | None = None, **kw: Any) -> subprocess.Popen[bytes]:
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-                                start_new_session=True, **kw)
-        self._procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            except ProcessLookupError:
-                pass
-        if proc in self._procs:
-            self._procs.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self._procs)):
-            self.stop(proc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of the process (all its threads) so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-# --------------------------------------------------------------------------- PostgreSQL
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def pg_url(dbname: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{dbname}"
-
-
-async def _pg_admin(*statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-    try:
-        for stmt in statements:
-            await conn.execute(stmt)
-    finally:
-        await conn.close()
-
-
-def pg_unreachable_reason() -> str | None:
-    try:
-        asyncio.run(_pg_admin("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "skip"
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def pg_create(dbname: str) -> None:
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)', f'CREATE DATABASE "{dbname}"'))
-
-
-def pg_drop(dbname: str) -> None:
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-
-
-# --------------------------------------------------------------------------- HTTP helpers
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text()[-2000:]}")
-
-
+# --------------------------------------------------------------------------- seeding
 def post_body(n: int) -> dict[str, Any]:
     return {"title": f"seed {n}", "body": FILLER, "views": n % 1000, "published": n % 2 == 0}
 
@@ -246,32 +144,7 @@ async def seed(base: str, count: int, token: str | None) -> list[str]:
     return ids
 
 
-def superuser_token(base: str) -> str:
-    import httpx
-
-    r = httpx.post(f"{base}/api/collections/_superusers/auth-with-password",
-                   json={"identity": SUPERUSER[0], "password": SUPERUSER[1]}, timeout=30)
-    r.raise_for_status()
-    return str(r.json()["token"])
-
-
 # --------------------------------------------------------------------------- load generators
-@dataclass
-class LoadResult:
-    requests: int = 0
-    seconds: float = 0.0
-    errors: int = 0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    rss_after_mib: float | None = None
-    cpu_us_per_req: float | None = None
-    error_detail: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
 class Wrk:
     name = "wrk"
 
@@ -282,25 +155,8 @@ class Wrk:
         self.script.write_text(WRK_LUA)
 
     def run(self, base: str, mode: str, ids_file: Path, seconds: float, connections: int) -> LoadResult:
-        out = self.script.parent / f"wrk-{mode}-{time.monotonic_ns()}.out"
-        args = ["wrk", "-t", str(min(self.threads, connections)), "-c", str(connections),
-                "-d", f"{max(1, round(seconds))}s", "--timeout", f"{REQUEST_TIMEOUT_S}s",
-                "-s", str(self.script), base, "--", mode, str(ids_file), RECORDS_PATH]
-        proc = self.procs.start(args, log=out)
-        try:
-            proc.wait(timeout=seconds + 30)
-        finally:
-            self.procs.stop(proc)
-        text = out.read_text()
-        line = next((x for x in text.splitlines() if x.startswith("BENCH_RESULT ")), None)
-        if line is None:
-            raise RuntimeError(f"wrk printed no result:\n{text[-2000:]}")
-        d = json.loads(line.split(" ", 1)[1])
-        detail = {k[4:]: v for k, v in d.items() if k.startswith("err_") and v}
-        return LoadResult(
-            requests=d["requests"], seconds=d["duration_us"] / 1e6, errors=sum(detail.values()),
-            p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, error_detail=detail,
-        )
+        return run_wrk(self.procs, self.script, base, seconds, connections, self.threads,
+                       [mode, str(ids_file), RECORDS_PATH])
 
 
 class PyLoad:
@@ -313,21 +169,8 @@ class PyLoad:
         self.workdir = workdir
 
     def run(self, base: str, mode: str, ids_file: Path, seconds: float, connections: int) -> LoadResult:
-        out = self.workdir / f"py-{mode}-{time.monotonic_ns()}.out"
-        args = [sys.executable, str(Path(__file__).resolve()), "_loadgen", base, mode, str(ids_file),
-                str(seconds), str(connections)]
-        proc = self.procs.start(args, log=out)
-        try:
-            proc.wait(timeout=seconds + 30)
-        finally:
-            self.procs.stop(proc)
-        text = out.read_text()
-        line = next((x for x in text.splitlines() if x.startswith("BENCH_RESULT ")), None)
-        if line is None:
-            raise RuntimeError(f"load generator printed no result:\n{text[-2000:]}")
-        d = json.loads(line.split(" ", 1)[1])
-        return LoadResult(requests=d["requests"], seconds=d["seconds"], errors=d["errors"],
-                          p50_ms=d["p50_ms"], p99_ms=d["p99_ms"], error_detail=d["error_detail"])
+        return run_python_loadgen(self.procs, self.workdir, Path(__file__).resolve(),
+                                  [base, mode, str(ids_file), str(seconds), str(connections)], seconds)
 
 
 async def _loadgen(base: str, mode: str, ids_file: str, seconds: float, connections: int) -> None:
@@ -361,15 +204,7 @@ async def _loadgen(base: str, mode: str, ids_file: str, seconds: float, connecti
 
         await asyncio.gather(*(worker(w) for w in range(connections)))
         elapsed = time.monotonic() - start
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
-
-    print("BENCH_RESULT " + json.dumps({
-        "requests": len(latencies), "seconds": elapsed, "errors": sum(detail.values()),
-        "p50_ms": pct(0.50), "p99_ms": pct(0.99), "error_detail": detail,
-    }), flush=True)
+    print_loadgen_result(latencies, elapsed, detail)
 
 
 # --------------------------------------------------------------------------- one target
@@ -377,28 +212,6 @@ async def _loadgen(base: str, mode: str, ids_file: str, seconds: float, connecti
 class TargetResult:
     rss_idle_mib: float | None = None
     scenarios: dict[str, LoadResult] = field(default_factory=dict)
-
-
-def start_bastion(procs: Processes, root: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
-    exe = str(VENV_BIN / "bastion")
-    common = ["--dir", str(root / "data"), "--migrations-dir", str(root / "migrations")]
-    if db_url:
-        common += ["--database-url", db_url]
-    setup = subprocess.run([exe, "superuser", "upsert", *SUPERUSER, *common],
-                           capture_output=True, text=True, timeout=120)
-    if setup.returncode != 0:
-        raise RuntimeError(f"bastion superuser upsert failed:\n{setup.stdout}{setup.stderr}")
-    return procs.start([exe, "serve", *common, "--http", f"{HOST}:{port}"], log=root / "server.log")
-
-
-def start_ceiling(procs: Processes, root: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
-    root.mkdir(parents=True, exist_ok=True)
-    if not db_url:
-        db_url = f"sqlite+aiosqlite:///{root / 'data.db'}"
-    elif db_url.startswith("postgresql://"):
-        db_url = "postgresql+asyncpg://" + db_url[len("postgresql://"):]
-    return procs.start([sys.executable, str(HERE / "raw_ceiling.py"), "--http", f"{HOST}:{port}",
-                        "--database-url", db_url], log=root / "server.log")
 
 
 def bench_target(target: str, backend: str, args: argparse.Namespace, procs: Processes,
@@ -428,12 +241,8 @@ def bench_target(target: str, backend: str, args: argparse.Namespace, procs: Pro
         for mode in ("create", "get"):
             if args.warmup > 0:
                 loadgen.run(base, mode, ids_file, args.warmup, args.connections)
-            cpu0 = cpu_seconds(server.pid)
-            res = loadgen.run(base, mode, ids_file, args.duration, args.connections)
-            cpu1 = cpu_seconds(server.pid)
-            res.rss_after_mib = rss_mib(server.pid)
-            if cpu0 is not None and cpu1 is not None and res.requests:
-                res.cpu_us_per_req = (cpu1 - cpu0) * 1e6 / res.requests
+            res = measure(server.pid, lambda m=mode: loadgen.run(base, m, ids_file, args.duration,
+                                                                 args.connections))
             result.scenarios[mode] = res
             detail = f" {res.error_detail}" if res.error_detail else ""
             print(f"  {backend:8} {target:8} {mode:6}: {res.rps:8.0f} req/s  p50 {res.p50_ms:6.2f} ms  "
@@ -447,14 +256,6 @@ def bench_target(target: str, backend: str, args: argparse.Namespace, procs: Pro
 
 
 # --------------------------------------------------------------------------- report
-def _mib(v: float | None) -> str:
-    return "?" if v is None else f"{v:.0f}"
-
-
-def _us(v: float | None) -> str:
-    return "?" if v is None else f"{v:,.0f}"
-
-
 def render(results: dict[str, dict[str, TargetResult]]) -> str:
     head = ("| backend | scenario | Bastion req/s | ceiling req/s | Bastion % of ceiling "
             "| Bastion p50 / p99 ms | ceiling p50 / p99 ms | errors Bastion / ceiling "
@@ -470,9 +271,9 @@ def render(results: dict[str, dict[str, TargetResult]]) -> str:
                 f"| {backend} | {mode} | {rb.rps:,.0f} | {rc.rps:,.0f} | {pct} "
                 f"| {rb.p50_ms:.2f} / {rb.p99_ms:.2f} | {rc.p50_ms:.2f} / {rc.p99_ms:.2f} "
                 f"| {rb.errors} / {rc.errors} "
-                f"| {_us(rb.cpu_us_per_req)} / {_us(rc.cpu_us_per_req)} "
-                f"| {_mib(b.rss_idle_mib)} → {_mib(rb.rss_after_mib)} "
-                f"| {_mib(c.rss_idle_mib)} → {_mib(rc.rss_after_mib)} |")
+                f"| {fmt_us(rb.cpu_us_per_req)} / {fmt_us(rc.cpu_us_per_req)} "
+                f"| {fmt_mib(b.rss_idle_mib)} → {fmt_mib(rb.rss_after_mib)} "
+                f"| {fmt_mib(c.rss_idle_mib)} → {fmt_mib(rc.rss_after_mib)} |")
     return "\n".join(lines)
 
 
@@ -492,39 +293,15 @@ def as_json(results: dict[str, dict[str, TargetResult]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- main
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Bastion records create/get vs a raw Starlette ceiling.")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
-    p.add_argument("--warmup", type=float, default=None, help="warm-up seconds before each scenario (default 3)")
-    p.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    add_load_args(p)
     p.add_argument("--records", type=int, default=2000, help="records seeded before the load (default 2000)")
-    p.add_argument("--quick", action="store_true", help="2 s per scenario, 1 s warm-up")
-    p.add_argument("--backends", default="sqlite,postgres", help="comma list of sqlite,postgres")
-    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
-                   help="wrk if installed (auto), or force one")
-    p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.duration = 2.0
-        args.warmup = 1.0 if args.warmup is None else args.warmup
-    if args.warmup is None:
-        args.warmup = 3.0
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgres"}
-    if unknown:
-        p.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if not 1 <= args.connections <= 1024 or not 0 < args.duration <= 300 or not 0 <= args.warmup <= 60:
-        p.error("bounds: 1 <= --connections <= 1024, 0 < --duration <= 300, 0 <= --warmup <= 60")
-    return args
-
-
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
+    return check_load_args(p, p.parse_args(argv))
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
-    signal.signal(signal.SIGINT, _sigterm)  # also when started with SIGINT ignored (e.g. `cmd &`)
+    signal.signal(signal.SIGTERM, sigterm_to_interrupt)
+    signal.signal(signal.SIGINT, sigterm_to_interrupt)  # also when started with SIGINT ignored (e.g. `cmd &`)
     procs = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     pg_dbs: list[str] = []
@@ -542,11 +319,8 @@ def main(argv: list[str]) -> int:
             lg_desc = f"{loadgen.name} ({'forced by --loadgen' if args.loadgen == 'python' else 'wrk not found'})"
         print(f"Load generator: {lg_desc}; {args.connections} connections; {args.duration:g} s per scenario "
               f"after {args.warmup:g} s warm-up; {args.records} seeded records; 127.0.0.1 only.")
-        print(f"Machine: {os.cpu_count()} CPUs, {_cpu_model()}, Python {sys.version.split()[0]}; "
-              f"load average before the run: {loadavg()}", flush=True)
-        if float(loadavg().split()[0]) > 0.5:
-            print("  note: the machine is not idle; other processes skew req/s and latency "
-                  "(the server CPU µs/req column is less affected).", flush=True)
+        print(machine_line(), flush=True)
+        warn_if_busy()
         for backend in args.backends:
             if backend == "postgres":
                 reason = pg_unreachable_reason()
@@ -580,16 +354,6 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # noqa: BLE001 - report, keep cleaning
                 print(f"could not drop database {dbname}: {exc}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -1,20 +1,28 @@
-"""The raw ceiling: the least an ASGI app can do to serve Bastion's record create / view.
+"""The raw ceiling: the least an ASGI app can do to serve Bastion's record create / view / list.
 
 Starlette + orjson under uvicorn (1 worker, uvloop + httptools as ``uvicorn[standard]``
 picks them), SQLAlchemy Core async engine over the same drivers Bastion uses (aiosqlite,
-asyncpg), a ``posts`` table with the same columns as Bastion's ``posts`` collection, and
-the same SQL shapes: one ``INSERT`` per create, one ``SELECT ... WHERE id = ?`` per view.
+asyncpg), a ``posts`` table with the same columns and column types as Bastion's ``posts``
+collection of ``bench/list.py`` (``bench/crud.py`` leaves ``owner`` and ``created`` at
+their defaults), and the same SQL shapes: one ``INSERT`` per create, one
+``SELECT ... WHERE id = ?`` per view, and per list the ``SELECT ... WHERE ... ORDER BY ...
+LIMIT ? OFFSET ?`` plus, unless ``skipTotal``, the ``SELECT count(*) ... WHERE ...`` —
+both on one connection, as Bastion runs them.
 
 No rules, no validation beyond "the body is a JSON object", no middleware, no auth: it is
-the ceiling against which ``bench/crud.py`` reports Bastion as a percentage.
+the ceiling against which ``bench/crud.py`` and ``bench/list.py`` report Bastion as a
+percentage. The list handler understands exactly the parameters the benchmark sends:
+``page``, ``perPage``, ``skipTotal``, ``sort`` = ``-created`` or nothing, ``filter`` =
+``published=true`` or nothing; the ``Authorization`` header, when present, *is* the
+owner's record id (``WHERE owner = ?``, Bastion's ``owner = @request.auth.id`` rule
+without verifying a token or loading the auth record).
 
 Engine settings mirror ``bastion/adapters``:
 
 * SQLite: WAL, ``synchronous=NORMAL``, the same PRAGMAs; one writer connection that
-  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections.
-* PostgreSQL: a pool of 10 (+10 overflow), statement cache as asyncpg defaults. Bastion
-  also sets ``pool_pre_ping=True``; the ceiling does not (that round trip is Bastion's
-  own choice, reported as part of the gap).
+  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections that start ``BEGIN``.
+* PostgreSQL: a pool of 10 (+10 overflow), statement cache as asyncpg defaults; text
+  columns use ``COLLATE "C"`` and a descending sort puts NULLs last, as in Bastion.
 
 Run::
 
@@ -24,7 +32,8 @@ Run::
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/rawdb
 
 Endpoints (same paths as Bastion): ``POST /api/collections/posts/records``,
-``GET /api/collections/posts/records/{id}``, and ``GET /api/health``.
+``GET /api/collections/posts/records`` (list), ``GET /api/collections/posts/records/{id}``,
+and ``GET /api/health``.
 """
 
 from __future__ import annotations
@@ -57,21 +66,60 @@ SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-16000",
 )
 
-meta = sa.MetaData()
-posts = sa.Table(
-    "posts", meta,
-    sa.Column("id", sa.String(255), primary_key=True),
-    sa.Column("title", sa.Text(), nullable=False, server_default=sa.text("''")),
-    sa.Column("body", sa.Text(), nullable=False, server_default=sa.text("''")),
-    sa.Column("views", sa.Double(), nullable=False, server_default=sa.text("0")),
-    sa.Column("published", sa.Boolean(), nullable=False, server_default=sa.false()),
-)
-INSERT = sa.insert(posts)
-SELECT_BY_ID = sa.select(posts).where(posts.c.id == sa.bindparam("id"))
-COLUMNS = tuple(str(c.name) for c in posts.columns)  # plain str: orjson rejects str subclasses as keys
+
+def posts_table(postgres: bool) -> sa.Table:
+    """Bastion's ``posts`` table: text columns are ``COLLATE "C"`` on PostgreSQL."""
+    text = sa.Text(collation="C") if postgres else sa.Text()
+    return sa.Table(
+        "posts", sa.MetaData(),
+        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("title", text, nullable=False, server_default=sa.text("''")),
+        sa.Column("body", text, nullable=False, server_default=sa.text("''")),
+        sa.Column("views", sa.Double(), nullable=False, server_default=sa.text("0")),
+        sa.Column("published", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("owner", text, nullable=False, server_default=sa.text("''")),
+        sa.Column("created", text, nullable=False, server_default=sa.text("''")),
+    )
+
+
+class Statements:
+    """Every statement built once, with bind parameters, so SQLAlchemy caches its compilation."""
+
+    def __init__(self, postgres: bool):
+        self.table = posts = posts_table(postgres)
+        self.columns = tuple(str(c.name) for c in posts.columns)  # plain str: orjson rejects str subclasses
+        self.insert = sa.insert(posts)
+        self.by_id = sa.select(posts).where(posts.c.id == sa.bindparam("id"))
+        newest = posts.c.created.desc()
+        self.newest = newest.nulls_last() if postgres else newest
+        self._lists: dict[tuple[bool, bool, bool], tuple[sa.Select[Any], sa.Select[Any]]] = {}
+
+    def listing(self, published: bool, owner: bool, newest: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """(page SELECT, COUNT) for: ``published = ?`` filter, ``owner = ?`` rule, ``-created`` sort."""
+        key = (published, owner, newest)
+        if key not in self._lists:
+            posts = self.table
+            conds = []
+            if owner:  # Bastion ANDs the rule first, then the client filter
+                conds.append(posts.c.owner == sa.bindparam("owner", type_=posts.c.owner.type))
+            if published:
+                conds.append(posts.c.published == sa.bindparam("published", type_=sa.Boolean()))
+            page = sa.select(posts).where(*conds)
+            if newest:
+                page = page.order_by(self.newest)
+            page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
+                sa.bindparam("offset", type_=sa.Integer()))
+            count = sa.select(sa.func.count()).select_from(posts).where(*conds)
+            self._lists[key] = (page, count)
+        return self._lists[key]
+
+
 JSON = "application/json"
 NOT_FOUND = orjson.dumps({"status": 404, "message": "The requested resource wasn't found.", "data": {}})
 BAD_REQUEST = orjson.dumps({"status": 400, "message": "The JSON body must be an object.", "data": {}})
+BAD_LIST = orjson.dumps({"status": 400, "message": "Only the benchmark's list parameters are served.", "data": {}})
+COLLECTION_ID = "pbc_1125843985"  # what Bastion names the posts collection; items carry it as Bastion's do
+TRUE = ("1", "t", "true")
 
 
 def _sqlite_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
@@ -106,11 +154,13 @@ def create_app(database_url: str) -> Starlette:
         reader, writer = _sqlite_engines(database_url)
     else:
         reader = writer = _postgres_engine(database_url)
+    stmts = Statements(postgres=not database_url.startswith("sqlite"))
+    columns = stmts.columns
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with writer.begin() as conn:
-            await conn.run_sync(meta.create_all)
+            await conn.run_sync(stmts.table.metadata.create_all)
         try:
             yield
         finally:
@@ -136,21 +186,54 @@ def create_app(database_url: str) -> Starlette:
             "published": bool(body.get("published", False)),
         }
         async with writer.begin() as conn:
-            await conn.execute(INSERT, row)
+            await conn.execute(stmts.insert, row)
         return Response(orjson.dumps(row), media_type=JSON)
 
     async def view(request: Request) -> Response:
         async with reader.connect() as conn:
-            result = await conn.execute(SELECT_BY_ID, {"id": request.path_params["id"]})
+            result = await conn.execute(stmts.by_id, {"id": request.path_params["id"]})
             row = result.first()
         if row is None:
             return Response(NOT_FOUND, status_code=404, media_type=JSON)
-        return Response(orjson.dumps(dict(zip(COLUMNS, row, strict=True))), media_type=JSON)
+        return Response(orjson.dumps(dict(zip(columns, row, strict=True))), media_type=JSON)
+
+    async def listing(request: Request) -> Response:
+        query = request.query_params
+        try:
+            page = max(1, int(query.get("page") or 1))
+            per_page = int(query.get("perPage") or 30)
+        except ValueError:
+            return Response(BAD_LIST, status_code=400, media_type=JSON)
+        per_page = 30 if per_page <= 0 else min(per_page, 1000)
+        skip_total = query.get("skipTotal", "").lower() in TRUE
+        filter_text, sort = query.get("filter", ""), query.get("sort", "")
+        if filter_text.replace(" ", "") not in ("", "published=true") or sort not in ("", "-created"):
+            return Response(BAD_LIST, status_code=400, media_type=JSON)
+        owner = request.headers.get("authorization")
+        select_page, count = stmts.listing(bool(filter_text), owner is not None, sort == "-created")
+        params: dict[str, Any] = {"limit": per_page, "offset": (page - 1) * per_page}
+        if filter_text:
+            params["published"] = True
+        if owner is not None:
+            params["owner"] = owner
+        async with reader.connect() as conn:
+            rows = (await conn.execute(select_page, params)).all()
+            total = -1 if skip_total else (await conn.execute(count, params)).scalar_one()
+        items = []
+        for row in rows:
+            item = dict(zip(columns, row, strict=True))
+            item["collectionId"] = COLLECTION_ID
+            item["collectionName"] = "posts"
+            items.append(item)
+        pages = -1 if total < 0 else -(-total // per_page)
+        return Response(orjson.dumps({"page": page, "perPage": per_page, "totalItems": total,
+                                      "totalPages": pages, "items": items}), media_type=JSON)
 
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
             Route("/api/collections/posts/records", create, methods=["POST"]),
+            Route("/api/collections/posts/records", listing, methods=["GET"]),
             Route("/api/collections/posts/records/{id}", view, methods=["GET"]),
         ],
         lifespan=lifespan,
