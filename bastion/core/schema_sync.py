@@ -123,7 +123,12 @@ class SchemaSync:
             column: Any = table.c[c.name]
             if c.nocase and self.sql.name == "sqlite":
                 column = column.collate("NOCASE")
-            exprs.append(column.desc() if c.desc else column)
+            if self.sql.name == "postgresql":
+                # The list sort puts NULLs first ascending (as SQLite does); an index built
+                # with the same NULL order is the one PostgreSQL can use for it.
+                exprs.append(column.desc().nulls_last() if c.desc else column.asc().nulls_first())
+            else:
+                exprs.append(column.desc() if c.desc else column)
         # MariaDB has no partial indexes: a partial unique index becomes a plain index
         # there and uniqueness is checked by the records service inside the write
         # transaction (see docs/architecture.md).
