@@ -27,14 +27,18 @@ def _auth_collection(request: Request) -> Collection:
 
 
 async def _auth_response(
-    request: Request, identity: AuthIdentity, info: RequestInfo, token: str | None = None
+    request: Request, identity: AuthIdentity, info: RequestInfo, token: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Response:
     app = app_of(request)
     record = app.records.to_api(identity.collection, identity.record, info, include_email=True)
     if request.query_params.get("expand"):
         await app.expander.apply(info, identity.collection, [record], request.query_params["expand"])
     token = token or app.auth.token_for(identity.collection, identity.record)
-    return json_response(request, {"token": token, "record": record})
+    body: dict[str, Any] = {"token": token, "record": record}
+    if meta is not None:
+        body["meta"] = meta  # OAuth2 sign-ins carry the provider's data
+    return json_response(request, body)
 
 
 async def auth_methods(request: Request) -> Response:
@@ -71,7 +75,8 @@ async def auth_with_password(request: Request) -> Response:
 
 
 async def signed_in(
-    request: Request, identity: AuthIdentity, info: RequestInfo, method: str, body: dict[str, Any]
+    request: Request, identity: AuthIdentity, info: RequestInfo, method: str, body: dict[str, Any],
+    meta: dict[str, Any] | None = None,
 ) -> Response:
     """After a factor passed: the auth rule, then MFA (401 with an mfaId), then the token."""
     app = app_of(request)
@@ -87,7 +92,7 @@ async def signed_in(
         await app.mfa.gate(identity, method, mfa_id if isinstance(mfa_id, str) else None)
     except MfaRequired as pending:
         return Response(dumps({"mfaId": pending.mfa_id}), status_code=401, media_type="application/json")
-    return await _auth_response(request, identity, RequestInfo(auth=identity))
+    return await _auth_response(request, identity, RequestInfo(auth=identity), meta=meta)
 
 
 async def auth_refresh(request: Request) -> Response:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bastion.api.auth import _auth_collection, signed_in
-from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, read_body, request_info
 from bastion.core.errors import BadRequest
-from bastion.tools.jsonutil import dumps
 
 
 async def auth_with_oauth2(request: Request) -> Response:
@@ -21,18 +18,7 @@ async def auth_with_oauth2(request: Request) -> Response:
     body = await read_body(request)
     info = await request_info(request, body)
     done = await app_of(request).oauth2.authenticate(col, body, info)
-    response = await signed_in(request, done.identity, info, "oauth2", body)
-    return _with_meta(request, response, done.meta)
-
-
-def _with_meta(request: Request, response: Response, meta: dict[str, Any]) -> Response:
-    """Add PocketBase's ``meta`` to a successful auth response (``?fields=`` applies to it)."""
-    if response.status_code != 200:
-        return response  # e.g. 401 {"mfaId": ...}: the second factor comes next
-    data = orjson.loads(response.body)
-    fields = request.query_params.get("fields")
-    data.update(pick_fields({"meta": meta}, fields) if fields else {"meta": meta})
-    return Response(dumps(data), media_type="application/json")
+    return await signed_in(request, done.identity, info, "oauth2", body, meta=done.meta)
 
 
 async def oauth2_redirect(request: Request) -> Response:
