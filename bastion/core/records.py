@@ -14,7 +14,7 @@ from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from bastion.core.filters import Filters
-from bastion.core.passwords import hash_password
+from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row
 from bastion.core.record_input import PreparedRecord, prepare
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
@@ -181,8 +181,9 @@ class RecordService:
             existing = await self._fetch(conn, table, record_id, cond, lock=True)
             if existing is None:
                 raise NotFound(NOT_FOUND)
-            prepared = prepare(col, body, dict(existing), can_manage=info.is_superuser)
-            await self._auth_update_checks(info, col, body, dict(existing), prepared)
+            manage = await self._can_manage(conn, info, col, table, record_id)
+            prepared = prepare(col, body, dict(existing), can_manage=manage)
+            await self._auth_update_checks(manage, col, body, dict(existing), prepared)
             await self._hash(prepared)
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
             values = self._db_values(col, prepared.values)
@@ -198,15 +199,26 @@ class RecordService:
         assert row is not None
         return self.to_api(col, row, info)
 
+    async def _can_manage(
+        self, conn: Connection, info: RequestInfo, col: Collection, table: sa.Table, record_id: str
+    ) -> bool:
+        """Superusers, and callers matching an auth collection's ``manageRule``, may change
+        another record's email, verified flag and password (without ``oldPassword``)."""
+        if info.is_superuser:
+            return True
+        rule = col.rule("manageRule") if col.is_auth else None
+        if not rule or info.api_key is not None:
+            return False
+        cond = self.access.condition(info, col, "manageRule", table)
+        return await self._fetch(conn, table, record_id, cond) is not None
+
     async def _auth_update_checks(
-        self, info: RequestInfo, col: Collection, body: dict[str, Any], existing: dict[str, Any],
+        self, manage: bool, col: Collection, body: dict[str, Any], existing: dict[str, Any],
         prepared: PreparedRecord,
     ) -> None:
         if not col.is_auth:
             return
-        if prepared.new_password is not None and not info.is_superuser:
-            from bastion.core.passwords import verify_password
-
+        if prepared.new_password is not None and not manage:
             old = body.get("oldPassword")
             if not isinstance(old, str) or not await verify_password(existing.get("password", ""), old):
                 prepared.errors["oldPassword"] = FieldError(

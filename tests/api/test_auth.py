@@ -134,3 +134,25 @@ async def test_auth_methods(client):
     assert body["password"] == {"enabled": True, "identityFields": ["email"]}
     assert body["mfa"]["enabled"] is False and body["otp"]["enabled"] is False
     assert (await client.get("/api/collections/nope/auth-methods")).status_code == 404
+
+
+async def test_manage_rule(client):
+    staff = await make_user(client, email="staff@example.com")
+    user = await make_user(client, email="plain@example.com")
+    await client.post("/api/collections", headers=client.su(), json={
+        "name": "staff", "fields": [{"name": "user", "type": "relation", "collectionId": "users"}]})
+    await client.post("/api/collections/staff/records", headers=client.su(), json={"user": staff["id"]})
+    await client.patch("/api/collections/users", headers=client.su(), json={
+        "updateRule": "id = @request.auth.id || @collection.staff.user ?= @request.auth.id",
+        "manageRule": "@collection.staff.user ?= @request.auth.id"})
+    staff_h = {"Authorization": (await sign_in(client, email="staff@example.com")).json()["token"]}
+    user_h = {"Authorization": (await sign_in(client, email="plain@example.com")).json()["token"]}
+    managed = await client.patch(f"/api/collections/users/records/{user['id']}", headers=staff_h, json={
+        "verified": True, "password": "reset-by-staff", "passwordConfirm": "reset-by-staff"})
+    assert managed.status_code == 200, managed.text
+    assert managed.json()["verified"] is True
+    assert (await sign_in(client, email="plain@example.com", password="reset-by-staff")).status_code == 200
+    # the managed user cannot manage staff: changing a password still needs oldPassword
+    own = await client.patch(f"/api/collections/users/records/{user['id']}", headers=user_h, json={
+        "password": "new-pass-123", "passwordConfirm": "new-pass-123"})
+    assert own.status_code in (400, 404)
