@@ -48,9 +48,8 @@ class AuthService:
         col = self.registry.find(str(claims.get("collectionId", "")))
         if col is None or not col.is_auth or not isinstance(claims.get("id"), str):
             return None
-        table = self.registry.table(col)
         async with self.db.read() as conn:
-            row = await conn.fetch_one(sa.select(table).where(table.c.id == claims["id"]))
+            row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": claims["id"]})
         if row is None:
             return None
         if tokens.verify(token, row["tokenKey"] + col.auth["authToken"]["secret"]) is None:

@@ -23,12 +23,12 @@ def sign(claims: dict[str, Any], key: str, duration: int) -> str:
 def unverified_claims(token: str) -> dict[str, Any] | None:
     """Read claims without checking the signature (to find whose key to check with)."""
     try:
-        header = jwt.get_unverified_header(token)
-        if header.get("alg") != ALGORITHM:
-            return None
-        claims = jwt.decode(token, options={"verify_signature": False})
+        decoded = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
+    if decoded["header"].get("alg") != ALGORITHM:
+        return None
+    claims = decoded["payload"]
     return claims if isinstance(claims, dict) else None
 
 
