@@ -88,13 +88,14 @@ def prepare(
 ) -> PreparedRecord:
     """Coerce and validate ``body`` for a create (``existing`` None) or an update."""
     is_new = existing is None
+    now = now_string()  # one instant for every autodate field of this write
     out = PreparedRecord(values={})
     errors = out.errors
     for f in col.fields:
         current = None if is_new else existing.get(f.name)  # type: ignore[union-attr]
         if isinstance(f, AutodateField):
             if (is_new and f.onCreate) or (not is_new and f.onUpdate):
-                out.values[f.name] = now_string()
+                out.values[f.name] = now
             elif is_new:
                 out.values[f.name] = ""
             continue
