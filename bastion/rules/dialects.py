@@ -130,6 +130,14 @@ class SqliteDialect(SqlDialect):
 
     name = "sqlite"
 
+    def to_text(self, expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+        """Whole REAL values as ``10``, not SQLite's ``10.0`` (the canonical text the
+        other engines and number literals give)."""
+        if kind is Kind.NUMBER:
+            whole = sa.and_(expr == sa.cast(expr, sa.Integer), sa.func.abs(expr) < 1e15)
+            return sa.case((whole, sa.cast(sa.cast(expr, sa.Integer), sa.Text)), else_=sa.cast(expr, sa.Text))
+        return super().to_text(expr, kind)
+
     def _normalized_array(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         as_array = sa.case(
             (sa.func.json_type(array) == "array", array), else_=sa.func.json_array(array)
