@@ -316,7 +316,14 @@ class MysqlDialect(SqlDialect):
         return sa.func.json_length(self._normalized_array(array))
 
     def _node(self, ref: JsonRef) -> ColumnElement[Any]:
-        return sa.func.json_extract(ref.doc, _bind(_text_path(ref.path)))
+        node = sa.func.json_extract(ref.doc, _bind(_text_path(ref.path)))
+        # MariaDB "autowraps" a scalar or object as a one-item array for [n] steps; an
+        # index only reads into a real array, as on SQLite and PostgreSQL.
+        guards = [
+            sa.func.json_type(sa.func.json_extract(ref.doc, _bind(_text_path(ref.path[:i])))) == "ARRAY"
+            for i, part in enumerate(ref.path) if isinstance(part, int)
+        ]
+        return sa.case((sa.and_(*guards), node)) if guards else node
 
     def json_value(self, ref: JsonRef, kind: Kind) -> ColumnElement[Any]:
         node = self._node(ref)

@@ -393,11 +393,6 @@ async def test_json_node_against_a_bool_on_mariadb(nodes):
     await _expect(nodes, "meta = true", ["item00000000009"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MariaDB: a JSON path index on a non-array matches the value itself: meta.0 reads the scalar "
-    "'just a string' / 42 and meta.0.a reads meta.a of an object, where SQLite (PocketBase) and "
-    "PostgreSQL give NULL. bastion/rules/dialects.py MysqlDialect._node/json_text/json_value use "
-    "JSON_EXTRACT(doc, '$[0]'), which MariaDB/MySQL 'autowrap' for scalars and objects."))
 async def test_json_index_on_a_non_array(nodes):
     _on(nodes, "mariadb")
     await _expect(nodes, "meta.0 = 'just a string'", [])
