@@ -162,10 +162,10 @@ class _Compiler:
             def lowered() -> ItemSource:
                 source = factory()
                 text = self.dialect.to_text(source.value, kind)
-                return replace(source, value=sa.func.lower(text, type_=sa.String()))
+                return replace(source, value=self.dialect.ascii_lower(text))
 
             return SqlOperand(Kind.TEXT, items=lowered, item_kind=Kind.TEXT)
-        text = sa.func.lower(as_text(operand, self.dialect), type_=sa.String())
+        text = self.dialect.ascii_lower(as_text(operand, self.dialect))
         return SqlOperand(Kind.TEXT, sql=text, fold=operand.fold)
 
     # -- scalar comparisons ----------------------------------------------------------

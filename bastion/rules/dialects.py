@@ -91,11 +91,15 @@ class SqlDialect(abc.ABC):
     def _text_to_number(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.cast(expr, sa.Float)
 
+    def ascii_lower(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        """Lower-case A-Z only, as SQLite's ``lower()`` does (other letters are kept)."""
+        return sa.func.lower(expr, type_=sa.String())
+
     def like(
         self, text: ColumnElement[Any], pattern: ColumnElement[Any], negate: bool
     ) -> ColumnElement[bool]:
         """ASCII case-insensitive ``LIKE ... ESCAPE '\\'``."""
-        text, pattern = sa.func.lower(text), sa.func.lower(pattern)
+        text, pattern = self.ascii_lower(text), self.ascii_lower(pattern)
         return text.not_like(pattern, escape="\\") if negate else text.like(pattern, escape="\\")
 
     def concat(self, *parts: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -267,10 +271,15 @@ class PostgresDialect(SqlDialect):
     def _is_number_text(self, expr: ColumnElement[Any]) -> ColumnElement[bool]:
         return sa.cast(expr, sa.Text).op("~")(_bind(_JSON_NUMBER_REGEX))
 
+    def ascii_lower(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Under the "C" collation lower() folds ASCII letters only.
+        return sa.func.lower(sa.collate(sa.cast(expr, sa.Text), "C"), type_=sa.String())
+
     def like(
         self, text: ColumnElement[Any], pattern: ColumnElement[Any], negate: bool
     ) -> ColumnElement[bool]:
-        return text.not_ilike(pattern, escape="\\") if negate else text.ilike(pattern, escape="\\")
+        text, pattern = self.ascii_lower(text), self.ascii_lower(pattern)
+        return text.not_like(pattern, escape="\\") if negate else text.like(pattern, escape="\\")
 
     def typed_null(self, kind: Kind) -> ColumnElement[Any]:
         return sa.cast(sa.null(), _SQL_TYPES.get(kind, sa.Text()))
@@ -292,6 +301,13 @@ class MysqlDialect(SqlDialect):
     _COLUMNS: ColumnElement[Any] = sa.literal_column(
         "'$[*]' COLUMNS (value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PATH '$')"
     )
+
+    def ascii_lower(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        # MariaDB's LOWER() folds every letter; replace A-Z one by one (binary compare).
+        out: ColumnElement[Any] = sa.collate(sa.cast(expr, sa.CHAR), "utf8mb4_nopad_bin")
+        for upper in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            out = sa.func.replace(out, sa.literal_column(f"'{upper}'"), sa.literal_column(f"'{upper.lower()}'"))
+        return out
 
     def _normalized_array(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         as_array = sa.case(

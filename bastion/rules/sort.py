@@ -137,4 +137,4 @@ def _sort_key(
         key = dialect.json_text(ref) if modifier else dialect.json_sort_key(ref)
     else:
         key = dialect.to_text(field.expr, field.kind) if modifier else field.expr
-    return sa.func.lower(key) if modifier else key
+    return dialect.ascii_lower(key) if modifier else key

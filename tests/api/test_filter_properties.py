@@ -416,13 +416,6 @@ async def test_strftime_of_numeric_text(nodes):
     await _expect(nodes, "strftime('%Y', title) = '-4713'", ["item00000000009"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Case folding must be ASCII-only (spec §5: ':lower' is SQLite LOWER, ASCII; '~' is SQLite "
-    "LIKE, ASCII case-insensitive). MariaDB's LOWER() folds every letter (Ü/ü), so 'title ~ \"ünï\"' "
-    "and 'title:lower = \"ü…\"' match 'Ü…'. PostgreSQL folds non-ASCII for values that are not "
-    "COLLATE \"C\" columns (JSON array items, JSON values: database default collation C.UTF-8), so "
-    "'tags ?~ \"Ü\"' matches select value 'ü'. bastion/rules/dialects.py: SqlDialect.like (lower() "
-    "both sides on mysql), PostgresDialect.like (ILIKE without COLLATE \"C\"), compiler._lower."))
 async def test_case_folding_is_ascii_only(nodes):
     _on(nodes, "mariadb")
     for node in nodes.values():
