@@ -111,7 +111,7 @@ async def impersonate(request: Request) -> Response:
     if info.auth is None:
         raise Unauthorized("The request requires valid record authorization token.")
     if not info.is_superuser:
-        raise Forbidden("Only superusers can perform this action.")
+        raise Forbidden("The authorized record is not allowed to perform this action.")
     duration = body.get("duration", 0)
     if isinstance(duration, bool) or not isinstance(duration, int) or not 0 <= duration <= MAX_IMPERSONATE:
         raise ValidationFailed("An error occurred while validating the submitted data.", {

@@ -9,6 +9,14 @@ pinned SDK from ``tests/js/package.json`` with npm, starts one real server per b
 free port (SQLite, PostgreSQL and MariaDB), creates the superuser through the CLI and runs
 each script with node against it.
 
+``tests/js/sdk_auth.mjs`` runs every sign-in flow through the SDK (password and refresh,
+verification, password reset, email change, OTP, MFA, impersonation, OAuth2 code flow) on a
+server of its own (SQLite only: the flows are database-agnostic, and the script changes the
+SMTP settings and the ``users`` auth options). The test starts an SMTP server (aiosmtpd) on
+127.0.0.1 that writes each message it receives as a JSON file into a temporary folder, which
+the script polls for tokens and codes, and a real OpenID provider (node-oidc-provider, see
+``oidc_support.py``) whose login page the script fills in with fetch.
+
 The SDK is installed once into ``$TMPDIR/bastion-js-sdk-<hash of package.json>`` and reused
 by later runs (delete that folder to force a reinstall). Without node/npm, the npm registry or
 PostgreSQL the tests skip with the reason, unless ``BASTION_TEST_SERVICES=required``, which
@@ -18,6 +26,7 @@ turns each skip into a failure.
 from __future__ import annotations
 
 import asyncio
+import email
 import hashlib
 import json
 import os
@@ -29,18 +38,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from email import policy
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
+from tests.integration.oidc_support import CLIENT, REDIRECT, install_provider, run_provider
 from tests.services import BACKENDS
 
 JS_DIR = Path(__file__).resolve().parent.parent / "js"
 PACKAGE_JSON = JS_DIR / "package.json"
 SCRIPT = JS_DIR / "sdk_crud.mjs"
 QUERY_SCRIPT = JS_DIR / "sdk_query.mjs"
+AUTH_SCRIPT = JS_DIR / "sdk_auth.mjs"
 
 SUPERUSER_EMAIL = "sdk-root@example.com"
 SUPERUSER_PASSWORD = "sdk-root-password-1"
@@ -270,8 +283,11 @@ def test_pocketbase_js_sdk_crud(sdk_dir: Path, server: Server) -> None:
     assert result["checks"] >= 200, report
 
 
-def _run_script(sdk_dir: Path, server: Server, source: Path) -> tuple[dict[str, Any], str]:
-    """Runs ``source`` with node against ``server``; returns its JSON summary and a report."""
+def _run_script(
+    sdk_dir: Path, server: Server, source: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
+    """Runs ``source`` with node against ``server`` (``env`` added to the environment);
+    returns its JSON summary and a report."""
     node = shutil.which("node")
     assert node
     script = sdk_dir / f"{source.stem}.{secrets.token_hex(4)}.mjs"  # next to node_modules
@@ -280,6 +296,7 @@ def _run_script(sdk_dir: Path, server: Server, source: Path) -> tuple[dict[str, 
         done = subprocess.run(
             [node, str(script), server.url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
             capture_output=True, text=True, timeout=NODE_TIMEOUT, cwd=sdk_dir,
+            env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(
@@ -306,3 +323,100 @@ def test_pocketbase_js_sdk_query(sdk_dir: Path, server: Server) -> None:
     result, report = _run_script(sdk_dir, server, QUERY_SCRIPT)
     assert result["ok"] is True, report
     assert result["checks"] >= 400, report
+
+
+# --------------------------------------------------------------------------- auth flows
+
+
+class MaildirHandler:
+    """aiosmtpd handler: each message becomes ``<n>.eml`` (raw) and ``<n>.json`` in ``folder``.
+
+    The JSON (written last, atomically) is what the script reads: the envelope, the headers
+    and the decoded bodies, ``{"mailFrom", "rcptTos", "from", "to", "subject", "html", "text"}``.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.count += 1  # the controller's single event loop delivers one message at a time
+        name = f"{self.count:06d}"
+        (self.folder / f"{name}.eml").write_bytes(envelope.content)
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        html_part = message.get_body(preferencelist=("html",))
+        text_part = message.get_body(preferencelist=("plain",))
+        summary = {
+            "mailFrom": envelope.mail_from,
+            "rcptTos": list(envelope.rcpt_tos),
+            "from": str(message["From"] or ""),
+            "to": str(message["To"] or ""),
+            "subject": str(message["Subject"] or ""),
+            "html": html_part.get_content() if html_part is not None else "",
+            "text": text_part.get_content() if text_part is not None else "",
+        }
+        partial = self.folder / f".{name}.json.partial"
+        partial.write_text(json.dumps(summary))
+        os.replace(partial, self.folder / f"{name}.json")
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """An SMTP server on 127.0.0.1 filing messages into a folder: yields (folder, port)."""
+    folder = tmp_path / "maildir"
+    folder.mkdir()
+    controller = Controller(MaildirHandler(folder), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield folder, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def oidc_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with run_provider(install_provider(), tmp_path_factory.mktemp("oidc")) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of its own on SQLite: the auth script changes SMTP settings and auth options."""
+    root = tmp_path / "auth-server"
+    root.mkdir()
+    srv = Server(root, "")
+    try:
+        srv.start()
+        srv.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_pocketbase_js_sdk_auth(
+    sdk_dir: Path, sqlite_server: Server, maildir: tuple[Path, int], oidc_issuer: str
+) -> None:
+    """``tests/js/sdk_auth.mjs``: authWithPassword/authRefresh, verification, password reset,
+    email change (tokens read from the emails), OTP, MFA, impersonate, OAuth2 code flow."""
+    folder, smtp_port = maildir
+    env = {
+        "BASTION_MAILDIR": str(folder),
+        "BASTION_SMTP_HOST": "127.0.0.1",
+        "BASTION_SMTP_PORT": str(smtp_port),
+        "BASTION_OIDC_ISSUER": oidc_issuer,
+        "BASTION_OIDC_CLIENT_ID": CLIENT["client_id"],
+        "BASTION_OIDC_CLIENT_SECRET": CLIENT["client_secret"],
+        "BASTION_OIDC_REDIRECT": REDIRECT,
+    }
+    result, report = _run_script(sdk_dir, sqlite_server, AUTH_SCRIPT, env=env)
+    mails = sorted(p.name for p in folder.glob("*.json"))
+    report += f"\nmaildir: {mails}"
+    assert result["ok"] is True, report
+    assert result["sections"] == [
+        "password", "verification", "passwordReset", "emailChange", "otp", "mfa", "impersonate", "oauth2",
+    ], report
+    assert result["checks"] >= 350, report
+    # one verification, one reset, one email change and five OTP messages: nothing more (the
+    # script also checks that unknown emails and cooldowns send nothing)
+    assert result["mails"] == len(mails) == 8, report

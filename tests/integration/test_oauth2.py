@@ -1,11 +1,12 @@
 """OAuth2 / OpenID Connect sign-in against a real OpenID Provider.
 
 ``tests/js/oidc/provider.mjs`` runs node-oidc-provider (pinned in
-``tests/js/oidc/package.json``) on a free port of 127.0.0.1 with two confidential clients,
-PKCE required, and its development login page; any login name is an account with the
-email ``<login>@example.com``, verified unless the login starts with ``unverified``.
-The test plays the browser: it opens the ``authURL`` from ``auth-methods`` with httpx,
-submits the login form, follows the redirects and takes the ``code`` from the last one.
+``tests/js/oidc/package.json``; started through ``oidc_support``) on a free port of
+127.0.0.1 with two confidential clients, PKCE required, and its development login page;
+any login name is an account with the email ``<login>@example.com``, verified unless the
+login starts with ``unverified``. The test plays the browser: it opens the ``authURL``
+from ``auth-methods`` with httpx, submits the login form, follows the redirects and takes
+the ``code`` from the last one.
 
 The provider is installed once into ``$TMPDIR/bastion-oidc-provider-<hash of
 package.json>``. Without node/npm (or the npm registry) the tests skip with the reason,
@@ -18,11 +19,7 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,16 +33,8 @@ from joserfc.jwk import KeySet, RSAKey
 
 from bastion.core.oauth2_providers import ProviderError, code_nonce, validate_id_token
 from tests.api.test_auth import make_user, sign_in
-from tests.conftest import require_or_skip
-from tests.integration.test_js_sdk import _free_port
+from tests.integration.oidc_support import CLIENT, OTHER, REDIRECT, install_provider, run_provider
 from tests.services import BACKENDS, Backend
-
-OIDC_DIR = Path(__file__).resolve().parent.parent / "js" / "oidc"
-PACKAGE_JSON = OIDC_DIR / "package.json"
-CLIENT = {"client_id": "bastion-app", "client_secret": "bastion-app-secret-0123456789abcdef"}
-OTHER = {"client_id": "other-app", "client_secret": "other-app-secret-0123456789abcdef"}
-REDIRECT = "http://127.0.0.1:8090/api/oauth2-redirect"
-NPM_TIMEOUT, STARTUP_TIMEOUT = 300.0, 30.0
 
 
 @pytest.fixture
@@ -57,80 +46,15 @@ def backend() -> Backend:
 # --------------------------------------------------------------------------- the provider
 
 
-def _pinned() -> str:
-    return json.loads(PACKAGE_JSON.read_text())["dependencies"]["oidc-provider"]
-
-
-def _installed(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "node_modules/oidc-provider/package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @pytest.fixture(scope="module")
 def provider_dir() -> Path:
-    npm = shutil.which("npm")
-    if not shutil.which("node") or not npm:
-        require_or_skip("node and npm are needed for the OpenID provider (not found on PATH)")
-    manifest = PACKAGE_JSON.read_bytes()
-    cache = Path(tempfile.gettempdir()) / f"bastion-oidc-provider-{hashlib.sha256(manifest).hexdigest()[:16]}"
-    if _installed(cache) != _pinned():
-        staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.staging-", dir=cache.parent))
-        try:
-            (staging / "package.json").write_bytes(manifest)
-            try:
-                done = subprocess.run(
-                    [npm, "install", "--no-audit", "--no-fund", "--no-update-notifier", "--no-package-lock",
-                     "--loglevel=error", "--prefix", str(staging)],
-                    cwd=staging, capture_output=True, text=True, timeout=NPM_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                require_or_skip(f"npm install timed out after {NPM_TIMEOUT:.0f}s (is the registry reachable?)")
-            if done.returncode != 0:
-                require_or_skip(f"npm install of oidc-provider@{_pinned()} failed:\n{done.stderr[-2000:]}")
-            shutil.rmtree(cache, ignore_errors=True)
-            staging.rename(cache)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    shutil.copy(OIDC_DIR / "provider.mjs", cache / "provider.mjs")
-    return cache
+    return install_provider()
 
 
 @pytest.fixture(scope="module")
 def issuer(provider_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    clients = [{**c, "redirect_uris": [REDIRECT]} for c in (CLIENT, OTHER)]
-    log = tmp_path_factory.mktemp("oidc") / "provider.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["node", "provider.mjs"], cwd=provider_dir, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env={"PATH": _path(), "OIDC_PORT": str(port), "OIDC_CLIENTS": json.dumps(clients)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the OpenID provider exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the OpenID provider did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+    with run_provider(provider_dir, tmp_path_factory.mktemp("oidc")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _path() -> str:
-    return os.environ.get("PATH", "/usr/bin:/bin")
 
 
 # --------------------------------------------------------------------------- helpers

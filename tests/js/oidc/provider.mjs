@@ -1,4 +1,5 @@
-// A real OpenID Connect provider for tests/integration/test_oauth2.py, built on
+// A real OpenID Connect provider for tests/integration/test_oauth2.py and
+// tests/js/sdk_auth.mjs (started by tests/integration/oidc_support.py), built on
 // node-oidc-provider (certified OpenID Provider library) with its development login
 // pages ("devInteractions"): the test signs in by submitting the login form.
 //
