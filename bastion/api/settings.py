@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.api.http import app_of, json_response, read_body, require_superuser
+from bastion.api.http import app_of, json_response, no_content, read_body, require_superuser
+from bastion.core.errors import FieldError, NotFound, ValidationFailed
+from bastion.core.fields.text import EMAIL_RE
 
 
 async def get_settings(request: Request) -> Response:
@@ -20,7 +22,24 @@ async def patch_settings(request: Request) -> Response:
     return json_response(request, await app_of(request).settings.update(body))
 
 
+async def test_email(request: Request) -> Response:
+    await require_superuser(request)
+    body = await read_body(request)
+    app = app_of(request)
+    email, template = body.get("email"), body.get("template")
+    collection = body.get("collection") or "_superusers"
+    if not isinstance(email, str) or not EMAIL_RE.match(email) or not isinstance(collection, str):
+        raise ValidationFailed("Failed to send the test email.", {
+            "email": FieldError("validation_is_email", "Must be a valid email address")})
+    col = app.registry.get(collection, "Missing or invalid auth collection context.")
+    if not col.is_auth:
+        raise NotFound("Missing or invalid auth collection context.")
+    await app.flows.send_test(col, str(template), email)
+    return no_content()
+
+
 routes = [
+    Route("/api/settings/test/email", test_email, methods=["POST"]),
     Route("/api/settings", get_settings, methods=["GET"]),
     Route("/api/settings", patch_settings, methods=["PATCH"]),
 ]

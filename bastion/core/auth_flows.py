@@ -120,8 +120,24 @@ class AuthFlows:
             self._sent = {k: v for k, v in self._sent.items() if now - v < COOLDOWN}
         return False
 
-    async def _mail(self, col: Collection, template_key: str, record: Row, to: str, **values: str) -> None:
-        template = col.auth["otp"]["emailTemplate"] if template_key == "otp" else col.auth[template_key]
+    async def send_test(self, col: Collection, template: str, to: str) -> None:
+        """Send one template with sample values (``POST /api/settings/test/email``)."""
+        keys = {"verification": "verificationTemplate", "password-reset": "resetPasswordTemplate",
+                "email-change": "confirmEmailChangeTemplate", "otp": "otp", "login-alert": "authAlert"}
+        if template not in keys:
+            raise ValidationFailed("Failed to send the test email.", {"template": FieldError(
+                "validation_in_invalid", f"Must be one of {', '.join(keys)}")})
+        sample = {"id": "test0000000000", "email": to}
+        await self._mail(col, keys[template], sample, to, TOKEN="SAMPLE_TOKEN", OTP="12345678",
+                         OTP_ID="SAMPLE_OTP_ID", ALERT_INFO="a sample sign-in")
+
+    async def _mail(
+        self, col: Collection, template_key: str, record: Row | dict[str, Any], to: str, **values: str
+    ) -> None:
+        if template_key in ("otp", "authAlert"):
+            template = col.auth[template_key]["emailTemplate"]
+        else:
+            template = col.auth[template_key]
         meta = self.settings()["meta"]
         placeholders = {"APP_NAME": meta["appName"], "APP_URL": meta["appURL"], **values}
         subject = render(template["subject"], placeholders, dict(record))

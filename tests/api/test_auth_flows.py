@@ -175,3 +175,14 @@ async def test_impersonate(client):
     assert refreshed.status_code == 200 and refreshed.json()["token"] == token  # not refreshable
     assert (await client.post("/api/collections/users/impersonate/nobody000000000",
                               headers=client.su())).status_code == 404
+
+
+async def test_settings_test_email(client, inbox):
+    res = await client.post("/api/settings/test/email", headers=client.su(),
+                            json={"email": "check@example.com", "template": "password-reset", "collection": "users"})
+    assert res.status_code == 204, res.text
+    message = await inbox.wait(1)
+    assert message["To"] == "check@example.com" and "SAMPLE_TOKEN" in Inbox.body(message)
+    bad = await client.post("/api/settings/test/email", headers=client.su(), json={"email": "x@example.com", "template": "nope"})
+    assert bad.status_code == 400
+    assert (await client.post("/api/settings/test/email", json={"email": "x@example.com"})).status_code == 401
