@@ -1,8 +1,8 @@
 """What the benchmarks share: processes stopped by PID, /proc readings, PostgreSQL scratch
 databases, starting Bastion or the raw ceiling, running wrk, and formatting.
 
-Used by ``bench/crud.py`` and ``bench/list.py`` (both import it as ``common``: a script's
-own folder is first on ``sys.path``).
+Used by ``bench/crud.py``, ``bench/list.py`` and ``bench/auth.py`` (each imports it as
+``common``: a script's own folder is first on ``sys.path``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The raw ceiling: the least an ASGI app can do to serve Bastion's record create / view / list.
+"""The raw ceiling: the least an ASGI app can do to serve Bastion's record create / view / list
+and the password sign-in and token refresh of its ``users`` collection.
 
 Starlette + orjson under uvicorn (1 worker, uvloop + httptools as ``uvicorn[standard]``
 picks them), SQLAlchemy Core async engine over the same drivers Bastion uses (aiosqlite,
@@ -9,13 +10,31 @@ their defaults), and the same SQL shapes: one ``INSERT`` per create, one
 LIMIT ? OFFSET ?`` plus, unless ``skipTotal``, the ``SELECT count(*) ... WHERE ...`` —
 both on one connection, as Bastion runs them.
 
-No rules, no validation beyond "the body is a JSON object", no middleware, no auth: it is
-the ceiling against which ``bench/crud.py`` and ``bench/list.py`` report Bastion as a
-percentage. The list handler understands exactly the parameters the benchmark sends:
+No rules, no validation beyond "the body is a JSON object", no middleware, no auth on the
+records routes: it is the ceiling against which ``bench/crud.py`` and ``bench/list.py``
+report Bastion as a percentage. The list handler understands exactly the parameters the benchmark sends:
 ``page``, ``perPage``, ``skipTotal``, ``sort`` = ``-created`` or nothing, ``filter`` =
 ``published=true`` or nothing; the ``Authorization`` header, when present, *is* the
 owner's record id (``WHERE owner = ?``, Bastion's ``owner = @request.auth.id`` rule
 without verifying a token or loading the auth record).
+
+Auth (the baseline of ``bench/auth.py``), on a ``users`` table with the columns and indexes
+of Bastion's default ``users`` collection (``bench/auth.py`` copies Bastion's rows into it,
+argon2id hashes and ``tokenKey`` values included):
+
+* ``POST /api/collections/users/auth-with-password`` ``{"identity": EMAIL, "password": ...}``:
+  the user by email with Bastion's SQL (``lower(email) = ? LIMIT 1``) on a reader
+  connection, ``argon2.PasswordHasher.verify`` in a worker thread (``asyncio.to_thread``,
+  as Bastion; a hash verifies with the parameters it carries, here Bastion's: argon2id,
+  t=2, m=19 MiB, p=1), then an HS256 JWT signed with PyJWT (Bastion's claims; key =
+  the record's ``tokenKey`` + a fixed collection secret);
+* ``POST /api/collections/users/auth-refresh`` with ``Authorization: TOKEN``: the claims
+  decoded without verification (for the id), the user by id, the signature and ``exp``
+  verified with its key, a new JWT signed.
+
+Both answer ``{"token": ..., "record": {...}}`` (every column but ``password`` and
+``tokenKey``, plus ``collectionId`` / ``collectionName``), 400 or 401 otherwise. No
+lockout, rate limit, auth rule, MFA or ``expand``.
 
 Engine settings mirror ``bastion/adapters``:
 
@@ -33,14 +52,18 @@ Run::
 
 Endpoints (same paths as Bastion): ``POST /api/collections/posts/records``,
 ``GET /api/collections/posts/records`` (list), ``GET /api/collections/posts/records/{id}``,
+``POST /api/collections/users/auth-with-password``, ``POST /api/collections/users/auth-refresh``
 and ``GET /api/health``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import secrets
 import string
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -82,12 +105,36 @@ def posts_table(postgres: bool) -> sa.Table:
     )
 
 
+def users_table(postgres: bool, metadata: sa.MetaData) -> sa.Table:
+    """Bastion's default ``users`` table (auth system fields + name, avatar, autodates)."""
+    text = sa.Text(collation="C") if postgres else sa.Text()
+
+    def col(name: str, type_: Any = text, default: Any = None) -> sa.Column[Any]:
+        return sa.Column(name, type_, nullable=False, server_default=sa.text("''") if default is None else default)
+
+    users = sa.Table(
+        "users", metadata,
+        sa.Column("id", sa.String(255), primary_key=True),
+        col("password"), col("tokenKey"), col("email"),
+        col("emailVisibility", sa.Boolean(), sa.false()), col("verified", sa.Boolean(), sa.false()),
+        col("name"), col("avatar"), col("created"), col("updated"),
+    )
+    sa.Index("idx_tokenKey_users", users.c.tokenKey, unique=True)
+    sa.Index("idx_email_users", users.c.email, unique=True,
+             sqlite_where=users.c.email != "", postgresql_where=users.c.email != "")
+    return users
+
+
 class Statements:
     """Every statement built once, with bind parameters, so SQLAlchemy caches its compilation."""
 
     def __init__(self, postgres: bool):
         self.table = posts = posts_table(postgres)
         self.columns = tuple(str(c.name) for c in posts.columns)  # plain str: orjson rejects str subclasses
+        self.users = users = users_table(postgres, posts.metadata)
+        # Bastion's password sign-in query: lower(email) = ?, LIMIT 1 (bastion/core/auth.py)
+        self.user_by_email = sa.select(users).where(sa.func.lower(users.c.email) == sa.bindparam("email")).limit(1)
+        self.user_by_id = sa.select(users).where(users.c.id == sa.bindparam("id"))
         self.insert = sa.insert(posts)
         self.by_id = sa.select(posts).where(posts.c.id == sa.bindparam("id"))
         newest = posts.c.created.desc()
@@ -120,6 +167,46 @@ BAD_REQUEST = orjson.dumps({"status": 400, "message": "The JSON body must be an 
 BAD_LIST = orjson.dumps({"status": 400, "message": "Only the benchmark's list parameters are served.", "data": {}})
 COLLECTION_ID = "pbc_1125843985"  # what Bastion names the posts collection; items carry it as Bastion's do
 TRUE = ("1", "t", "true")
+
+USERS_COLLECTION_ID = "_pb_users_auth_"  # Bastion's id of the default users collection
+USERS_SECRET = "raw-ceiling-users-collection-auth-token-secret-50"  # 50 chars, as PocketBase's secrets
+TOKEN_DURATION = 604800  # Bastion's default for users (7 days)
+HIDDEN_USER_COLUMNS = ("password", "tokenKey")
+
+
+class AuthLibs:
+    """PyJWT and argon2, imported on the first auth request: the ceiling of the records
+    benchmarks never loads them (≈ 14 MiB of RSS) nor holds argon2 memory."""
+
+    def __init__(self) -> None:
+        import jwt
+        from argon2 import PasswordHasher
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        self.jwt = jwt
+        self.jwt_error = jwt.PyJWTError
+        self.hash_errors = (VerificationError, InvalidHashError)
+        # Same parameters as bastion/core/passwords.py. Used only for the dummy hash verified when
+        # no user matches: a stored hash verifies with the parameters written in it.
+        self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+        self.dummy_hash = self.hasher.hash("raw-ceiling-timing-equaliser")
+
+    def verify_password(self, stored: str | None, password: str) -> bool:
+        """In a worker thread: argon2 verify (against the dummy hash when no user matched)."""
+        try:
+            return bool(self.hasher.verify(stored or self.dummy_hash, password)) and stored is not None
+        except self.hash_errors:
+            return False
+
+
+@functools.cache
+def auth_libs() -> AuthLibs:
+    return AuthLibs()
+
+
+AUTH_FAILED = orjson.dumps({"status": 400, "message": "Failed to authenticate.", "data": {}})
+UNAUTHORIZED = orjson.dumps({"status": 401, "message": "The request requires valid record authorization token.",
+                             "data": {}})
 
 
 def _sqlite_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
@@ -229,12 +316,61 @@ def create_app(database_url: str) -> Starlette:
         return Response(orjson.dumps({"page": page, "perPage": per_page, "totalItems": total,
                                       "totalPages": pages, "items": items}), media_type=JSON)
 
+    user_columns = tuple(str(c.name) for c in stmts.users.columns)
+
+    def auth_body(libs: AuthLibs, row: Any) -> bytes:
+        record = {k: v for k, v in zip(user_columns, row, strict=True) if k not in HIDDEN_USER_COLUMNS}
+        record["verified"], record["emailVisibility"] = bool(record["verified"]), bool(record["emailVisibility"])
+        record["collectionId"], record["collectionName"] = USERS_COLLECTION_ID, "users"
+        claims = {"id": row.id, "collectionId": USERS_COLLECTION_ID, "type": "auth", "refreshable": True,
+                  "exp": int(time.time()) + TOKEN_DURATION}
+        token = libs.jwt.encode(claims, row.tokenKey + USERS_SECRET, algorithm="HS256")
+        return orjson.dumps({"token": token, "record": record})
+
+    async def auth_with_password(request: Request) -> Response:
+        libs = auth_libs()
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            body = None
+        identity = body.get("identity") if isinstance(body, dict) else None
+        password = body.get("password") if isinstance(body, dict) else None
+        if not isinstance(identity, str) or not isinstance(password, str) or not identity or not password:
+            return Response(AUTH_FAILED, status_code=400, media_type=JSON)
+        async with reader.connect() as conn:
+            row = (await conn.execute(stmts.user_by_email, {"email": identity.lower()})).first()
+        ok = await asyncio.to_thread(libs.verify_password, row.password if row is not None else None, password)
+        if not ok or row is None:
+            return Response(AUTH_FAILED, status_code=400, media_type=JSON)
+        return Response(auth_body(libs, row), media_type=JSON)
+
+    async def auth_refresh(request: Request) -> Response:
+        libs = auth_libs()
+        token = request.headers.get("authorization", "")
+        try:
+            claims = libs.jwt.decode(token, options={"verify_signature": False})
+        except libs.jwt_error:
+            return Response(UNAUTHORIZED, status_code=401, media_type=JSON)
+        if not isinstance(claims.get("id"), str) or claims.get("type") != "auth":
+            return Response(UNAUTHORIZED, status_code=401, media_type=JSON)
+        async with reader.connect() as conn:
+            row = (await conn.execute(stmts.user_by_id, {"id": claims["id"]})).first()
+        if row is None:
+            return Response(UNAUTHORIZED, status_code=401, media_type=JSON)
+        try:
+            libs.jwt.decode(token, row.tokenKey + USERS_SECRET, algorithms=["HS256"], options={"require": ["exp"]})
+        except libs.jwt_error:
+            return Response(UNAUTHORIZED, status_code=401, media_type=JSON)
+        return Response(auth_body(libs, row), media_type=JSON)
+
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
             Route("/api/collections/posts/records", create, methods=["POST"]),
             Route("/api/collections/posts/records", listing, methods=["GET"]),
             Route("/api/collections/posts/records/{id}", view, methods=["GET"]),
+            Route("/api/collections/users/auth-with-password", auth_with_password, methods=["POST"]),
+            Route("/api/collections/users/auth-refresh", auth_refresh, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
