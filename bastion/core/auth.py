@@ -77,8 +77,12 @@ class AuthService:
                 if name not in table.c:
                     continue
                 column = table.c[name]
-                cond = sa.func.lower(column) == identity.lower() if name == "email" else column == identity
-                row = await conn.fetch_one(sa.select(table).where(cond).limit(1))
+                # The exact value first: it can use the (partial) unique index; then the
+                # case-insensitive match PocketBase's NOCASE index gives.
+                row = await conn.fetch_one(sa.select(table).where(column == identity, column != "").limit(1))
+                if row is None and name == "email":
+                    cond = sa.func.lower(column) == identity.lower()
+                    row = await conn.fetch_one(sa.select(table).where(cond).limit(1))
                 if row is not None:
                     break
         stored = row["password"] if row is not None else ""
