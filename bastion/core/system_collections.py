@@ -14,6 +14,13 @@ _AUTODATES = [
 ]
 
 
+# The record a system row belongs to: which collection, which record.
+_RECORD_REFS = [
+    {"name": "collectionRef", "type": "text", "system": True, "required": True},
+    {"name": "recordRef", "type": "text", "system": True, "required": True},
+]
+
+
 def superusers_definition() -> dict[str, Any]:
     return {
         "id": SUPERUSERS_ID, "name": SUPERUSERS, "type": "auth", "system": True,
@@ -52,8 +59,7 @@ def otps_definition() -> dict[str, Any]:
         "id": OTPS_ID, "name": OTPS, "type": "base", "system": True,
         "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": None,
         "fields": [
-            {"name": "collectionRef", "type": "text", "system": True, "required": True},
-            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            *_RECORD_REFS,
             {"name": "password", "type": "password", "system": True, "hidden": True, "required": True},
             {"name": "sentTo", "type": "text", "system": True, "hidden": True},
             {"name": "attempts", "type": "number", "system": True, "hidden": True},
@@ -73,8 +79,7 @@ def external_auths_definition() -> dict[str, Any]:
         "id": EXTERNAL_AUTHS_ID, "name": EXTERNAL_AUTHS, "type": "base", "system": True,
         "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": _OWNER,
         "fields": [
-            {"name": "collectionRef", "type": "text", "system": True, "required": True},
-            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            *_RECORD_REFS,
             {"name": "provider", "type": "text", "system": True, "required": True},
             {"name": "providerId", "type": "text", "system": True, "required": True},
             *_AUTODATES,
@@ -99,8 +104,7 @@ def mfas_definition() -> dict[str, Any]:
         "id": MFAS_ID, "name": MFAS, "type": "base", "system": True,
         "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": None,
         "fields": [
-            {"name": "collectionRef", "type": "text", "system": True, "required": True},
-            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            *_RECORD_REFS,
             {"name": "method", "type": "text", "system": True, "required": True},
             *_AUTODATES,
         ],
@@ -113,8 +117,7 @@ def authenticators_definition() -> dict[str, Any]:
         "name": AUTHENTICATORS, "type": "base", "system": True,
         "listRule": None, "viewRule": None, "createRule": None, "updateRule": None, "deleteRule": None,
         "fields": [
-            {"name": "collectionRef", "type": "text", "system": True, "required": True},
-            {"name": "recordRef", "type": "text", "system": True, "required": True},
+            *_RECORD_REFS,
             {"name": "secret", "type": "text", "system": True, "hidden": True},
             {"name": "confirmed", "type": "bool", "system": True},
             {"name": "lastCounter", "type": "number", "system": True, "hidden": True},
