@@ -7,7 +7,9 @@ from pathlib import Path
 from bastion.adapters.db_base import SqlDatabase
 
 
-def open_database(url: str | None, data_dir: Path, query_timeout: float = 30.0) -> SqlDatabase:
+def open_database(
+    url: str | None, data_dir: Path, query_timeout: float = 30.0, sqlite_busy_timeout: float = 10.0,
+) -> SqlDatabase:
     """SQLite in ``data_dir`` when ``url`` is empty, else PostgreSQL or MariaDB/MySQL."""
     if not url or url.startswith("sqlite"):
         from bastion.adapters.db_sqlite import SqliteDatabase
@@ -15,7 +17,7 @@ def open_database(url: str | None, data_dir: Path, query_timeout: float = 30.0) 
         path = data_dir / "data.db"
         if url and url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///"):])
-        return SqliteDatabase(path)
+        return SqliteDatabase(path, busy_timeout=sqlite_busy_timeout)
     if url.startswith(("postgres://", "postgresql://", "postgresql+asyncpg://")):
         from bastion.adapters.db_postgres import PostgresDatabase
 

@@ -101,9 +101,10 @@ class SqlDatabase:
         if isinstance(exc, sa_exc.DataError) or "invalid byte sequence" in str(exc):
             # A value the engine cannot store or compare (NUL bytes, out-of-range numbers).
             return errors.BadRequest("A submitted value is not valid for the database.")
-        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-            if getattr(exc, "connection_invalidated", False) or _looks_unavailable(exc):
-                return errors.Unavailable()
+        if isinstance(exc, sa_exc.DBAPIError):
+            unavailable = unavailable_error(exc)
+            if unavailable is not None:
+                return unavailable
         return exc
 
     @asynccontextmanager
@@ -111,7 +112,7 @@ class SqlDatabase:
         try:
             async with self._engine.connect() as conn:
                 yield SqlConnection(conn, self.translate)
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise _unavailable_or(exc, self.translate) from exc
 
     @asynccontextmanager
@@ -119,7 +120,7 @@ class SqlDatabase:
         try:
             async with self._write_engine.begin() as conn:
                 yield SqlConnection(conn, self.translate)
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise _unavailable_or(exc, self.translate) from exc
 
     async def schema_changed(self) -> None:
@@ -130,7 +131,39 @@ class SqlDatabase:
             return await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
 
 
-def _looks_unavailable(exc: Exception) -> bool:
+# What getting, using or giving back a pooled connection may raise when the server is gone,
+# restarting, overloaded or locked: a pool timeout, a socket error, a driver error.
+_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError)
+
+# PostgreSQL SQLSTATEs meaning "not now": class 08 (connection exception), the server
+# shutting down or starting up, too many connections, a statement cancelled by timeout.
+_PG_UNAVAILABLE = {"57P01", "57P02", "57P03", "53300", "53400"}
+_PG_TIMEOUT = {"57014", "55P03"}
+# MariaDB/MySQL client and server error numbers with the same meaning.
+_MYSQL_UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055}
+_MYSQL_TIMEOUT = {1205, 1969, 3024}
+
+
+def unavailable_error(exc: BaseException) -> errors.Unavailable | None:
+    """The 503 a connection-level database failure stands for, or None for other errors."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return errors.Unavailable("The database is busy, please try again shortly.")
+    if isinstance(exc, OSError):
+        return errors.Unavailable()
+    orig = getattr(exc, "orig", None)
+    state = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+    args = getattr(orig, "args", None) or (None,)
+    number = args[0] if isinstance(args[0], int) else None
+    if state in _PG_TIMEOUT or number in _MYSQL_TIMEOUT:
+        return errors.Unavailable("The database took too long to answer, please try again shortly.")
+    if getattr(exc, "connection_invalidated", False) or state.startswith("08") or state in _PG_UNAVAILABLE:
+        return errors.Unavailable()
+    if number in _MYSQL_UNAVAILABLE or _looks_unavailable(exc):
+        return errors.Unavailable()
+    return None
+
+
+def _looks_unavailable(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(
         marker in text
@@ -149,6 +182,4 @@ def _looks_unavailable(exc: Exception) -> bool:
 
 
 def _unavailable_or(exc: Exception, translate: Callable[[Exception], Exception]) -> Exception:
-    if isinstance(exc, OSError) or _looks_unavailable(exc):
-        return errors.Unavailable()
-    return translate(exc)
+    return unavailable_error(exc) or translate(exc)

@@ -18,7 +18,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_S = 10.0
 
 
 class SqliteJson(sa.types.TypeDecorator[Any]):
@@ -61,12 +61,12 @@ class SqliteDialect:
         return {}
 
 
-def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
     for pragma in (
         "PRAGMA journal_mode=WAL",
-        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        f"PRAGMA busy_timeout={busy_timeout_ms}",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA temp_store=MEMORY",
@@ -77,9 +77,14 @@ def _pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class SqliteDatabase(SqlDatabase):
-    """``core.ports.Database`` for a SQLite file (``data.db`` in the data folder)."""
+    """``core.ports.Database`` for a SQLite file (``data.db`` in the data folder).
 
-    def __init__(self, path: Path, readers: int = 4):
+    ``busy_timeout`` bounds how long a statement waits for a lock held by another process
+    (a backup, the sqlite3 shell); past it the write fails as ``Unavailable`` (503). Writes
+    queued behind the one writer connection wait as long, then get the same answer.
+    """
+
+    def __init__(self, path: Path, readers: int = 4, busy_timeout: float = BUSY_TIMEOUT_S):
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite+aiosqlite:///{path}"
         common: dict[str, Any] = dict(
@@ -87,12 +92,13 @@ class SqliteDatabase(SqlDatabase):
             enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
             json_deserializer=json_deserializer,
             poolclass=AsyncAdaptedQueuePool,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
         )
         reader = create_async_engine(url, pool_size=readers, max_overflow=0, **common)
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30, **common)
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=max(1.0, busy_timeout), **common)
+        busy_ms = int(busy_timeout * 1000)
         for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
-            event.listen(engine.sync_engine, "connect", _pragmas)
+            event.listen(engine.sync_engine, "connect", lambda conn, _rec, _ms=busy_ms: _pragmas(conn, _ms))
             event.listen(
                 engine.sync_engine,
                 "begin",

@@ -28,7 +28,7 @@ from bastion.api import (
     settings,
 )
 from bastion.api.errors import ErrorMiddleware, error_body
-from bastion.api.limits import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
+from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, BodyLimitMiddleware
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
 from bastion.core.ratelimit import Lockout, LockoutPolicy, RateLimiter
@@ -40,6 +40,7 @@ log = logging.getLogger("bastion.api")
 @dataclass(frozen=True)
 class HttpOptions:
     body_limit: int = DEFAULT_BODY_LIMIT
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # max wait for each chunk of a request body
     origins: list[str] = field(default_factory=lambda: ["*"])
     manage_lifespan: bool = True
     # Rate-limit counters and the sign-in lockout live here (cli: memory or Redis);
@@ -83,7 +84,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
                 allow_headers=["*"], max_age=86400,
             ),
             *rate_limits,
-            Middleware(BodyLimitMiddleware, limit=options.body_limit),
+            Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout),
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

@@ -19,6 +19,10 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"SAMEORIGIN"),
 ]
 
+# Answers after which the rest of the request (an oversized or crawling body) is not worth
+# reading: the server closes the connection instead of draining it.
+CLOSE_AFTER = frozenset({408, 413})
+
 
 def error_body(status: int, message: str | None = None, data: dict[str, Any] | None = None) -> bytes:
     return dumps({"status": status, "message": message or DEFAULT_MESSAGES.get(status, ""), "data": data or {}})
@@ -29,6 +33,8 @@ def response_for(exc: BastionError, request_id: str) -> tuple[int, list[tuple[by
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers.append((b"retry-after", str(max(1, int(retry_after))).encode()))
+    if exc.status in CLOSE_AFTER:
+        headers.append((b"connection", b"close"))
     return exc.status, headers, dumps(exc.to_dict())
 
 

@@ -16,6 +16,8 @@ class Config:
     body_limit: int = 32 * 1024 * 1024
     query_timeout: float = 30.0
     shutdown_grace: float = 10.0
+    read_timeout: float = 10.0  # request headers, and each chunk of a body, must arrive within this
+    sqlite_busy_timeout: float = 10.0  # wait for another process's SQLite write lock, then 503
     redis_url: str = ""  # rate limits and sign-in lockout shared through Redis; empty: in memory
 
     @property

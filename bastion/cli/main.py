@@ -45,7 +45,7 @@ def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **ex
 
 
 def _app(config: Config) -> App:
-    db = open_database(config.database_url, config.data_dir, config.query_timeout)
+    db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
     app = App(db, config.migrations)
     app.mailer = SmtpMailer(lambda: app.settings.current)
     return app
@@ -93,13 +93,15 @@ def serve(
     query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement.")] = 30.0,
     shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
     redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
+    read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
+    sqlite_busy_timeout: Annotated[float, typer.Option(envvar="BASTION_SQLITE_BUSY_TIMEOUT", help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     config = _config(
         data_dir, database_url, migrations_dir, http=http,
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
-        redis_url=redis_url,
+        redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
     )
     try:
         host, port = config.host_port()

@@ -13,6 +13,7 @@ from bastion.adapters.store_memory import MemoryStore
 from bastion.adapters.store_redis import RedisStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
+from bastion.cli.http_protocol import guarded_protocol
 from bastion.core.app import App
 from bastion.core.store import Store
 
@@ -20,8 +21,8 @@ from bastion.core.store import Store
 async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
     store: Store = RedisStore(config.redis_url) if config.redis_url else MemoryStore()
     asgi = create_asgi(app, HttpOptions(
-        body_limit=config.body_limit, origins=list(config.origins), manage_lifespan=False,
-        store=store))
+        body_limit=config.body_limit, read_timeout=config.read_timeout, origins=list(config.origins),
+        manage_lifespan=False, store=store))
     base = f"http://{host}:{port}"
     typer.echo(f"Bastion serving on {base}  (database: {app.db.url_for_display})")
     typer.echo(f"  REST API:  {base}/api/")
@@ -34,8 +35,8 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
             fg="yellow",
         )
     server = uvicorn.Server(uvicorn.Config(
-        asgi, host=host, port=port, lifespan="off", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=int(config.shutdown_grace), proxy_headers=False,
+        asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout), access_log=False, log_level="warning",
+        timeout_graceful_shutdown=max(1, round(config.shutdown_grace)), proxy_headers=False,
         server_header=False, timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
     ))
     # Stop on SIGINT/SIGTERM by draining requests (bounded by the grace period) and then

@@ -115,3 +115,12 @@ def collect(errors: dict[str, Any], message: str) -> None:
     """Raise ValidationFailed with ``message`` when ``errors`` holds anything."""
     if errors:
         raise ValidationFailed(message, errors)
+
+
+class RequestTimeout(BastionError):
+    """The client sent its request too slowly; the connection is closed after the answer."""
+
+    status = 408
+
+    def __init__(self, message: str = "The request took too long to arrive.", data: dict[str, Any] | None = None):
+        super().__init__(message, data)
