@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import orjson
 import sqlalchemy as sa
@@ -113,7 +113,7 @@ class SqlDatabase:
             async with self._engine.connect() as conn:
                 yield SqlConnection(conn, self.translate)
         except _CONNECTION_ERRORS as exc:
-            raise _unavailable_or(exc, self.translate) from exc
+            _raise_mapped(exc, self.translate)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlConnection]:
@@ -121,7 +121,7 @@ class SqlDatabase:
             async with self._write_engine.begin() as conn:
                 yield SqlConnection(conn, self.translate)
         except _CONNECTION_ERRORS as exc:
-            raise _unavailable_or(exc, self.translate) from exc
+            _raise_mapped(exc, self.translate)
 
     async def schema_changed(self) -> None:
         return None
@@ -133,7 +133,7 @@ class SqlDatabase:
 
 # What getting, using or giving back a pooled connection may raise when the server is gone,
 # restarting, overloaded or locked: a pool timeout, a socket error, a driver error.
-_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError)
+_CONNECTION_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError)
 
 # PostgreSQL SQLSTATEs meaning "not now": class 08 (connection exception), the server
 # shutting down or starting up, too many connections, a statement cancelled by timeout.
@@ -177,9 +177,13 @@ def _looks_unavailable(exc: BaseException) -> bool:
             "database is locked",
             "connection is closed",
             "terminating connection",
+            "the database system is",  # starting up, shutting down, in recovery
         )
     )
 
 
-def _unavailable_or(exc: Exception, translate: Callable[[Exception], Exception]) -> Exception:
-    return unavailable_error(exc) or translate(exc)
+def _raise_mapped(exc: Exception, translate: Callable[[Exception], Exception]) -> NoReturn:
+    mapped = unavailable_error(exc) or translate(exc)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
