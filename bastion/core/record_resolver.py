@@ -20,7 +20,15 @@ from bastion.core.access import RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.fields import Field, FieldContext
 from bastion.core.registry import Registry
-from bastion.rules import FilterError, Identifier, ItemSource, Kind, ResolvedField, get_dialect
+from bastion.rules import (
+    FilterError,
+    Identifier,
+    ItemSource,
+    JsonRef,
+    Kind,
+    ResolvedField,
+    get_dialect,
+)
 
 MAX_DEPTH = 6
 JoinRule = Callable[[Collection, Any], "ColumnElement[bool] | None"]
@@ -62,10 +70,10 @@ class RecordResolver:
         if name.startswith("@request."):
             return self._request(name[len("@request."):], identifier.modifier)
         if name.startswith("@collection."):
-            return self._collection(name[len("@collection."):])
+            return self._collection(name[len("@collection."):], identifier.modifier)
         if name.startswith("@"):
             raise FilterError(f'unknown identifier "{name}"')
-        return self._path(self.table, self.col, name.split("."), depth=0)
+        return self._path(self.table, self.col, name.split("."), depth=0, modifier=identifier.modifier)
 
     # -- record fields -------------------------------------------------------------
     def _field(self, col: Collection, name: str) -> Field:
@@ -76,12 +84,17 @@ class RecordResolver:
             raise FilterError(f'field "{name}" is hidden and cannot be filtered')
         return f
 
-    def _path(self, table: Any, col: Collection, parts: list[str], depth: int) -> ResolvedField:
+    def _path(
+        self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None = None
+    ) -> ResolvedField:
+        """A path of single relations is a correlated scalar subquery; a path that crosses a
+        multiple relation, a back-relation, or ends in a multi-valued field after a relation
+        is a multi-valued operand (see :meth:`_chain`)."""
         if depth > MAX_DEPTH:
             raise FilterError(f"relations can be followed at most {MAX_DEPTH} levels deep")
         head, rest = parts[0], parts[1:]
         if "_via_" in head and col.field(head) is None:
-            return self._back_relation(table, col, head, rest, depth)
+            return self._chain(table, col, parts, depth, modifier)
         f = self._field(col, head)
         column = self._visible_column(table, col, head)
         if not rest:
@@ -89,20 +102,113 @@ class RecordResolver:
         if f.TYPE in ("json", "geoPoint"):
             path = tuple(int(p) if p.isdigit() else p for p in rest)
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=path)
-        if f.TYPE != "relation":
-            raise FilterError(f'"{head}" is not a relation field, so "{".".join(parts)}" cannot be resolved')
-        target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
-        if target is None:
-            raise FilterError(f'the collection of relation "{head}" no longer exists')
-        alias = self.registry.table(target).alias()
+        target = self._target(col, f, parts)
         if f.multi:
-            return self._items_of_relation(column, target, alias, rest)
-        inner = self._path(alias, target, rest, depth + 1)
-        if inner.multi or inner.items is not None:
-            raise FilterError(f'"{".".join(parts)}" goes through more than one multi-valued step')
+            return self._chain(table, col, parts, depth, modifier)
+        alias = self.registry.table(target).alias()
+        inner = self._path(alias, target, rest, depth + 1, modifier)
+        if inner.multi:
+            return self._chain(table, col, parts, depth, modifier)
         conds = [alias.c.id == column, *self._joined(target, alias)]
         subquery = sa.select(inner.expr).where(*conds).limit(1).scalar_subquery()
         return ResolvedField(expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array)
+
+    def _target(self, col: Collection, f: Field, parts: list[str]) -> Collection:
+        if f.TYPE != "relation":
+            raise FilterError(f'"{f.name}" is not a relation field, so "{".".join(parts)}" cannot be resolved')
+        target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+        if target is None:
+            raise FilterError(f'the collection of relation "{f.name}" no longer exists')
+        return target
+
+    # -- multi-valued paths --------------------------------------------------------
+    def _chain(
+        self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None
+    ) -> ResolvedField:
+        """A path crossing multi-valued steps: its items are the final field's values over
+        every combination of joined rows, iterated in a correlated EXISTS. ``:length`` and
+        ``:each`` of the final field apply per joined row, as in PocketBase."""
+        _, kind, applied = self._chain_source(table, col, parts, depth, modifier)  # validates now
+
+        def items() -> ItemSource:
+            return self._chain_source(table, col, parts, depth, modifier)[0]
+
+        return ResolvedField(expr=table.c.id, multi=True, items=items, item_kind=kind, modifier_applied=applied)
+
+    def _chain_source(
+        self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None
+    ) -> tuple[ItemSource, Kind, bool]:
+        """(items, their kind, whether ``modifier`` was applied), with fresh aliases."""
+        froms: list[Any] = []
+        where: list[ColumnElement[bool]] = []
+        cur, cur_col = table, col
+        for i, name in enumerate(parts[:-1]):
+            if depth + i >= MAX_DEPTH:
+                raise FilterError(f"relations can be followed at most {MAX_DEPTH} levels deep")
+            if "_via_" in name and cur_col.field(name) is None:
+                cur, cur_col = self._step_back(cur, cur_col, name, froms, where)
+                continue
+            f = self._field(cur_col, name)
+            if f.TYPE in ("json", "geoPoint"):
+                path = tuple(int(p) if p.isdigit() else p for p in parts[i + 1:])
+                value = self.dialect.json_text(JsonRef(cur.c[name], path))
+                return ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, False
+            target = self._target(cur_col, f, parts)
+            cur, cur_col = self._step_relation(cur, f, target, froms, where), target
+        return self._chain_end(cur, cur_col, parts[-1], modifier, froms, where)
+
+    def _chain_end(
+        self, cur: Any, cur_col: Collection, name: str, modifier: str | None,
+        froms: list[Any], where: list[ColumnElement[bool]],
+    ) -> tuple[ItemSource, Kind, bool]:
+        f = self._field(cur_col, name)
+        column = self._visible_column(cur, cur_col, name)
+        if modifier == "length":
+            if not f.multi:
+                raise FilterError(f'the :length modifier needs a multi-valued field, and "{name}" is not one')
+            return ItemSource(tuple(froms), self.dialect.array_length(column), tuple(where)), Kind.NUMBER, True
+        if f.multi:  # ``:each``, or a multi-valued field compared item by item
+            values = self.dialect.json_items(column)
+            source = ItemSource((*froms, *values.froms), values.value, (*where, *values.where))
+            return source, Kind.TEXT, modifier == "each"
+        if modifier == "each":
+            raise FilterError(f'the :each modifier needs a multi-valued field, and "{name}" is not one')
+        return ItemSource(tuple(froms), column, tuple(where)), field_kind(f), False
+
+    def _step_relation(
+        self, cur: Any, f: Field, target: Collection, froms: list[Any], where: list[ColumnElement[bool]]
+    ) -> Any:
+        each = self.registry.table(target).alias()
+        if f.multi:
+            ids = self.dialect.json_items(cur.c[f.name])
+            froms.extend((*ids.froms, each))
+            where.extend((*ids.where, each.c.id == ids.value))
+        else:
+            froms.append(each)
+            where.append(each.c.id == cur.c[f.name])
+        where.extend(self._joined(target, each))
+        return each
+
+    def _step_back(
+        self, cur: Any, cur_col: Collection, head: str, froms: list[Any], where: list[ColumnElement[bool]]
+    ) -> tuple[Any, Collection]:
+        source_name, _, field_name = head.partition("_via_")
+        source = self.registry.find(source_name)
+        link = source.field(field_name) if source is not None else None
+        if source is None or link is None or link.TYPE != "relation" or link.collectionId != cur_col.id:  # type: ignore[attr-defined]
+            raise FilterError(f'unknown back-relation "{head}"')
+        if link.hidden and not (self.trusted or self.info.is_superuser):
+            raise FilterError(f'back-relation "{head}" goes through a hidden field')
+        each = self.registry.table(source).alias()
+        froms.append(each)
+        if link.multi:
+            links = self.dialect.json_items(each.c[field_name])
+            froms.extend(links.froms)
+            where.extend((*links.where, links.value == cur.c.id))
+        else:
+            where.append(each.c[field_name] == cur.c.id)
+        where.extend(self._joined(source, each))
+        return each, source
 
     def _joined(self, target: Collection, alias: Any) -> list[ColumnElement[bool]]:
         """The joined collection's list rule, for client filters (PocketBase's rule)."""
@@ -131,72 +237,21 @@ class RecordResolver:
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=())
         return ResolvedField(expr=column, kind=kind)
 
-    def _items_of_relation(
-        self, column: ColumnElement[Any], target: Collection, alias: Any, rest: list[str]
-    ) -> ResolvedField:
-        if len(rest) != 1:
-            raise FilterError("after a multiple relation only one more field can follow")
-        f = self._field(target, rest[0])
-        if f.multi:
-            raise FilterError("a multiple relation cannot be followed by another multi-valued field")
-        kind = field_kind(f)
-        target_table = self.registry.table(target)
-
-        def items() -> ItemSource:
-            source = self.dialect.json_items(column)
-            each = target_table.alias()
-            return ItemSource(
-                froms=(*source.froms, each), value=self._visible_column(each, target, rest[0]),
-                where=(*source.where, each.c.id == source.value, *self._joined(target, each)),
-            )
-
-        return ResolvedField(expr=alias.c[rest[0]], multi=True, items=items, item_kind=kind)
-
-    def _back_relation(
-        self, table: Any, col: Collection, head: str, rest: list[str], depth: int
-    ) -> ResolvedField:
-        source_name, _, field_name = head.partition("_via_")
-        source = self.registry.find(source_name)
-        f = source.field(field_name) if source is not None else None
-        if source is None or f is None or f.TYPE != "relation" or f.collectionId != col.id:  # type: ignore[attr-defined]
-            raise FilterError(f'unknown back-relation "{head}"')
-        if len(rest) != 1:
-            raise FilterError(f'"{head}" must be followed by exactly one field')
-        value_field = self._field(source, rest[0])
-        source_table = self.registry.table(source)
-        multi_link = f.multi
-        outer_id = table.c.id
-
-        def items() -> ItemSource:
-            each = source_table.alias()
-            value = self._visible_column(each, source, rest[0])
-            rule = self._joined(source, each)
-            if multi_link:
-                links = self.dialect.json_items(each.c[field_name])
-                return ItemSource(froms=(each, *links.froms), value=value,
-                                  where=(*links.where, links.value == outer_id, *rule))
-            return ItemSource(froms=(each,), value=value, where=(each.c[field_name] == outer_id, *rule))
-
-        return ResolvedField(expr=outer_id, multi=True, items=items, item_kind=field_kind(value_field))
-
-    def _collection(self, rest: str) -> ResolvedField:
+    def _collection(self, rest: str, modifier: str | None) -> ResolvedField:
         ref, _, field_path = rest.partition(".")
         name = ref.split(":", 1)[0]
         target = self.registry.find(name)
         if target is None or not field_path:
             raise FilterError(f'unknown collection "@collection.{ref}"')
-        if "." in field_path:
-            raise FilterError("@collection paths may name one field of the joined collection")
-        f = self._field(target, field_path)
-        if f.multi or f.TYPE in ("json", "geoPoint"):
-            raise FilterError(f'"@collection.{rest}" names a multi-valued or json field, which is not supported')
         # Every mention of the same ``@collection.name[:alias]`` reads the same joined row, so
         # ``@collection.m.user ?= @request.auth.id && @collection.m.team ?= id`` needs one
         # membership row matching both; ``Filters`` joins them to the record accordingly.
         alias = self.joins.get(ref)
         if alias is None:
-            alias = self.joins[ref] = self.registry.table(target).alias()
-        return ResolvedField(expr=self._visible_column(alias, target, field_path), kind=field_kind(f))
+            alias = self.registry.table(target).alias()
+        resolved = self._path(alias, target, field_path.split("."), depth=0, modifier=modifier)
+        self.joins[ref] = alias
+        return resolved
 
     # -- @request.* ----------------------------------------------------------------
     def _request(self, path: str, modifier: str | None) -> ResolvedField:
