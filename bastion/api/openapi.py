@@ -1,4 +1,11 @@
-"""OpenAPI 3.1 built from the live schema, and the interactive docs page."""
+"""OpenAPI 3.1 built from the live schema, and the interactive docs page.
+
+The document describes what the server really answers, so that a schema fuzzer (and a
+client generator) can trust it: every status an operation may return, the error shape,
+and record shapes per collection (zero values included: ``""`` for an unset email, url or
+date, ``[]`` for an empty multiple select). ``?fields=`` may pick any subset of a 2xx
+body, so record properties are never listed as required.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +18,36 @@ from starlette.routing import Route
 from bastion.api.http import app_of
 from bastion.core.collections import Collection
 from bastion.core.fields import Field
+from bastion.core.fields.text import EMAIL_RE, URL_RE
 from bastion.tools.jsonutil import dumps
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+EMPTY = {"const": ""}
+DATE_OUT = {"type": "string", "anyOf": [EMPTY, {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"}]}
+DATE_IN = {"type": "string", "anyOf": [EMPTY, {"format": "date-time"}],
+           "description": "RFC 3339 or YYYY-MM-DD HH:MM:SS.sssZ, stored in UTC; empty clears it"}
+EMAIL = {"type": "string", "anyOf": [EMPTY, {"pattern": EMAIL_RE.pattern, "maxLength": 255}]}
+URL = {"type": "string", "anyOf": [EMPTY, {"pattern": URL_RE.pattern, "maxLength": 2048}]}
+GEO_POINT = {"type": "object", "properties": {
+    "lon": {"type": "number", "minimum": -180, "maximum": 180},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90}}}
+STATUS_TEXT = {
+    200: "OK", 204: "Done, no content", 400: "Bad request or failed validation (details in data)",
+    401: "The request requires valid record authorization token",
+    403: "Forbidden: a locked (null) rule, a superuser-only action, or a disabled feature",
+    404: "Not found, or hidden by the view/update/delete rule",
+    413: "The request body is too large", 429: "Too many requests (settings.rateLimits)",
+}
 
 
-def field_schema(f: Field) -> dict[str, Any]:
+def field_schema(f: Field, for_input: bool = False) -> dict[str, Any]:
     t = f.TYPE
-    if t == "number":
-        return {"type": "number"}
-    if t == "bool":
-        return {"type": "boolean"}
-    if t == "json":
-        return {}
-    if t == "geoPoint":
-        return {"type": "object", "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}}}
+    simple: dict[str, dict[str, Any]] = {"number": {"type": "number"}, "bool": {"type": "boolean"}, "json": {},
+              "geoPoint": GEO_POINT, "email": EMAIL, "url": URL,
+              "date": DATE_IN if for_input else DATE_OUT, "autodate": DATE_OUT}
+    if t in simple:
+        return simple[t]
     if t in ("select", "relation", "file") and f.multi:
         item: dict[str, Any] = {"type": "string"}
         if t == "select":
@@ -34,113 +56,193 @@ def field_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
     if t == "select":
         schema["enum"] = [*f.values, ""]  # type: ignore[attr-defined]
-    if t == "email":
-        schema["format"] = "email"
-    if t == "url":
-        schema["format"] = "uri"
     return schema
 
 
-def record_schema(col: Collection, for_input: bool) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    if not for_input:
-        props["collectionId"] = {"type": "string"}
-        props["collectionName"] = {"type": "string"}
+def record_schema(col: Collection) -> dict[str, Any]:
+    """A record as the API returns it (hidden fields only reach superusers)."""
+    props: dict[str, Any] = {"collectionId": {"type": "string"}, "collectionName": {"type": "string"}}
     for f in col.fields:
-        if f.TYPE == "password":
-            if for_input and col.is_auth:
-                props["password"] = {"type": "string"}
-                props["passwordConfirm"] = {"type": "string"}
-            continue
-        if f.name == "tokenKey" or (for_input and f.TYPE == "autodate"):
+        if f.TYPE == "password" or f.name == "tokenKey":
             continue
         props[f.name] = field_schema(f)
+    props["expand"] = {"type": "object", "description": "Expanded relations, by field name"}
     return {"type": "object", "properties": props}
+
+
+def record_input_schema(col: Collection, creating: bool) -> dict[str, Any]:
+    """A create (or update) body: unknown keys and modifiers such as ``tags+`` pass through."""
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in col.fields:
+        if f.TYPE == "autodate" or f.name == "tokenKey":
+            continue
+        if f.TYPE == "password":
+            props["password"] = props["passwordConfirm"] = {"type": "string"}
+            if not creating:
+                props["oldPassword"] = {"type": "string"}
+            continue
+        props[f.name] = field_schema(f, for_input=True)
+        if creating and f.required and f.name != "id":
+            required.append(f.name)
+    if not creating:
+        props.pop("id", None)
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _op(summary: str, ok: dict[str, Any] | None, body: dict[str, Any] | None = None, tag: str = "") -> dict[str, Any]:
-    responses: dict[str, Any] = {"400": {"description": "Bad request", **_json(ERROR)},
-                                 "403": {"description": "Forbidden", **_json(ERROR)},
-                                 "404": {"description": "Not found", **_json(ERROR)}}
-    responses["200" if ok is not None else "204"] = {"description": "OK", **(_json(ok) if ok else {})}
+def _op(summary: str, ok: dict[str, Any] | None, errors: tuple[int, ...], body: dict[str, Any] | None = None,
+        tag: str = "", params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One operation; ``ok=None`` answers 204. Every operation may also answer 429."""
+    responses: dict[str, Any] = {}
+    if ok is None:
+        responses["204"] = {"description": STATUS_TEXT[204]}
+    else:
+        responses["200"] = {"description": STATUS_TEXT[200], **_json(ok)}
+    codes = {*errors, 429} | ({400, 413} if body is not None else set())
+    for code in sorted(codes):
+        responses[str(code)] = {"description": STATUS_TEXT[code], **_json(ERROR)}
     op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}
     if body is not None:
-        op["requestBody"] = {"required": True, **_json(body)}
+        op["requestBody"] = {"required": False, **_json(body)}
+    if params:
+        op["parameters"] = params
     return op
 
 
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    param = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+FIELDS_PARAM = _query("fields", {"type": "string"}, "Comma list of keys to return (dot paths, *, :excerpt(n))")
+EXPAND_PARAM = _query("expand", {"type": "string"}, "Comma list of relations to expand (a.b.c, x_via_y)")
 LIST_PARAMS = [
-    {"name": n, "in": "query", "required": False, "schema": s}
-    for n, s in (("page", {"type": "integer", "minimum": 1}), ("perPage", {"type": "integer", "minimum": 1}),
-                 ("sort", {"type": "string"}), ("filter", {"type": "string"}),
-                 ("skipTotal", {"type": "boolean"}), ("fields", {"type": "string"}),
-                 ("expand", {"type": "string"}),
-                 ("cursor", {"type": "string", "description": "Keyset pagination: empty for the first page, "
-                             "then the nextCursor of the previous page"}))
+    _query("page", {"type": "integer"}, "1 and up; lower values mean 1"),
+    _query("perPage", {"type": "integer"}, "Default 30, at most 1000; 0 or less means the default"),
+    _query("sort", {"type": "string"}), _query("filter", {"type": "string"}),
+    _query("skipTotal", {"type": "boolean"}), FIELDS_PARAM, EXPAND_PARAM,
+    _query("cursor", {"type": "string"}, "Keyset pagination: empty for the first page, then the nextCursor "
+                                         "of the previous page"),
 ]
 AGGREGATE_PARAMS = [
-    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+    _query(n, {"type": "string"}, d)
     for n, d in (("groupBy", "comma list of fields (at most 5)"), ("sum", "number fields"),
                  ("avg", "number fields"), ("min", "fields"), ("max", "fields"), ("filter", "filter expression"),
                  ("sort", "count, sum.<f>, avg.<f>, min.<f>, max.<f> or a groupBy field; - for descending"),
-                 ("limit", "1-1000, default 100"))
+                 ("limit", "1-1000, default 100"), ("fields", "keys to return"))
 ]
+AGGREGATE = {"type": "object", "properties": {
+    "totalGroups": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object", "properties": {
+        "group": ANY_OBJECT, "count": {"type": "integer"}, "sum": ANY_OBJECT, "avg": ANY_OBJECT,
+        "min": ANY_OBJECT, "max": ANY_OBJECT}}}}}
+ID_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
-def collection_paths(col: Collection) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{col.name}"}
-    body = {"$ref": f"#/components/schemas/{col.name}Input"}
-    envelope = {"type": "object", "properties": {
+def envelope(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["page", "perPage", "totalItems", "totalPages", "items"], "properties": {
         "page": {"type": "integer"}, "perPage": {"type": "integer"}, "totalItems": {"type": "integer"},
-        "totalPages": {"type": "integer"}, "items": {"type": "array", "items": ref}}}
-    base = f"/api/collections/{col.name}/records"
-    idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths: dict[str, Any] = {base: {"get": {**_op(f"List {col.name}", envelope, tag=col.name), "parameters": LIST_PARAMS}},
-                             f"{base}/{{id}}": {"get": {**_op(f"View a {col.name} record", ref, tag=col.name), "parameters": idp}}}
-    aggregate = {"type": "object", "properties": {"totalGroups": {"type": "integer"}, "items": {
-        "type": "array", "items": {"type": "object", "properties": {
-            "group": {"type": "object"}, "count": {"type": "integer"}, "sum": {"type": "object"},
-            "avg": {"type": "object"}, "min": {"type": "object"}, "max": {"type": "object"}}}}}}
-    paths[f"/api/collections/{col.name}/aggregate"] = {"get": {
-        **_op(f"Aggregate {col.name} (count, sum, avg, min, max, group-by) under the list rule", aggregate,
-              tag=col.name), "parameters": AGGREGATE_PARAMS}}
+        "totalPages": {"type": "integer"}, "items": {"type": "array", "items": item},
+        "nextCursor": {"type": ["string", "null"]}}}
+
+
+def record_paths(col: Collection) -> dict[str, Any]:
+    name = col.name
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    base = f"/api/collections/{name}/records"
+    one = [*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM]
+    paths: dict[str, Any] = {
+        base: {"get": _op(f"List {name}", envelope(ref), (400, 403, 404), tag=name, params=LIST_PARAMS)},
+        f"{base}/{{id}}": {"get": _op(f"View a {name} record", ref, (403, 404), tag=name, params=one)},
+        f"/api/collections/{name}/aggregate": {"get": _op(
+            f"Aggregate {name} (count, sum, avg, min, max, group-by) under the list rule", AGGREGATE,
+            (400, 403, 404), tag=name, params=AGGREGATE_PARAMS)},
+    }
     if not col.is_view:
-        paths[base]["post"] = _op(f"Create a {col.name} record", ref, body, col.name)
-        paths[f"{base}/{{id}}"]["patch"] = {**_op(f"Update a {col.name} record", ref, body, col.name), "parameters": idp}
-        paths[f"{base}/{{id}}"]["delete"] = {**_op(f"Delete a {col.name} record", None, tag=col.name), "parameters": idp}
-    if col.is_auth:
-        creds = {"type": "object", "required": ["identity", "password"], "properties": {
-            "identity": {"type": "string", "minLength": 1, "maxLength": 255},
-            "password": {"type": "string", "minLength": 1, "maxLength": 255},
-            "identityField": {"type": "string"}}}
-        auth = {"type": "object", "properties": {"token": {"type": "string"}, "record": ref}}
-        paths[f"/api/collections/{col.name}/auth-with-password"] = {"post": _op("Sign in with a password", auth, creds, col.name)}
-        paths[f"/api/collections/{col.name}/auth-refresh"] = {"post": _op("Refresh the auth token", auth, tag=col.name)}
-        paths[f"/api/collections/{col.name}/auth-methods"] = {"get": _op("List auth methods", {"type": "object"}, tag=col.name)}
+        create = {"$ref": f"#/components/schemas/{name}Create"}
+        update = {"$ref": f"#/components/schemas/{name}Update"}
+        paths[base]["post"] = _op(f"Create a {name} record", ref, (400, 403, 404), create, name,
+                                  [FIELDS_PARAM, EXPAND_PARAM])
+        paths[f"{base}/{{id}}"]["patch"] = _op(f"Update a {name} record", ref, (400, 403, 404), update, name, one)
+        paths[f"{base}/{{id}}"]["delete"] = _op(f"Delete a {name} record", None, (400, 403, 404), tag=name,
+                                                params=ID_PARAM)
     return paths
 
 
-def build_document(cols: list[Collection], version: str) -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Error": {"type": "object", "required": ["status", "message", "data"], "properties": {
-        "status": {"type": "integer"}, "message": {"type": "string"}, "data": {"type": "object"}}}}
-    paths: dict[str, Any] = {
-        "/api/health": {"get": _op("Health check", {"type": "object"}, tag="system")},
-        "/api/batch": {"post": _op("Run record writes in one transaction", {"type": "array"},
-                                   {"type": "object", "properties": {"requests": {"type": "array"}}}, "system")},
-        "/api/settings": {"get": _op("Read settings (superusers)", {"type": "object"}, tag="system"),
-                          "patch": _op("Change settings (superusers)", {"type": "object"}, {"type": "object"}, "system")},
-        "/api/collections": {"get": {**_op("List collections (superusers)", {"type": "object"}, tag="collections"),
-                                     "parameters": LIST_PARAMS},
-                             "post": _op("Create a collection (superusers)", {"type": "object"}, {"type": "object"}, "collections")},
+def auth_paths(col: Collection) -> dict[str, Any]:
+    name, base = col.name, f"/api/collections/{col.name}"
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    creds = {"type": "object", "required": ["identity", "password"], "properties": {
+        "identity": {"type": "string", "minLength": 1, "maxLength": 255},
+        "password": {"type": "string", "minLength": 1, "maxLength": 255},
+        "identityField": {"type": "string"}}}
+    auth = {"type": "object", "properties": {
+        "token": {"type": "string"}, "record": ref, "meta": ANY_OBJECT}}
+    signin = _op("Sign in with a password", auth, (400, 403, 404), creds, name, [FIELDS_PARAM, EXPAND_PARAM])
+    # With MFA on, a first factor answers 401 with only the id of the MFA session (as PocketBase).
+    signin["responses"]["401"] = {"description": "Second factor required (MFA)", **_json({
+        "oneOf": [ERROR, {"type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
+    return {
+        f"{base}/auth-with-password": {"post": signin},
+        f"{base}/auth-refresh": {"post": _op("Refresh the auth token", auth, (401, 403, 404), tag=name,
+                                             params=[FIELDS_PARAM, EXPAND_PARAM])},
+        f"{base}/auth-methods": {"get": _op("List auth methods", ANY_OBJECT, (404,), tag=name, params=[FIELDS_PARAM])},
     }
+
+
+SUPERUSER = (400, 401, 403)
+COLLECTION = {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "type": {"enum": ["base", "auth", "view"]},
+    "system": {"type": "boolean"}, "fields": {"type": "array", "items": ANY_OBJECT},
+    "indexes": {"type": "array", "items": {"type": "string"}}}}
+HEALTH = {"type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                                           "data": ANY_OBJECT}}
+BATCH = {"type": "object", "required": ["requests"], "properties": {"requests": {"type": "array", "items": {
+    "type": "object", "required": ["method", "url"], "properties": {
+        "method": {"enum": ["POST", "PUT", "PATCH", "DELETE"]}, "url": {"type": "string"},
+        "body": ANY_OBJECT, "headers": ANY_OBJECT}}}}}
+BATCH_RESULT = {"type": "array", "items": {"type": "object", "properties": {
+    "status": {"type": "integer"}, "body": {}}}}
+
+
+def system_paths() -> dict[str, Any]:
+    return {
+        "/api/health": {"get": _op("Health check", HEALTH, (), tag="system", params=[FIELDS_PARAM])},
+        "/api/batch": {"post": _op("Run record writes in one transaction (settings.batch.enabled)", BATCH_RESULT,
+                                   (400, 403), BATCH, "system", [FIELDS_PARAM])},
+        "/api/settings": {
+            "get": _op("Read settings (superusers)", ANY_OBJECT, SUPERUSER, tag="system", params=[FIELDS_PARAM]),
+            "patch": _op("Change settings (superusers)", ANY_OBJECT, SUPERUSER, ANY_OBJECT, "system",
+                         [FIELDS_PARAM])},
+        "/api/collections": {
+            "get": _op("List collections (superusers)", envelope(COLLECTION), SUPERUSER, tag="collections",
+                       params=LIST_PARAMS),
+            "post": _op("Create a collection (superusers)", COLLECTION, SUPERUSER, ANY_OBJECT, "collections",
+                        [FIELDS_PARAM])},
+    }
+
+
+def build_document(cols: list[Collection], version: str) -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Error": {
+        "type": "object", "required": ["status", "message", "data"], "properties": {
+            "status": {"type": "integer"}, "message": {"type": "string"}, "data": ANY_OBJECT}}}
+    paths = system_paths()
     for col in sorted(cols, key=lambda c: c.name):
-        schemas[col.name] = record_schema(col, for_input=False)
-        schemas[f"{col.name}Input"] = record_schema(col, for_input=True)
-        paths.update(collection_paths(col))
+        schemas[col.name] = record_schema(col)
+        if not col.is_view:
+            schemas[f"{col.name}Create"] = record_input_schema(col, creating=True)
+            schemas[f"{col.name}Update"] = record_input_schema(col, creating=False)
+        paths.update(record_paths(col))
+        if col.is_auth:
+            paths.update(auth_paths(col))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bastion API", "version": version,

@@ -18,6 +18,9 @@ EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+# The shape every accepted url has (also published in the OpenAPI document): one of the
+# four schemes, then no whitespace and no C0/C1 control character anywhere.
+URL_RE = re.compile(r"^(?:[hH][tT][tT][pP][sS]?|[fF][tT][pP][sS]?)://[^\s\x00-\x1f\x7f-\x9f]+$")
 
 
 def compile_regex(pattern: str, key: str, errors: Errors) -> re.Pattern[str] | None:
@@ -187,8 +190,7 @@ class UrlField(_DomainField):
         except ValueError:
             parts = None
         if (
-            parts is None or len(value) > 2048 or parts.scheme.lower() not in ("http", "https", "ftp", "ftps")
-            or not parts.hostname or " " in value
+            parts is None or len(value) > 2048 or not URL_RE.match(value) or not parts.hostname
         ):
             raise FieldError("validation_invalid_url", "Must be a valid url")
         self.check_domain(parts.hostname, "validation_url_domain_not_allowed")
