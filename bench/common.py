@@ -1,7 +1,7 @@
 """What the benchmarks share: processes stopped by PID, /proc readings, PostgreSQL scratch
 databases, starting Bastion or the raw ceiling, running wrk, and formatting.
 
-Used by ``bench/crud.py``, ``bench/list.py`` and ``bench/auth.py`` (each imports it as
+Used by ``bench/crud.py``, ``bench/list.py``, ``bench/auth.py`` and ``bench/compare.py`` (each imports it as
 ``common``: a script's own folder is first on ``sys.path``).
 """
 
@@ -95,6 +95,69 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (a Node server may fork helpers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def tree_rss_mib(pid: int) -> float | None:
+    """The summed VmRSS of ``pid`` and its descendants (None once ``pid`` is gone)."""
+    values = [rss_mib(p) for p in process_tree(pid)]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    values = [cpu_seconds(p) for p in process_tree(pid)]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
+
+
+class PeakRss:
+    """The highest tree RSS of a server, sampled every ``interval`` s in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.peak: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        rss = tree_rss_mib(self.pid)
+        if rss is not None and (self.peak is None or rss > self.peak):
+            self.peak = rss
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> PeakRss:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+        return self.peak
 
 
 def loadavg() -> str:

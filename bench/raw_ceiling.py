@@ -14,9 +14,13 @@ No rules, no validation beyond "the body is a JSON object", no middleware, no au
 records routes: it is the ceiling against which ``bench/crud.py`` and ``bench/list.py``
 report Bastion as a percentage. The list handler understands exactly the parameters the benchmark sends:
 ``page``, ``perPage``, ``skipTotal``, ``sort`` = ``-created`` or nothing, ``filter`` =
-``published=true`` or nothing; the ``Authorization`` header, when present, *is* the
-owner's record id (``WHERE owner = ?``, Bastion's ``owner = @request.auth.id`` rule
-without verifying a token or loading the auth record).
+``published=true`` or nothing, ``expand`` = ``owner`` or nothing; the ``Authorization``
+header, when present, *is* the owner's record id (``WHERE owner = ?``, Bastion's
+``owner = @request.auth.id`` rule without verifying a token or loading the auth record).
+``expand=owner`` (for ``bench/compare.py``) adds one ``SELECT ... FROM users WHERE id IN
+(...)`` for the page's owners and puts each user under ``expand.owner`` (without
+``password`` and ``tokenKey``, and without ``email`` unless ``emailVisibility``); no
+rule is checked on ``users``.
 
 Auth (the baseline of ``bench/auth.py``), on a ``users`` table with the columns and indexes
 of Bastion's default ``users`` collection (``bench/auth.py`` copies Bastion's rows into it,
@@ -135,6 +139,7 @@ class Statements:
         # Bastion's password sign-in query: lower(email) = ?, LIMIT 1 (bastion/core/auth.py)
         self.user_by_email = sa.select(users).where(sa.func.lower(users.c.email) == sa.bindparam("email")).limit(1)
         self.user_by_id = sa.select(users).where(users.c.id == sa.bindparam("id"))
+        self.users_by_ids = sa.select(users).where(users.c.id.in_(sa.bindparam("ids", expanding=True)))
         self.insert = sa.insert(posts)
         self.by_id = sa.select(posts).where(posts.c.id == sa.bindparam("id"))
         newest = posts.c.created.desc()
@@ -294,7 +299,9 @@ def create_app(database_url: str) -> Starlette:
         per_page = 30 if per_page <= 0 else min(per_page, 1000)
         skip_total = query.get("skipTotal", "").lower() in TRUE
         filter_text, sort = query.get("filter", ""), query.get("sort", "")
-        if filter_text.replace(" ", "") not in ("", "published=true") or sort not in ("", "-created"):
+        expand = query.get("expand", "")
+        if (filter_text.replace(" ", "") not in ("", "published=true") or sort not in ("", "-created")
+                or expand not in ("", "owner")):
             return Response(BAD_LIST, status_code=400, media_type=JSON)
         owner = request.headers.get("authorization")
         select_page, count = stmts.listing(bool(filter_text), owner is not None, sort == "-created")
@@ -306,17 +313,35 @@ def create_app(database_url: str) -> Starlette:
         async with reader.connect() as conn:
             rows = (await conn.execute(select_page, params)).all()
             total = -1 if skip_total else (await conn.execute(count, params)).scalar_one()
+            owners = await expand_owners(conn, rows) if expand else None
         items = []
         for row in rows:
             item = dict(zip(columns, row, strict=True))
             item["collectionId"] = COLLECTION_ID
             item["collectionName"] = "posts"
+            if owners is not None and item["owner"] in owners:
+                item["expand"] = {"owner": owners[item["owner"]]}
             items.append(item)
         pages = -1 if total < 0 else -(-total // per_page)
         return Response(orjson.dumps({"page": page, "perPage": per_page, "totalItems": total,
                                       "totalPages": pages, "items": items}), media_type=JSON)
 
     user_columns = tuple(str(c.name) for c in stmts.users.columns)
+
+    async def expand_owners(conn: Any, rows: list[Any]) -> dict[str, dict[str, Any]]:
+        """The page's owners by id, as Bastion expands them for a guest."""
+        ids = sorted({row.owner for row in rows if row.owner})
+        if not ids:
+            return {}
+        users: dict[str, dict[str, Any]] = {}
+        for row in (await conn.execute(stmts.users_by_ids, {"ids": ids})).all():
+            record = {k: v for k, v in zip(user_columns, row, strict=True) if k not in HIDDEN_USER_COLUMNS}
+            record["verified"], record["emailVisibility"] = bool(record["verified"]), bool(record["emailVisibility"])
+            if not record["emailVisibility"]:
+                del record["email"]
+            record["collectionId"], record["collectionName"] = USERS_COLLECTION_ID, "users"
+            users[row.id] = record
+        return users
 
     def auth_body(libs: AuthLibs, row: Any) -> bytes:
         record = {k: v for k, v in zip(user_columns, row, strict=True) if k not in HIDDEN_USER_COLUMNS}
