@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, read_body, request_info, request_token
-from bastion.api.ratelimit import lockout_of
+from bastion.api.ratelimit import client_ip, guards_of
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.collections import Collection
@@ -62,8 +62,10 @@ async def auth_with_password(request: Request) -> Response:
     col = _auth_collection(request)
     body = await read_body(request)
     info = await request_info(request, body)
-    lockout, who = lockout_of(request), str(body.get("identity") or "")
+    guards, who = guards_of(request), str(body.get("identity") or "")
+    lockout = guards.password
     await lockout.check_locked(col, who)
+    await guards.identity.hit(col, "authWithPassword", who)
     try:
         identity = await app_of(request).auth.with_password(col, body)
     except BadRequest as exc:
@@ -92,6 +94,8 @@ async def signed_in(
         await app.mfa.gate(identity, method, mfa_id if isinstance(mfa_id, str) else None)
     except MfaRequired as pending:
         return Response(dumps({"mfaId": pending.mfa_id}), status_code=401, media_type="application/json")
+    await app.flows.note_origin(identity, client_ip(request.scope, app.settings.current),
+                                request.headers.get("user-agent", ""))
     return await _auth_response(request, identity, RequestInfo(auth=identity), meta=meta)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -10,29 +11,69 @@ from starlette.routing import Route
 
 from bastion.api.auth import _auth_collection, _auth_response, signed_in
 from bastion.api.http import app_of, json_response, no_content, read_body, request_info
+from bastion.api.ratelimit import guards_of
+from bastion.core import tokens
 from bastion.core.access import AuthIdentity
-from bastion.core.errors import FieldError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from bastion.core.collections import Collection
+from bastion.core.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from bastion.core.ratelimit import OTP_TOO_MANY
 
 MAX_IMPERSONATE = 94_670_856
 
 
+def _text(body: Any, key: str) -> str:
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _token_identity(body: Any) -> str:
+    """Whom a confirm-* token targets: its record (read unverified), else the token itself."""
+    token = _text(body, "token")[:4096]
+    if not token:
+        return ""
+    record_id = (tokens.unverified_claims(token) or {}).get("id")
+    return f"record#{record_id}" if isinstance(record_id, str) and record_id else "token#" + token
+
+
+async def _limited(
+    request: Request, tag: str, identity_of: Callable[[Any], str] | None = None
+) -> tuple[Collection, dict[str, Any]]:
+    """The collection and body of an email-flow request, counted per identity first."""
+    col = _auth_collection(request)
+    body = await read_body(request)
+    identity = identity_of(body) if identity_of is not None else _text(body, "email")
+    await guards_of(request).identity.hit(col, tag, identity)
+    return col, body
+
+
 async def request_verification(request: Request) -> Response:
-    await app_of(request).flows.request_verification(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "requestVerification")
+    await app_of(request).flows.request_verification(col, body)
     return no_content()
 
 
 async def confirm_verification(request: Request) -> Response:
-    await app_of(request).flows.confirm_verification(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "confirmVerification", _token_identity)
+    await app_of(request).flows.confirm_verification(col, body)
     return no_content()
 
 
 async def request_password_reset(request: Request) -> Response:
-    await app_of(request).flows.request_password_reset(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "requestPasswordReset")
+    await app_of(request).flows.request_password_reset(col, body)
     return no_content()
 
 
 async def confirm_password_reset(request: Request) -> Response:
-    await app_of(request).flows.confirm_password_reset(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "confirmPasswordReset", _token_identity)
+    await app_of(request).flows.confirm_password_reset(col, body)
     return no_content()
 
 
@@ -40,25 +81,43 @@ async def request_email_change(request: Request) -> Response:
     col = _auth_collection(request)
     body = await read_body(request)
     info = await request_info(request, body)
+    if info.auth is not None and info.auth.collection.id == col.id:
+        await guards_of(request).identity.hit(col, "requestEmailChange", f"record#{info.auth.id}")
     await app_of(request).flows.request_email_change(col, info.auth, body)
     return no_content()
 
 
 async def confirm_email_change(request: Request) -> Response:
-    await app_of(request).flows.confirm_email_change(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "confirmEmailChange", _token_identity)
+    await app_of(request).flows.confirm_email_change(col, body)
     return no_content()
 
 
 async def request_otp(request: Request) -> Response:
-    otp_id = await app_of(request).flows.request_otp(_auth_collection(request), await read_body(request))
+    col, body = await _limited(request, "requestOTP")
+    otp_id = await app_of(request).flows.request_otp(col, body)
+    # made-up ids for unknown emails too: guesses at either count against the email
+    await guards_of(request).identity.remember_otp(col, otp_id, _text(body, "email"), col.auth["otp"]["duration"])
     return json_response(request, {"otpId": otp_id})
 
 
 async def auth_with_otp(request: Request) -> Response:
+    """PocketBase allows five tries per OTP identity in three minutes (then 429); failed
+    codes across all of an identity's OTPs also lock it out with backoff."""
     col = _auth_collection(request)
     body = await read_body(request)
     info = await request_info(request, body)
-    identity = await app_of(request).flows.auth_with_otp(col, body)
+    guards = guards_of(request)
+    who = await guards.identity.otp_identity(col, _text(body, "otpId")[:255]) if _text(body, "otpId") else ""
+    await guards.otp.check_locked(col, who)
+    await guards.identity.hit(col, "authWithOTP", who, OTP_TOO_MANY)
+    try:
+        identity = await app_of(request).flows.auth_with_otp(col, body)
+    except BadRequest as exc:
+        if not isinstance(exc, ValidationFailed):
+            await guards.otp.record_failure(col, who)
+        raise
+    await guards.otp.record_success(col, who)
     return await signed_in(request, identity, info, "otp", body)
 
 

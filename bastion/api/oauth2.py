@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from bastion.api.auth import _auth_collection, signed_in
 from bastion.api.http import app_of, read_body, request_info
+from bastion.api.ratelimit import guards_of
 from bastion.core.errors import BadRequest
 
 
@@ -17,7 +18,12 @@ async def auth_with_oauth2(request: Request) -> Response:
     col = _auth_collection(request)
     body = await read_body(request)
     info = await request_info(request, body)
-    done = await app_of(request).oauth2.authenticate(col, body, info)
+    guards = guards_of(request)
+
+    async def per_account(account: str) -> None:
+        await guards.identity.hit(col, "authWithOAuth2", account)
+
+    done = await app_of(request).oauth2.authenticate(col, body, info, per_account)
     return await signed_in(request, done.identity, info, "oauth2", body, meta=done.meta)
 
 

@@ -5,12 +5,16 @@ and path (so it knows the PocketBase tags: ``list``, ``create``, ``authWithPassw
 ``auth`` ...), identifies the caller only when a rule could apply, and answers 429
 ``{"status":429,"message":"Too Many Requests.","data":{}}`` with ``Retry-After``. It also
 turns a ``RateLimited`` raised by a route (the sign-in lockout) into the same answer.
+
+``guards_of`` gives the auth routes their per-identity limiter and lockouts, sharing the
+store of the sign-in lockout (so Redis, when configured, holds them across nodes).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +22,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.api.errors import error_body
 from bastion.api.http import app_of, request_info
-from bastion.core.ratelimit import Lockout, RateLimited, RateLimiter, Target
+from bastion.core.ratelimit import (
+    OTP_LOCKOUT,
+    OTP_TOO_MANY,
+    IdentityLimiter,
+    Lockout,
+    RateLimited,
+    RateLimiter,
+    Target,
+)
 
 COLLECTIONS = "/api/collections/"
 FILES = "/api/files/"
@@ -158,3 +170,26 @@ def lockout_of(request: Request) -> Lockout:
     """The sign-in lockout of this ASGI app (disabled when the app has no store)."""
     lockout = getattr(request.app.state, "lockout", None)
     return lockout if isinstance(lockout, Lockout) else Lockout(None)
+
+
+@dataclass(frozen=True)
+class AuthGuards:
+    """What stands before the auth endpoints besides the per-IP rules."""
+
+    identity: IdentityLimiter  # settings.identityRateLimits
+    password: Lockout  # failed password sign-ins per identity
+    otp: Lockout  # failed OTP codes per identity, across its OTPs
+
+
+def guards_of(request: Request) -> AuthGuards:
+    """The auth guards of this ASGI app, made once (all off when the app has no store)."""
+    state = request.app.state
+    guards = getattr(state, "auth_guards", None)
+    if not isinstance(guards, AuthGuards):
+        password = lockout_of(request)
+        app = app_of(request)
+        guards = AuthGuards(
+            IdentityLimiter(lambda: app.settings.current, password.store), password,
+            Lockout(password.store, OTP_LOCKOUT, prefix="lockotp:", message=OTP_TOO_MANY))
+        state.auth_guards = guards
+    return guards

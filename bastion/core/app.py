@@ -29,12 +29,14 @@ from bastion.core.registry import Registry
 from bastion.core.settings import SettingsService
 from bastion.core.system_collections import (
     API_KEYS,
+    AUTH_ORIGINS,
     AUTHENTICATORS,
     EXTERNAL_AUTHS,
     MFAS,
     OTPS,
     SUPERUSERS,
     api_keys_definition,
+    auth_origins_definition,
     authenticators_definition,
     external_auths_definition,
     mfas_definition,
@@ -108,7 +110,8 @@ class App:
                 await self.collections.create(users_definition(), migrate=False, trusted=True)
         for name, definition in ((OTPS, otps_definition), (MFAS, mfas_definition),
                                  (AUTHENTICATORS, authenticators_definition),
-                                 (EXTERNAL_AUTHS, external_auths_definition), (API_KEYS, api_keys_definition)):
+                                 (EXTERNAL_AUTHS, external_auths_definition), (AUTH_ORIGINS, auth_origins_definition),
+                                 (API_KEYS, api_keys_definition)):
             if self.registry.find(name) is None:
                 await self.collections.create(definition(), migrate=False, trusted=True)
         return await self.migrate_up() if apply_migrations else []
@@ -126,6 +129,7 @@ class App:
                 log.warning("schema version check failed", exc_info=True)
 
     async def close(self) -> None:
+        await self.flows.drain()
         await self.db.close()
 
     # -- migrations ----------------------------------------------------------------

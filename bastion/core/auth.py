@@ -11,6 +11,7 @@ from bastion.core import tokens
 from bastion.core.access import AuthIdentity
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
+from bastion.core.mfa import totp_enrolled
 from bastion.core.passwords import hash_password, needs_rehash, verify_password
 from bastion.core.ports import Database
 from bastion.core.registry import Registry
@@ -71,6 +72,8 @@ class AuthService:
             if "@" not in identity:
                 candidates = [f for f in candidates if f != "email"]
         table = self.registry.table(col)
+        enrolled = totp_enrolled(self.registry, col, table)
+        select = sa.select(table) if enrolled is None else sa.select(table, enrolled)
         row = None
         async with self.db.read() as conn:
             for name in candidates:
@@ -79,10 +82,10 @@ class AuthService:
                 column = table.c[name]
                 # The exact value first: it can use the (partial) unique index; then the
                 # case-insensitive match PocketBase's NOCASE index gives.
-                row = await conn.fetch_one(sa.select(table).where(column == identity, column != "").limit(1))
+                row = await conn.fetch_one(select.where(column == identity, column != "").limit(1))
                 if row is None and name == "email":
                     cond = sa.func.lower(column) == identity.lower()
-                    row = await conn.fetch_one(sa.select(table).where(cond).limit(1))
+                    row = await conn.fetch_one(select.where(cond).limit(1))
                 if row is not None:
                     break
         stored = row["password"] if row is not None else ""

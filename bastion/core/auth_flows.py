@@ -3,11 +3,17 @@
 Tokens are purpose-bound JWTs (``type`` = verification / passwordReset / emailChange)
 signed with the record's ``tokenKey`` plus that purpose's collection secret. A reset or
 email change rotates ``tokenKey``, so its token — and every session — stops working once
-used. Requests for unknown emails answer exactly like requests for known ones.
+used. Requests for unknown emails answer exactly like requests for known ones, in the
+same time: their emails go out in the background, and an unknown email's OTP is hashed
+all the same.
+
+``note_origin`` keeps ``_authOrigins`` (PocketBase's new-device alerts) up to date.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import html
 import logging
 import re
@@ -20,12 +26,19 @@ import sqlalchemy as sa
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity
 from bastion.core.collections import Collection
-from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
+from bastion.core.errors import (
+    BadRequest,
+    BastionError,
+    FieldError,
+    Forbidden,
+    Unauthorized,
+    ValidationFailed,
+)
 from bastion.core.fields.text import EMAIL_RE
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Mailer, Row
 from bastion.core.registry import Registry
-from bastion.core.system_collections import OTPS, SUPERUSERS
+from bastion.core.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
 from bastion.tools.ids import random_string
 from bastion.tools.timeutil import now_string, parse_datetime
 
@@ -34,6 +47,8 @@ COOLDOWN = 120.0
 OTP_MAX_ATTEMPTS = 5
 OTP_MAX_LIVE = 10
 INVALID_OTP = "Invalid or expired OTP."
+MAX_ORIGINS = 5  # devices remembered per record, as in PocketBase
+ORIGIN_TOUCH = 3600.0  # a known device's `updated` is refreshed at most this often
 Settings = Callable[[], dict[str, Any]]
 
 
@@ -71,6 +86,7 @@ class AuthFlows:
         self.settings = settings
         self.mailer = mailer
         self._sent: dict[tuple[str, str, str], float] = {}
+        self._outbox: set[asyncio.Task[None]] = set()
 
     # -- helpers -------------------------------------------------------------------
     async def _by_email(self, col: Collection, email: str) -> Row | None:
@@ -144,6 +160,26 @@ class AuthFlows:
         body = render(template["body"], placeholders, dict(record))
         await self.mailer().send(to, subject, body)
 
+    def _mail_later(
+        self, col: Collection, template_key: str, record: Row | dict[str, Any], to: str, **values: str
+    ) -> None:
+        """Send in the background, so the answer does not wait on SMTP (nor reveal by its
+        timing that there was something to send)."""
+        async def send() -> None:
+            try:
+                await self._mail(col, template_key, dict(record), to, **values)
+            except Exception:  # noqa: BLE001 - a mail failure must not vanish silently
+                log.exception("sending %s of %s to %s failed", template_key, col.name, to)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._outbox.add(task)
+        task.add_done_callback(self._outbox.discard)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) for emails still being sent."""
+        if self._outbox:
+            await asyncio.wait(set(self._outbox), timeout=timeout)
+
     # -- verification --------------------------------------------------------------
     async def request_verification(self, col: Collection, body: Any) -> None:
         if col.name == SUPERUSERS:
@@ -152,7 +188,7 @@ class AuthFlows:
         if record is None or record["verified"] or self._cooling(col, record["id"], "verification"):
             return
         token = self._token(col, record, "verification", email=record["email"])
-        await self._mail(col, "verificationTemplate", record, record["email"], TOKEN=token)
+        self._mail_later(col, "verificationTemplate", record, record["email"], TOKEN=token)
 
     async def confirm_verification(self, col: Collection, body: Any) -> None:
         record, claims = await self._check_token(col, _field(body, "token", 4096), "verification")
@@ -170,7 +206,7 @@ class AuthFlows:
         if record is None or self._cooling(col, record["id"], "passwordReset"):
             return
         token = self._token(col, record, "passwordReset", email=record["email"])
-        await self._mail(col, "resetPasswordTemplate", record, record["email"], TOKEN=token)
+        self._mail_later(col, "resetPasswordTemplate", record, record["email"], TOKEN=token)
 
     async def confirm_password_reset(self, col: Collection, body: Any) -> None:
         record, claims = await self._check_token(col, _field(body, "token", 4096), "passwordReset")
@@ -187,6 +223,7 @@ class AuthFlows:
         if claims.get("email") == record["email"]:
             values["verified"] = True
         await self._update(col, record["id"], values)
+        await self.forget_origins(col, record["id"])
 
     # -- email change --------------------------------------------------------------
     async def request_email_change(self, col: Collection, identity: AuthIdentity | None, body: Any) -> None:
@@ -229,10 +266,11 @@ class AuthFlows:
         email = _email(body)
         record = await self._by_email(col, email)
         otp_id = random_string(15, "abcdefghijklmnopqrstuvwxyz0123456789")
-        if record is None:
-            return otp_id  # the same answer as for a known email
         length = max(4, int(col.auth["otp"]["length"]))
         code = random_string(length, "0123456789")
+        hashed = await hash_password(code)  # for unknown emails too: the same time
+        if record is None:
+            return otp_id  # the same answer as for a known email
         table = self._otp_table()
         now = now_string()
         async with self.db.transaction() as conn:
@@ -243,9 +281,9 @@ class AuthFlows:
             if stale:
                 await conn.execute(sa.delete(table).where(table.c.id.in_(stale)))
             await conn.execute(sa.insert(table).values(
-                id=otp_id, collectionRef=col.id, recordRef=record["id"], password=await hash_password(code),
+                id=otp_id, collectionRef=col.id, recordRef=record["id"], password=hashed,
                 sentTo=record["email"], attempts=0, created=now, updated=now))
-        await self._mail(col, "otp", record, record["email"], OTP=code, OTP_ID=otp_id)
+        self._mail_later(col, "otp", record, record["email"], OTP=code, OTP_ID=otp_id)
         return otp_id
 
     async def auth_with_otp(self, col: Collection, body: Any) -> AuthIdentity:
@@ -278,6 +316,58 @@ class AuthFlows:
             await self._update(col, record["id"], {"verified": True})
             record["verified"] = True
         return AuthIdentity(col, record)
+
+
+    # -- auth origins (new-device alerts) ------------------------------------------
+    def _origins(self) -> sa.Table:
+        return self.registry.table(self.registry.get(AUTH_ORIGINS))
+
+    async def note_origin(self, identity: AuthIdentity, ip: str, user_agent: str) -> None:
+        """Record the device of a completed sign-in; mail ``authAlert`` for a new one.
+
+        The device is PocketBase's fingerprint: MD5 of the client IP and the user agent
+        (cut at 200 characters). The first device of a record is not alerted; at most
+        ``MAX_ORIGINS`` are kept, the oldest dropped first. Does nothing unless the
+        collection's ``authAlert.enabled``.
+        """
+        col = identity.collection
+        if not col.auth["authAlert"]["enabled"] or self.registry.find(AUTH_ORIGINS) is None:
+            return
+        agent = user_agent if len(user_agent) <= 200 else user_agent[:200] + "..."
+        fingerprint = hashlib.md5((ip + agent).encode(), usedforsecurity=False).hexdigest()
+        table = self._origins()
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(sa.select(table.c.id, table.c.fingerprint, table.c.updated).where(
+                table.c.collectionRef == col.id, table.c.recordRef == identity.id).order_by(table.c.created.desc()))
+        now = now_string()
+        known = next((r for r in rows if r["fingerprint"] == fingerprint), None)
+        if known is not None:
+            if _expired(known["updated"], int(ORIGIN_TOUCH)):  # no write on every sign-in
+                async with self.db.transaction() as conn:
+                    await conn.execute(sa.update(table).where(table.c.id == known["id"]).values(updated=now))
+            return
+        try:
+            async with self.db.transaction() as conn:
+                dropped = [r["id"] for r in rows[MAX_ORIGINS - 1:]]
+                if dropped:
+                    await conn.execute(sa.delete(table).where(table.c.id.in_(dropped)))
+                await conn.execute(sa.insert(table).values(
+                    id=random_string(15, "abcdefghijklmnopqrstuvwxyz0123456789"), collectionRef=col.id,
+                    recordRef=identity.id, fingerprint=fingerprint, created=now, updated=now))
+        except BastionError as exc:  # e.g. the same new device signing in twice at once
+            log.warning("auth origin of %s/%s not recorded: %s", col.name, identity.id, exc.message)
+            return
+        email = str(identity.record.get("email") or "")
+        if rows and email:
+            self._mail_later(col, "authAlert", identity.record, email, ALERT_INFO=f"{now} - {ip} {agent}")
+
+    async def forget_origins(self, col: Collection, record_id: str) -> None:
+        """Forget a record's devices (after a password change, as PocketBase does)."""
+        if self.registry.find(AUTH_ORIGINS) is None:
+            return
+        table = self._origins()
+        async with self.db.transaction() as conn:
+            await conn.execute(sa.delete(table).where(table.c.collectionRef == col.id, table.c.recordRef == record_id))
 
 
 def _expired(created: str, duration: int) -> bool:

@@ -29,6 +29,21 @@ from bastion.tools.timeutil import now_string, parse_datetime
 
 RECOVERY_CODES = 10
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# Key of a record row read with ``totp_enrolled``: whether it has a confirmed authenticator
+# (not a field name: field names cannot start with "@").
+TOTP_FLAG = "@totp"
+
+
+def totp_enrolled(registry: Registry, col: Collection, table: sa.Table) -> sa.Label[Any] | None:
+    """A column to read with the record in its first-factor lookup, so that the MFA gate
+    needs no query of its own when MFA is off (or its rule does not match)."""
+    found = registry.find(AUTHENTICATORS)
+    if found is None:
+        return None
+    auth = registry.table(found)
+    return sa.exists().where(
+        auth.c.collectionRef == col.id, auth.c.recordRef == table.c.id, auth.c.confirmed == sa.true(),
+    ).label(TOTP_FLAG)
 
 
 class MfaRequired(Exception):
@@ -53,10 +68,11 @@ class MfaService:
     async def gate(self, identity: AuthIdentity, method: str, mfa_id: str | None) -> None:
         """Raise MfaRequired after a first factor; check and consume a second one."""
         col = identity.collection
+        enrolled = identity.record.pop(TOTP_FLAG, None)
         if mfa_id:
             await self._complete(identity, method, mfa_id)
             return
-        if not await self._applies(identity, method):
+        if not await self._applies(identity, method, None if enrolled is None else bool(enrolled)):
             return
         table = self._table(MFAS)
         new_id, now = random_string(15, ID_ALPHABET), now_string()
@@ -65,21 +81,25 @@ class MfaService:
                 id=new_id, collectionRef=col.id, recordRef=identity.id, method=method, created=now, updated=now))
         raise MfaRequired(new_id)
 
-    async def _applies(self, identity: AuthIdentity, method: str) -> bool:
+    async def _applies(self, identity: AuthIdentity, method: str, enrolled: bool | None) -> bool:
+        """The collection's MFA (enabled, rule empty or matching) or the record's own
+        authenticator. ``enrolled`` is the latter when the first factor read it already;
+        it is looked up only when the collection's MFA does not decide."""
         col = identity.collection
-        if await self.authenticator(col, identity.id, confirmed=True) is not None:
-            return True
         conf = col.auth["mfa"]
-        if not conf["enabled"]:
-            return False
-        rule = (conf.get("rule") or "").strip()
-        if not rule:
-            return True
-        table = self.registry.table(col)
-        info = RequestInfo(auth=identity, context=method)
-        cond = self.filters.compile(rule, info, col, table)
-        async with self.db.read() as conn:
-            return await conn.fetch_one(sa.select(table.c.id).where(table.c.id == identity.id, cond)) is not None
+        if conf["enabled"]:
+            rule = (conf.get("rule") or "").strip()
+            if not rule:
+                return True
+            table = self.registry.table(col)
+            info = RequestInfo(auth=identity, context=method)
+            cond = self.filters.compile(rule, info, col, table)
+            async with self.db.read() as conn:
+                if await conn.fetch_one(sa.select(table.c.id).where(table.c.id == identity.id, cond)) is not None:
+                    return True
+        if enrolled is not None:
+            return enrolled
+        return await self.authenticator(col, identity.id, confirmed=True) is not None
 
     async def _complete(self, identity: AuthIdentity, method: str, mfa_id: str) -> None:
         row = await self._pending(identity.collection, mfa_id)

@@ -11,6 +11,7 @@ through the normal create pipeline with ``@request.context = "oauth2"``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
+from bastion.core.errors import BadRequest, Conflict, FieldError, Forbidden, ValidationFailed
 from bastion.core.oauth2_providers import (
     ExternalUser,
     Provider,
@@ -32,7 +33,7 @@ from bastion.core.passwords import hash_password
 from bastion.core.ports import Connection, Database, Row
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
-from bastion.core.system_collections import EXTERNAL_AUTHS, SUPERUSERS
+from bastion.core.system_collections import AUTH_ORIGINS, EXTERNAL_AUTHS, SUPERUSERS
 from bastion.tools.ids import ID_ALPHABET, random_string
 from bastion.tools.timeutil import format_datetime, now_string
 
@@ -68,7 +69,13 @@ class OAuth2Service:
         return {"enabled": True, "providers": out}
 
     # -- auth-with-oauth2 ------------------------------------------------------------------
-    async def authenticate(self, col: Collection, body: dict[str, Any], info: RequestInfo) -> SignIn:
+    async def authenticate(
+        self, col: Collection, body: dict[str, Any], info: RequestInfo,
+        per_account: Callable[[str], Awaitable[None]] | None = None,
+    ) -> SignIn:
+        """Exchange the code, read the user, sign in (or up) the record. ``per_account`` is
+        awaited with ``"<provider>:<account id>"`` before any record is touched (the
+        per-identity limit)."""
         if not col.auth.get("oauth2", {}).get("enabled"):
             raise Forbidden("The collection is not configured to allow OAuth2 authentication.")
         provider, code, verifier, redirect, create_data = _form(body, providers(col))
@@ -83,7 +90,16 @@ class OAuth2Service:
         except ProviderError as exc:
             log.warning("OAuth2 %s user fetch failed: %s", provider.name, exc)
             raise BadRequest(USER_FAILED) from None
-        record, is_new = await self._sign_in(col, p.name, user, info, create_data)
+        if per_account is not None:
+            await per_account(f"{p.name}:{user.id}")
+        try:
+            record, is_new = await self._sign_in(col, p.name, user, info, create_data)
+        except (Conflict, ValidationFailed):
+            # A simultaneous first sign-in of the same account may have created the record
+            # and its link between our lookup and our write: look again, and sign in to it.
+            if not await self._linked(col, p.name, user.id):
+                raise
+            record, is_new = await self._sign_in(col, p.name, user, info, create_data)
         expires = token.get("expires_at")
         meta = {
             "id": user.id, "name": user.name, "username": user.username, "email": user.email,
@@ -97,6 +113,13 @@ class OAuth2Service:
     # -- records and links ------------------------------------------------------------------
     def _links(self) -> sa.Table:
         return self.registry.table(self.registry.get(EXTERNAL_AUTHS))
+
+    async def _linked(self, col: Collection, provider: str, provider_id: str) -> bool:
+        links = self._links()
+        async with self.db.read() as conn:
+            return await conn.fetch_one(sa.select(links.c.id).where(
+                links.c.collectionRef == col.id, links.c.provider == provider,
+                links.c.providerId == provider_id)) is not None
 
     async def _row(self, col: Collection, column: str, value: str) -> Row | None:
         table = self.registry.table(col)
@@ -135,6 +158,9 @@ class OAuth2Service:
             if "tokenKey" in values:
                 await conn.execute(sa.delete(links).where(
                     links.c.collectionRef == col.id, links.c.recordRef == record["id"]))
+                origins = self.registry.table(self.registry.get(AUTH_ORIGINS))
+                await conn.execute(sa.delete(origins).where(
+                    origins.c.collectionRef == col.id, origins.c.recordRef == record["id"]))
                 link = None
             if values:
                 await conn.execute(sa.update(table).where(table.c.id == record["id"]).values(values))
@@ -146,6 +172,8 @@ class OAuth2Service:
         links = self._links()
         taken = await conn.fetch_one(sa.select(links.c.providerId).where(
             links.c.collectionRef == col.id, links.c.recordRef == record_id, links.c.provider == provider))
+        if taken is not None and taken["providerId"] == provider_id:
+            return  # linked a moment ago by a simultaneous sign-in of the same account
         if taken is not None:
             raise BadRequest(f"The record is already linked to another {provider} account.")
         now = now_string()

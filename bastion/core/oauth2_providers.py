@@ -39,6 +39,7 @@ log = logging.getLogger("bastion.oauth2")
 HTTP_TIMEOUT = 10.0
 MAX_DOCUMENT = 1024 * 1024  # bytes read from any provider response
 DISCOVERY_TTL, JWKS_TTL, JWKS_MIN_REFRESH = 3600.0, 600.0, 30.0
+FAILURE_TTL = 15.0  # a failed fetch is not retried for this long (auth-methods would wait on each call)
 CLOCK_LEEWAY = 60
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -221,11 +222,14 @@ class ProviderClient:
     """Talks to providers: discovery, keys, token exchange and the user's data.
 
     Discovery documents and key sets are cached per URL (an hour and ten minutes); an
-    id_token signed with an unknown ``kid`` refetches the key set, at most every 30 s.
+    id_token signed with an unknown ``kid`` refetches the key set, at most every 30 s. A
+    failed fetch is remembered for ``FAILURE_TTL`` seconds: an unreachable issuer costs
+    one timeout per 15 s, not one per ``auth-methods`` call.
     """
 
     def __init__(self) -> None:
         self._documents: dict[str, tuple[float, Any]] = {}  # URL -> (fetched at, JSON or KeySet)
+        self._failures: dict[str, tuple[float, str]] = {}  # URL -> (failed at, why)
 
     # -- HTTP ----------------------------------------------------------------------
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
@@ -253,12 +257,20 @@ class ProviderClient:
         now = time.monotonic()
         if hit and now - hit[0] < ttl:
             return hit[1]
-        doc = await self._json("GET", url, headers={"Accept": "application/json"})
-        if keys:
-            try:
-                doc = KeySet.import_key_set(doc)
-            except (JoseError, ValueError, TypeError, KeyError) as exc:
-                raise ProviderError(f"{url}: not a JSON Web Key Set") from exc
+        failed = self._failures.get(url)
+        if failed and now - failed[0] < FAILURE_TTL:
+            raise ProviderError(f"{failed[1]} (failed {now - failed[0]:.0f}s ago; retried after {FAILURE_TTL:g}s)")
+        try:
+            doc = await self._json("GET", url, headers={"Accept": "application/json"})
+            if keys:
+                try:
+                    doc = KeySet.import_key_set(doc)
+                except (JoseError, ValueError, TypeError, KeyError) as exc:
+                    raise ProviderError(f"{url}: not a JSON Web Key Set") from exc
+        except ProviderError as exc:
+            self._failures[url] = (time.monotonic(), str(exc))
+            raise
+        self._failures.pop(url, None)
         self._documents[url] = (now, doc)
         return doc
 

@@ -17,6 +17,11 @@ lets a client burst up to twice the limit across a window boundary; in exchange 
 is one atomic increment, the same on Redis and in memory. A rule change starts new
 windows (the rule is part of the key). When the store is unreachable, requests pass.
 
+**Per identity** (``IdentityLimiter``, ``settings.identityRateLimits``): every auth
+endpoint also counts per (collection, endpoint, identity) — the email, identity, OTP or
+record the request targets, trimmed and lower-cased, stored only as a hash — in the same
+fixed windows, whatever the caller's IP. Unknown identities count exactly like real ones.
+
 **Lockout**: see ``Lockout``.
 """
 
@@ -26,6 +31,7 @@ import hashlib
 import ipaddress
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from bastion.core.collections import Collection
-from bastion.core.errors import TooManyRequests, Unavailable
+from bastion.core.errors import FieldError, TooManyRequests, Unavailable
 from bastion.core.store import Store
 
 log = logging.getLogger("bastion.ratelimit")
@@ -45,8 +51,8 @@ AUTH_AUDIENCES = ("", "@auth")
 class RateLimited(TooManyRequests):
     """429 "Too Many Requests." with the seconds after which a retry may succeed."""
 
-    def __init__(self, retry_after: float):
-        super().__init__()
+    def __init__(self, retry_after: float, message: str = ""):
+        super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after))
 
 
@@ -198,11 +204,12 @@ class Lockout:
 
     def __init__(
         self, store: Store | None, policy: LockoutPolicy | None = None, prefix: str = "lock:",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, message: str = "",
     ):
         self.store = store
         self.policy = policy or LockoutPolicy()
         self.prefix = prefix
+        self.message = message
         self._clock = clock
 
     @property
@@ -229,7 +236,7 @@ class Lockout:
         except ValueError:
             return
         if remaining > 0:
-            raise RateLimited(remaining)
+            raise RateLimited(remaining, self.message)
 
     async def record_failure(self, collection: Collection, identity: str) -> None:
         """Count a failed sign-in; lock the identity once there are too many."""
@@ -246,8 +253,8 @@ class Lockout:
             await self.store.expire(fail_key, seconds + policy.window)
         except Unavailable:
             return
-        log.warning("password sign-in to %s locked for %gs after %d failures (identity %s)",
-                    collection.name, seconds, failures, lock_key[-8:])
+        log.warning("sign-in (%s) to %s locked for %gs after %d failures (identity %s)",
+                    self.prefix, collection.name, seconds, failures, lock_key[-8:])
 
     async def record_success(self, collection: Collection, identity: str) -> None:
         """Forget the failures of (collection, identity)."""
@@ -257,3 +264,123 @@ class Lockout:
             await self.store.delete(*self._keys(collection, identity))
         except Unavailable:
             return
+
+
+# -- per identity ---------------------------------------------------------------------
+
+OTP_TOO_MANY = "Too many attempts, please try again later with a new OTP."
+# Failed codes across all of an identity's OTPs: 10 within an hour lock OTP sign-in for
+# 5 minutes, then twice as long after each further failure, up to a day.
+OTP_LOCKOUT = LockoutPolicy(max_failures=10, window=3600, first_lock=300, max_lock=86400)
+# (duration s, maxRequests): sign-ins allow a person's retries; requests send email, and
+# confirmations carry tokens that a person clicks once or twice.
+_IDENTITY_WINDOWS = {
+    "authWithPassword": (60, 20), "authWithOTP": (180, 5), "authWithOAuth2": (60, 20),
+    "requestOTP": (900, 5), "requestPasswordReset": (900, 5), "requestVerification": (900, 5),
+    "requestEmailChange": (900, 5), "confirmPasswordReset": (900, 10), "confirmVerification": (900, 10),
+    "confirmEmailChange": (900, 10),
+}
+IDENTITY_DEFAULTS: dict[str, Any] = {"enabled": True, "rules": [
+    {"label": f"*:{tag}", "duration": duration, "maxRequests": count}
+    for tag, (duration, count) in _IDENTITY_WINDOWS.items()
+]}
+IDENTITY_TAGS = tuple(_IDENTITY_WINDOWS)
+_IDENTITY_LABEL = re.compile(r"^(\*|\w+):(\w+)$")
+
+
+def normalise_identity(identity: str) -> str:
+    """What an identity is compared as: trimmed and lower-cased (emails, usernames, ids)."""
+    return identity.strip().lower()
+
+
+def identity_hash(collection: Collection, identity: str) -> str:
+    return hashlib.sha256(f"{collection.id}\x1f{normalise_identity(identity)}".encode()).hexdigest()[:32]
+
+
+class IdentityLimiter:
+    """``settings.identityRateLimits``: fixed windows per (collection, endpoint, identity).
+
+    Rules are ``{"label": "<collection>:<tag>" or "*:<tag>", "duration", "maxRequests"}``
+    with the tags of ``IDENTITY_TAGS``; a collection's own label wins over ``*``. The
+    count does not look at whether the identity exists. Without a store, or when the
+    store is unreachable, nothing is limited.
+    """
+
+    def __init__(self, settings: Callable[[], Mapping[str, Any]], store: Store | None, prefix: str = "idl:"):
+        self._settings = settings
+        self.store = store
+        self.prefix = prefix
+
+    def _config(self) -> Mapping[str, Any]:
+        return self._settings().get("identityRateLimits") or {}
+
+    async def hit(self, collection: Collection, tag: str, identity: str, message: str = "") -> None:
+        """Count one request for ``identity``; raise ``RateLimited`` once its window is full."""
+        config = self._config()
+        if self.store is None or not config.get("enabled") or not normalise_identity(identity):
+            return
+        rule = find_rule(config.get("rules") or [], [f"{collection.name}:{tag}", f"*:{tag}"], ("",))
+        if rule is None:
+            return
+        rule_id = _digest(collection.id, tag, rule["label"], rule["duration"], rule["maxRequests"])
+        try:
+            count = await self.store.incr(
+                f"{self.prefix}{rule_id}:{identity_hash(collection, identity)}", float(rule["duration"]))
+        except Unavailable:
+            return
+        if count.value > int(rule["maxRequests"]):
+            raise RateLimited(count.expires_in, message)
+
+    async def remember_otp(self, collection: Collection, otp_id: str, email: str, ttl: float) -> None:
+        """Note whose ``otpId`` this is (made-up ids too), so that guesses at its code
+        count against the email it was requested for."""
+        if self.store is None:
+            return
+        try:
+            await self.store.set(f"{self.prefix}otp:{identity_hash(collection, otp_id)}",
+                                 identity_hash(collection, email), ttl)
+        except Unavailable:
+            return
+
+    async def otp_identity(self, collection: Collection, otp_id: str) -> str:
+        """The identity guesses at ``otp_id`` count against: its email's hash, else the id."""
+        if self.store is not None:
+            try:
+                owner = await self.store.get(f"{self.prefix}otp:{identity_hash(collection, otp_id)}")
+            except Unavailable:
+                owner = None
+            if owner:
+                return "email#" + owner
+        return "otp#" + otp_id
+
+
+def identity_limit_errors(value: Any) -> dict[str, Any]:
+    """Validation errors of ``settings.identityRateLimits`` (empty when it is valid)."""
+    errors: dict[str, Any] = {}
+    if not isinstance(value.get("enabled"), bool):
+        errors["enabled"] = FieldError("validation_invalid_value", "Must be a boolean")
+    rules = value.get("rules")
+    if not isinstance(rules, list) or len(rules) > 1000:
+        errors["rules"] = FieldError("validation_invalid_value", "Must be a list of rules")
+        return errors
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        problems: dict[str, Any] = {}
+        if not isinstance(rule, dict):
+            errors.setdefault("rules", {})[str(i)] = FieldError("validation_invalid_value", "Must be an object")
+            continue
+        label = rule.get("label")
+        match = _IDENTITY_LABEL.match(label) if isinstance(label, str) else None
+        if match is None or match.group(2) not in IDENTITY_TAGS:
+            problems["label"] = FieldError(
+                "validation_invalid_value", f"Must be <collection>:<tag> or *:<tag> with a tag of {', '.join(IDENTITY_TAGS)}")
+        elif label in seen:
+            problems["label"] = FieldError("validation_duplicated_rate_limit_tag", "Duplicated label")
+        seen.add(str(label))
+        for key in ("duration", "maxRequests"):
+            v = rule.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000_000:
+                problems[key] = FieldError("validation_invalid_value", "Must be an integer between 1 and 10000000")
+        if problems:
+            errors.setdefault("rules", {})[str(i)] = problems
+    return errors

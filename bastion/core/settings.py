@@ -17,6 +17,7 @@ import orjson
 from bastion.core.errors import FieldError, ValidationFailed
 from bastion.core.params import get_param, put_param
 from bastion.core.ports import Database
+from bastion.core.ratelimit import IDENTITY_DEFAULTS, identity_limit_errors
 from bastion.core.tables import system_tables
 
 SETTINGS_KEY = "settings"
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         {"label": "/api/", "audience": "", "duration": 10, "maxRequests": 300}]},
     "trustedProxy": {"headers": [], "useLeftmostIP": False},
     "superuserIPs": [],
+    "identityRateLimits": IDENTITY_DEFAULTS,  # beyond PocketBase: see core/ratelimit.py
 }
 _KIND_NAMES = {bool: "boolean", str: "string", int: "integer"}
 SECRETS = (("smtp", "password"), ("s3", "secret"), ("backups", "s3", "secret"))
@@ -119,6 +121,8 @@ def validate(settings: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, list) or len(value) > 1000 or not all(isinstance(v, str) and len(v) < 256 for v in value):
             _set_error(errors, path, FieldError("validation_invalid_value", "Must be a list of strings"))
     _validate_rate_rules(settings["rateLimits"]["rules"], errors)
+    if identity_errors := identity_limit_errors(settings["identityRateLimits"]):
+        errors["identityRateLimits"] = identity_errors
     return errors
 
 

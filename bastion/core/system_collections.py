@@ -93,6 +93,27 @@ def external_auths_definition() -> dict[str, Any]:
     }
 
 
+AUTH_ORIGINS = "_authOrigins"
+AUTH_ORIGINS_ID = "pbc_4275539003"
+
+
+def auth_origins_definition() -> dict[str, Any]:
+    """Devices (IP + user agent fingerprints) each record signed in from: new-device alerts."""
+    return {
+        "id": AUTH_ORIGINS_ID, "name": AUTH_ORIGINS, "type": "base", "system": True,
+        "listRule": _OWNER, "viewRule": _OWNER, "createRule": None, "updateRule": None, "deleteRule": _OWNER,
+        "fields": [
+            *_RECORD_REFS,
+            {"name": "fingerprint", "type": "text", "system": True, "required": True},
+            *_AUTODATES,
+        ],
+        "indexes": [
+            "CREATE UNIQUE INDEX `idx_authOrigins_unique_pairs` "
+            "ON `_authOrigins` (`collectionRef`, `recordRef`, `fingerprint`)",
+        ],
+    }
+
+
 MFAS = "_mfas"
 MFAS_ID = "pbc_2279338944"
 AUTHENTICATORS = "_authenticators"

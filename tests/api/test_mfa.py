@@ -6,6 +6,7 @@ import re
 import time
 
 import pyotp
+import sqlalchemy as sa
 
 from tests.api.test_auth import make_user, sign_in
 from tests.api.test_auth_flows import Inbox, inbox  # noqa: F401 - the SMTP fixture
@@ -75,3 +76,38 @@ async def test_totp_enroll_sign_in_recover_disable(client):
     assert (await sign_in(client)).status_code == 200
     hidden = await client.get("/api/collections/_authenticators/records", headers=headers)
     assert hidden.status_code == 403
+
+
+def count_lookups(app, table: str) -> list[str]:
+    """Statements that read ``table`` on their own (not as a subquery of another read)."""
+    seen: list[str] = []
+    own = re.compile(rf"^\s*SELECT\s+[`\"]?{table}[`\"]?\.")
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001 - SQLAlchemy's hook
+        if own.match(statement):
+            seen.append(statement)
+
+    for engine in {app.db._engine, app.db._write_engine}:
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+async def test_sign_in_skips_the_authenticator_lookup_but_not_its_check(app, client, inbox):  # noqa: F811
+    await make_user(client)
+    lookups = count_lookups(app, "_authenticators")
+    assert (await sign_in(client)).status_code == 200
+    assert lookups == []  # read with the record: MFA off, no authenticator
+    headers = {"Authorization": (await sign_in(client)).json()["token"]}
+    secret = (await client.post("/api/collections/users/totp/enroll", headers=headers)).json()["secret"]
+    assert (await client.post("/api/collections/users/totp/confirm", headers=headers,
+                              json={"code": pyotp.TOTP(secret).now()})).status_code == 200
+    lookups.clear()
+    assert (await sign_in(client)).status_code == 401  # MFA off, but this user enrolled
+    assert lookups == []
+    # a first factor that did not read the flag (OTP) still looks the authenticator up
+    await client.patch("/api/collections/users", headers=client.su(), json={"otp": {"enabled": True}})
+    otp_id = (await client.post("/api/collections/users/request-otp", json={"email": "u@example.com"})).json()["otpId"]
+    code = re.search(r"<strong>(\d+)</strong>", Inbox.body(await inbox.wait(1))).group(1)
+    res = await client.post("/api/collections/users/auth-with-otp", json={"otpId": otp_id, "password": code})
+    assert res.status_code == 401 and set(res.json()) == {"mfaId"}
+    assert len(lookups) == 1

@@ -318,3 +318,80 @@ async def test_unreachable_redis_fails_open(app: App) -> None:
         await make_user(client)
         assert {(await sign_in(client, "wrong-password")).status_code for _ in range(6)} == {400}
         assert (await sign_in(client)).status_code == 200
+
+
+# -- per identity ----------------------------------------------------------------------------
+
+async def test_identity_limits_in_settings(client: Client) -> None:
+    shown = (await client.get("/api/settings", headers=client.su())).json()["identityRateLimits"]
+    assert shown["enabled"] is True
+    assert {r["label"]: (r["duration"], r["maxRequests"]) for r in shown["rules"]}["*:authWithOTP"] == (180, 5)
+    bad = await client.patch("/api/settings", headers=client.su(), json={"identityRateLimits": {"rules": [
+        {"label": "*:list", "duration": 10, "maxRequests": 1},
+        {"label": "users:authWithPassword", "duration": 0, "maxRequests": 1}]}})
+    assert bad.status_code == 400
+    errors = bad.json()["data"]["identityRateLimits"]["rules"]
+    assert errors["0"]["label"]["code"] == "validation_invalid_value" and "duration" in errors["1"]
+    rules = [{"label": "users:authWithPassword", "duration": 60, "maxRequests": 2},
+             {"label": "*:authWithPassword", "duration": 60, "maxRequests": 50}]
+    res = await client.patch("/api/settings", headers=client.su(), json={"identityRateLimits": {"rules": rules}})
+    assert res.status_code == 200 and res.json()["identityRateLimits"] == {"enabled": True, "rules": rules}
+
+
+async def test_identity_limit_holds_across_addresses(client: Client) -> None:
+    await make_user(client)
+    rules = [{"label": "users:authWithPassword", "duration": 60, "maxRequests": 2}]
+    await set_limits(client, [{"label": "*:auth", "duration": 60, "maxRequests": 100}],
+                     identityRateLimits={"rules": rules}, **TRUST_XFF)
+    answers = [(await client.post("/api/collections/users/auth-with-password", headers=ip(f"192.0.2.{n}"),
+                                  json={"identity": who, "password": "password-1"}))
+               for n, who in enumerate(("u@example.com", " U@EXAMPLE.COM", "u@example.com"))]
+    assert [a.status_code for a in answers] == [200, 400, 429]  # the padded identity is unknown, yet counted
+    assert answers[2].json() == TOO_MANY and 1 <= int(answers[2].headers["retry-after"]) <= 60
+    assert (await sign_in(client, SUPERUSER_PASSWORD, SUPERUSER_EMAIL, "_superusers")).status_code == 200
+    res = await client.patch("/api/settings", headers=client.su(), json={"identityRateLimits": {"enabled": False}})
+    assert res.status_code == 200
+    assert (await sign_in(client)).status_code == 200
+
+
+async def test_identity_limits_on_every_email_flow(client: Client) -> None:
+    await make_user(client)
+    limited = [{"label": f"*:{tag}", "duration": 60, "maxRequests": 1} for tag in (
+        "requestVerification", "requestPasswordReset", "confirmVerification", "confirmPasswordReset",
+        "confirmEmailChange", "requestEmailChange")]
+    await set_limits(client, [], identityRateLimits={"rules": limited})
+    token = (await sign_in(client)).json()["token"]
+    calls = [
+        ("request-verification", {"email": "u@example.com"}, {}, 204),
+        ("request-password-reset", {"email": "U@example.com"}, {}, 204),
+        ("confirm-verification", {"token": token}, {}, 400),  # an auth token: wrong purpose
+        ("confirm-password-reset", {"token": token, "password": "x", "passwordConfirm": "x"}, {}, 400),
+        ("confirm-email-change", {"token": token, "password": "x"}, {}, 400),
+        ("request-email-change", {"newEmail": "new@example.com"}, {"Authorization": token}, 204),
+    ]
+    for path, body, headers, first in calls:
+        url = f"/api/collections/users/{path}"
+        assert (await client.post(url, json=body, headers=headers)).status_code == first, path
+        again = await client.post(url, json=body, headers=headers)
+        assert again.status_code == 429 and again.json() == TOO_MANY, path
+
+
+async def test_redis_shares_identity_limits_between_nodes(app: App, tmp_path: Path) -> None:
+    if not _reachable("127.0.0.1", 6379):
+        require_or_skip("Redis is not reachable on 127.0.0.1:6379")
+    prefix = f"bastion-test:{secrets.token_hex(6)}:"
+    other = App(open_database("", tmp_path / "data"), tmp_path / "migrations")
+    await other.start()
+    stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]
+    try:
+        async with open_client(app, stores[0]) as a, open_client(other, stores[1]) as b:
+            url = "/api/collections/users/request-password-reset"
+            answers = [(await c.post(url, json={"email": "ghost@example.com"})).status_code for c in (a, b) * 3]
+            assert answers == [204] * 5 + [429]
+    finally:
+        keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await stores[0]._redis.delete(*keys)
+        for s in stores:
+            await s.aclose()
+        await other.close()

@@ -15,6 +15,7 @@ unless ``BASTION_TEST_SERVICES=required``. Bastion runs in-process on SQLite onl
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -31,6 +32,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from bastion.core import oauth2_providers
 from bastion.core.oauth2_providers import ProviderError, code_nonce, validate_id_token
 from tests.api.test_auth import make_user, sign_in
 from tests.integration.oidc_support import CLIENT, OTHER, REDIRECT, install_provider, run_provider
@@ -373,3 +375,47 @@ async def test_mfa_applies_to_oauth2(client, issuer):
                                json={"identity": "lena@example.com", "password": "lena-password-1"})
     assert second.status_code == 200, second.text
     assert second.json()["record"]["id"] == link["recordRef"]
+
+
+async def test_simultaneous_first_sign_ins_of_one_account(client, issuer):
+    """Two tabs finishing the provider's sign-in at once: one signs up, the other signs in."""
+    await enable(client, issuer)
+    flows = [await method(client), await method(client)]
+    codes = [await authorize(m, "twin") for m in flows]
+    answers = await asyncio.gather(*(oauth2(client, m, code) for m, code in zip(flows, codes, strict=True)))
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    records = {a.json()["record"]["id"] for a in answers}
+    assert len(records) == 1
+    assert sorted(a.json()["meta"]["isNew"] for a in answers) == [False, True]
+    listed = await client.get("/api/collections/users/records", headers=client.su(),
+                              params={"filter": "email = 'twin@example.com'"})
+    assert listed.json()["totalItems"] == 1
+    assert len(await links(client, records.pop())) == 1
+
+
+async def test_failed_discovery_is_retried_only_after_a_pause(client, monkeypatch):
+    """An issuer that fails is asked again after FAILURE_TTL, not on every auth-methods call."""
+    hits: list[int] = []
+
+    async def failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        hits.append(1)
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(failing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(oauth2_providers, "FAILURE_TTL", 0.5)
+    try:
+        await enable(client, f"http://127.0.0.1:{port}")
+        for _ in range(3):
+            res = await client.get("/api/collections/users/auth-methods")
+            assert res.status_code == 200 and res.json()["oauth2"] == {"enabled": True, "providers": []}
+        assert len(hits) == 1
+        await asyncio.sleep(0.6)
+        await client.get("/api/collections/users/auth-methods")
+        assert len(hits) == 2
+    finally:
+        server.close()
+        await server.wait_closed()
