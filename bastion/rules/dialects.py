@@ -66,9 +66,20 @@ class SqlDialect(abc.ABC):
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         """True when the node is JSON null or missing (or the document is NULL)."""
 
-    def json_sort_key(self, ref: JsonRef) -> ColumnElement[Any]:
-        """An ORDER BY key for the node."""
-        return self.json_text(ref)
+    def json_sort_keys(self, ref: JsonRef) -> list[ColumnElement[Any]]:
+        """ORDER BY keys for the node, in SQLite's (PocketBase's) order of
+        ``json_extract()`` values: JSON null or missing first, then numbers and booleans
+        (as 1/0) by value, then strings, objects and arrays by their text, byte-wise."""
+        return [self.json_text(ref)]
+
+    @staticmethod
+    def _sort_by_class(
+        json_type: ColumnElement[Any], nulls: tuple[str, ...], numbers: tuple[str, ...],
+        number: ColumnElement[Any], text: ColumnElement[Any],
+    ) -> list[ColumnElement[Any]]:
+        """[class rank, numeric value, text] for ``json_sort_keys``."""
+        rank = sa.case((json_type.is_(None), 0), (json_type.in_(nulls), 0), (json_type.in_(numbers), 1), else_=2)
+        return [rank, sa.case((json_type.in_(numbers), number)), sa.case((rank == 2, text))]
 
     def to_text(self, expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         """A NUMBER or BOOL expression as text (booleans as ``'1'`` / ``'0'``)."""
@@ -185,8 +196,8 @@ class SqliteDialect(SqlDialect):
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return self._extract(ref).is_(None)
 
-    def json_sort_key(self, ref: JsonRef) -> ColumnElement[Any]:
-        return self._extract(ref)
+    def json_sort_keys(self, ref: JsonRef) -> list[ColumnElement[Any]]:
+        return [self._extract(ref)]
 
     def _is_number_text(self, expr: ColumnElement[Any]) -> ColumnElement[bool]:
         # json_valid()+json_type() accept exactly the JSON number syntax the other
@@ -260,8 +271,17 @@ class PostgresDialect(SqlDialect):
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return self.json_text(ref).is_(None)
 
-    def json_sort_key(self, ref: JsonRef) -> ColumnElement[Any]:
-        return self._node(ref)
+    def json_sort_keys(self, ref: JsonRef) -> list[ColumnElement[Any]]:
+        node = self._node(ref)
+        json_type = sa.func.jsonb_typeof(node)
+        unquoted = self.json_text(ref)
+        number = sa.case(
+            (json_type == "boolean", sa.case((unquoted == "true", 1.0), else_=0.0)),
+            else_=sa.cast(unquoted, sa.Float()),
+        )
+        text = sa.case((json_type == "string", unquoted), else_=sa.cast(node, sa.Text()))
+        return self._sort_by_class(json_type, ("null",), ("number", "boolean"), number,
+                                   sa.collate(text, "C"))
 
     def to_number(self, expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         if kind is Kind.BOOL:
@@ -361,6 +381,18 @@ class MysqlDialect(SqlDialect):
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return sa.func.coalesce(sa.func.json_type(self._node(ref)), "NULL") == "NULL"
+
+    def json_sort_keys(self, ref: JsonRef) -> list[ColumnElement[Any]]:
+        node = self._node(ref)
+        json_type = sa.func.json_type(node)
+        unquoted = sa.collate(sa.func.json_unquote(node), "utf8mb4_nopad_bin")
+        numbers = ("INTEGER", "DOUBLE", "DECIMAL", "UNSIGNED INTEGER", "BOOLEAN")
+        number = sa.case(
+            (json_type == "BOOLEAN", sa.case((unquoted == "true", 1.0), else_=0.0)),
+            else_=_mysql_number(unquoted),
+        )
+        text = sa.case((json_type == "STRING", unquoted), else_=sa.collate(sa.cast(node, sa.CHAR), "utf8mb4_nopad_bin"))
+        return self._sort_by_class(json_type, ("NULL",), numbers, number, text)
 
     def to_text(self, expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         if kind in (Kind.NUMBER, Kind.BOOL):

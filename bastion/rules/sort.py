@@ -94,23 +94,23 @@ def compile_sort(
         if item.name == RANDOM:
             clauses.append(dialect.random())
             continue
-        key = _sort_key(item, resolver, dialect_name, rowid)
-        ordered = key.desc() if item.descending else key.asc()
-        if dialect_name == "postgresql":
-            # SQLite and MariaDB put NULLs first when ascending; PostgreSQL last.
-            ordered = ordered.nulls_last() if item.descending else ordered.nulls_first()
-        clauses.append(ordered)
+        for key in _sort_keys(item, resolver, dialect_name, rowid):
+            ordered = key.desc() if item.descending else key.asc()
+            if dialect_name == "postgresql":
+                # SQLite and MariaDB put NULLs first when ascending; PostgreSQL last.
+                ordered = ordered.nulls_last() if item.descending else ordered.nulls_first()
+            clauses.append(ordered)
     return clauses
 
 
-def _sort_key(
+def _sort_keys(
     item: SortItem, resolver: FieldResolver, dialect_name: str, rowid: ColumnElement[Any] | None
-) -> ColumnElement[Any]:
+) -> list[ColumnElement[Any]]:
     if item.name == ROWID:
         if rowid is not None:
-            return rowid
+            return [rowid]
         if dialect_name == "sqlite":
-            return sa.literal_column("_rowid_")
+            return [sa.literal_column("_rowid_")]
         raise FilterError(
             f"Unsupported sort field at position {item.field.pos}: @rowid on {dialect_name}"
         )
@@ -134,7 +134,9 @@ def _sort_key(
     dialect = get_dialect(dialect_name)
     if field.json_path is not None or field.kind is Kind.JSON:
         ref = JsonRef(field.expr, field.json_path or ())
-        key = dialect.json_text(ref) if modifier else dialect.json_sort_key(ref)
+        if not modifier:
+            return dialect.json_sort_keys(ref)
+        key = dialect.json_text(ref)
     else:
         key = dialect.to_text(field.expr, field.kind) if modifier else field.expr
-    return dialect.ascii_lower(key) if modifier else key
+    return [dialect.ascii_lower(key) if modifier else key]

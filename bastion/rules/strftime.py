@@ -7,8 +7,9 @@ with optional ``T``, ``Z`` or ``+HH:MM``), ``'now'``, or numbers with the
 times are UTC), ``'start of day|month|year'`` and ``'±N day|hour|minute|second|month|year'``.
 Month arithmetic follows each database (PostgreSQL clamps Jan 31 + 1 month to Feb 29,
 SQLite overflows into March). Anything else raises FilterError on these databases.
-A NULL or unparsable time gives ``''`` (SQLite semantics), but SQLite also reads bare
-numbers as Julian days and times without a date, which these databases do not. Stored
+A NULL or unparsable time gives ``''`` (SQLite semantics). Bare numbers (and numeric
+text) are Julian day numbers, as on SQLite, for the years 1 to 9999; outside them they
+give ``''`` on these databases. Times without a date are not read. Stored
 text shaped like a datetime that does not exist (``2024-02-30``) makes the query fail on
 PostgreSQL; quoted literals are checked beforehand and give ``''``.
 """
@@ -35,6 +36,10 @@ _TIME_TEXT = (
     r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
 _OFFSET_SUFFIX = r"[+-][0-9]{2}:[0-9]{2}$"
+_JULIAN_TEXT = r"^[0-9]{1,7}([.][0-9]+)?$"
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+_YEAR_1_JULIAN_DAY = 1721425.5  # 0001-01-01 00:00 UTC
+_YEAR_10000_JULIAN_DAY = 5373484.5  # 10000-01-01 00:00 UTC
 _SHIFT = re.compile(
     r"\s*([+-]?\d+(?:\.\d+)?)\s+(day|hour|minute|second|month|year)s?\s*", re.IGNORECASE
 )
@@ -112,13 +117,13 @@ class _TimeBackend(abc.ABC):
     def _base_time(self, time: SqlOperand, unix: bool, pos: int) -> ColumnElement[Any] | None:
         if time.is_literal:
             return self._literal_time(time.value, unix, pos)
-        if time.kind is Kind.NUMBER and unix:
+        if time.kind is Kind.NUMBER:
             assert time.sql is not None
-            return self._from_unix(time.sql)
-        if time.kind in (Kind.NUMBER, Kind.BOOL) or unix:
+            return self._from_unix(time.sql) if unix else self._from_julian(time.sql)
+        if time.kind is Kind.BOOL or unix:
             raise FilterError(
                 f"Unsupported strftime time value at position {pos} on {self.name}: "
-                "numbers need the 'unixepoch' modifier and 'unixepoch' needs a number",
+                "'unixepoch' needs a number",
                 pos,
             )
         sql = time.sql if time.json is None else self.dialect.json_text(time.json)
@@ -128,11 +133,14 @@ class _TimeBackend(abc.ABC):
     def _literal_time(self, value: Any, unix: bool, pos: int) -> ColumnElement[Any] | None:
         if value is None:
             return None
-        if unix and isinstance(value, int | float) and not isinstance(value, bool):
-            return self._from_unix(sa.literal(float(value), sa.Float()))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = sa.literal(float(value), sa.Float())
+            return self._from_unix(seconds) if unix else self._from_julian(seconds)
         if isinstance(value, str) and not unix:
             if value.strip().lower() == "now":
                 return self._now()
+            if re.fullmatch(_JULIAN_TEXT, value):
+                return self._from_julian(sa.literal(float(value), sa.Float()))
             return self._parse(_text(value)) if _valid_time_text(value) else None
         raise FilterError(
             f"Unsupported strftime time value at position {pos} on {self.name}: "
@@ -150,6 +158,26 @@ class _TimeBackend(abc.ABC):
         raise FilterError(
             f'Unsupported strftime modifier "{modifier}" at position {pos} on {self.name}', pos
         )
+
+    def _from_julian(self, days: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A Julian day number (as SQLite reads bare numbers) -> UTC timestamp, for the
+        years 1 to 9999 (NULL outside them, where the databases disagree)."""
+        timestamp = self._from_unix((days - _UNIX_EPOCH_JULIAN_DAY) * 86_400.0)
+        return sa.case((sa.and_(days >= _YEAR_1_JULIAN_DAY, days < _YEAR_10000_JULIAN_DAY), timestamp))
+
+    def _parse_or_julian(self, text: ColumnElement[Any], zoned: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``zoned`` (the datetime text parsed) when ``text`` is datetime text; the Julian
+        day when it is a bare number."""
+        julian = self._from_julian(self._julian_days(text))
+        return sa.case((self._matches(text, _JULIAN_TEXT), julian), (self._matches(text, _TIME_TEXT), zoned))
+
+    @abc.abstractmethod
+    def _matches(self, text: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+        """``text`` matches the regular expression ``pattern``."""
+
+    @abc.abstractmethod
+    def _julian_days(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        """Numeric text as a floating point number."""
 
     @abc.abstractmethod
     def _formatters(self) -> dict[str, Any]:
@@ -228,7 +256,13 @@ class _PostgresTime(_TimeBackend):
             (text.op("~")(_text(r"(Z|" + _OFFSET_SUFFIX + ")")), with_offset),
             else_=sa.cast(text, sa.TIMESTAMP()),
         )
-        return sa.case((text.op("~")(_text(_TIME_TEXT)), zoned))
+        return self._parse_or_julian(text, zoned)
+
+    def _matches(self, text: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+        return text.op("~")(_text(pattern))
+
+    def _julian_days(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.cast(text, sa.Float())
 
     def _now(self) -> ColumnElement[Any]:
         return sa.func.timezone(_text("UTC"), sa.func.now())
@@ -293,7 +327,13 @@ class _MysqlTime(_TimeBackend):
         )
         shifted = sa.func.convert_tz(without_offset, sa.func.right(text, 6), _text("+00:00"))
         zoned = sa.case((text.regexp_match(_text(_OFFSET_SUFFIX)), shifted), else_=as_datetime)
-        return sa.case((text.regexp_match(_text(_TIME_TEXT)), zoned))
+        return self._parse_or_julian(text, zoned)
+
+    def _matches(self, text: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+        return text.regexp_match(_text(pattern))
+
+    def _julian_days(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return text.op("+", return_type=sa.Float())(sa.literal(0.0, sa.Float()))
 
     def _now(self) -> ColumnElement[Any]:
         return sa.func.utc_timestamp(6)

@@ -156,8 +156,9 @@ def test_payload_is_passed_as_a_parameter() -> None:
             'Unsupported strftime modifier "weekday 0"',
         ),
         ('strftime("%Y", created, "+1.5 months") = ""', "mysql", '"month" needs a whole number'),
-        ('strftime("%Y", n) = ""', "postgresql", "numbers need the 'unixepoch' modifier"),
-        ('strftime("%Y", 10) = ""', "mysql", "Unsupported strftime time value"),
+        ('strftime("%Y", flag) = ""', "postgresql", "'unixepoch' needs a number"),
+        ('strftime("%Y", title, "unixepoch") = ""', "mysql", "'unixepoch' needs a number"),
+        ('strftime("%Y", true) = ""', "mysql", "Unsupported strftime time value"),
         ('strftime("%Y", tags) = ""', "sqlite", "multi-valued fields are not supported here"),
         (
             'geoDistance(n, n, "a", 1) < 1',
