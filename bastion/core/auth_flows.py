@@ -313,10 +313,16 @@ class AuthFlows:
             raise BadRequest(INVALID_OTP)
         record = dict(record)
         if not record["verified"] and str(record["email"]).lower() == str(row["sentTo"]).lower():
-            await self._update(col, record["id"], {"verified": True})
-            record["verified"] = True
+            values: dict[str, Any] = {"verified": True}
+            if not col.auth["mfa"]["enabled"]:
+                # Whoever registered this email before its owner proved it loses the
+                # password they set (as in PocketBase): no pre-hijacked account survives.
+                values.update(password=await hash_password(random_string(30)), tokenKey=random_string(50))
+            await self._update(col, record["id"], values)
+            if "password" in values:
+                await self.forget_origins(col, record["id"])
+            record.update(values)
         return AuthIdentity(col, record)
-
 
     # -- auth origins (new-device alerts) ------------------------------------------
     def _origins(self) -> sa.Table:

@@ -92,14 +92,7 @@ class OAuth2Service:
             raise BadRequest(USER_FAILED) from None
         if per_account is not None:
             await per_account(f"{p.name}:{user.id}")
-        try:
-            record, is_new = await self._sign_in(col, p.name, user, info, create_data)
-        except (Conflict, ValidationFailed):
-            # A simultaneous first sign-in of the same account may have created the record
-            # and its link between our lookup and our write: look again, and sign in to it.
-            if not await self._linked(col, p.name, user.id):
-                raise
-            record, is_new = await self._sign_in(col, p.name, user, info, create_data)
+        record, is_new = await self.sign_in(col, p.name, user, info, create_data)
         expires = token.get("expires_at")
         meta = {
             "id": user.id, "name": user.name, "username": user.username, "email": user.email,
@@ -113,6 +106,19 @@ class OAuth2Service:
     # -- records and links ------------------------------------------------------------------
     def _links(self) -> sa.Table:
         return self.registry.table(self.registry.get(EXTERNAL_AUTHS))
+
+    async def sign_in(
+        self, col: Collection, provider: str, user: ExternalUser, info: RequestInfo, create_data: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """The record ``user`` signs in to (and whether it is new), linked to the account."""
+        try:
+            return await self._sign_in(col, provider, user, info, create_data)
+        except (Conflict, ValidationFailed):
+            # A simultaneous first sign-in of the same account may have created the record
+            # and its link between our lookup and our write: look again, and sign in to it.
+            if not await self._linked(col, provider, user.id):
+                raise
+            return await self._sign_in(col, provider, user, info, create_data)
 
     async def _linked(self, col: Collection, provider: str, provider_id: str) -> bool:
         links = self._links()
@@ -147,26 +153,38 @@ class OAuth2Service:
             by_email = record is not None
         if record is None:
             return await self._sign_up(col, provider, user, info, create_data), True
-        values: dict[str, Any] = {}
-        if by_email and not record["verified"]:
-            # Someone may have registered this email before its owner: lock them out.
-            values = {"password": await hash_password(random_string(30)), "tokenKey": random_string(50)}
-        if not record["verified"] and user.email_verified and str(record["email"]).lower() == user.email.lower():
-            values["verified"] = True
-        table = self.registry.table(col)
+        return await self._attach(col, provider, user, record["id"], by_email, link is not None), False
+
+    async def _attach(
+        self, col: Collection, provider: str, user: ExternalUser, record_id: str, by_email: bool, linked: bool
+    ) -> dict[str, Any]:
+        """Link ``user`` to the record (verifying it, or taking it over from whoever
+        registered the email first); the record row is locked, so simultaneous sign-ins
+        of one account take turns and each sees what the one before did."""
+        table, links = self.registry.table(col), self._links()
+        stmt = sa.select(table).where(table.c.id == record_id)
         async with self.db.transaction() as conn:
+            record = await conn.fetch_one(stmt if self.db.sql.name == "sqlite" else stmt.with_for_update())
+            if record is None:
+                raise BadRequest("Failed to authenticate.")
+            values: dict[str, Any] = {}
+            if by_email and not record["verified"]:
+                # Someone may have registered this email before its owner: lock them out.
+                values = {"password": await hash_password(random_string(30)), "tokenKey": random_string(50)}
+            if not record["verified"] and user.email_verified and str(record["email"]).lower() == user.email.lower():
+                values["verified"] = True
             if "tokenKey" in values:
                 await conn.execute(sa.delete(links).where(
-                    links.c.collectionRef == col.id, links.c.recordRef == record["id"]))
+                    links.c.collectionRef == col.id, links.c.recordRef == record_id))
                 origins = self.registry.table(self.registry.get(AUTH_ORIGINS))
                 await conn.execute(sa.delete(origins).where(
-                    origins.c.collectionRef == col.id, origins.c.recordRef == record["id"]))
-                link = None
+                    origins.c.collectionRef == col.id, origins.c.recordRef == record_id))
+                linked = False
             if values:
-                await conn.execute(sa.update(table).where(table.c.id == record["id"]).values(values))
-            if link is None:
-                await self._link(conn, col, record["id"], provider, user.id)
-        return {**dict(record), **values}, False
+                await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+            if not linked:
+                await self._link(conn, col, record_id, provider, user.id)
+        return {**dict(record), **values}
 
     async def _link(self, conn: Connection, col: Collection, record_id: str, provider: str, provider_id: str) -> None:
         links = self._links()

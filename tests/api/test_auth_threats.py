@@ -288,3 +288,17 @@ async def test_five_wrong_codes_burn_the_otp(client, inbox):  # noqa: F811
     for _ in range(5):
         assert (await otp_sign_in(client, otp_id, "00000000")).json() == INVALID_OTP
     assert (await otp_sign_in(client, otp_id, code)).json() == INVALID_OTP
+
+
+async def test_otp_sign_in_ends_a_pre_hijacked_account(client, inbox):  # noqa: F811
+    """Someone registered the owner's email first; the owner's first OTP sign-in proves the
+    address, so the squatter's password and sessions die (unless MFA still needs one)."""
+    await make_user(client, "owner@example.com", "squatter-pass-1")
+    squatter = (await sign_in(client, "owner@example.com", "squatter-pass-1")).json()["token"]
+    await enable_otp(client)
+    otp_id, code = await request_otp(client, inbox, "owner@example.com", 1)
+    res = await otp_sign_in(client, otp_id, code)
+    assert res.status_code == 200 and res.json()["record"]["verified"] is True
+    assert (await sign_in(client, "owner@example.com", "squatter-pass-1")).status_code == 400
+    assert (await client.post(USERS + "auth-refresh", headers={"Authorization": squatter})).status_code == 401
+    assert (await client.post(USERS + "auth-refresh", headers={"Authorization": res.json()["token"]})).status_code == 200
