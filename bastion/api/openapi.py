@@ -190,12 +190,64 @@ def auth_paths(col: Collection) -> dict[str, Any]:
     # With MFA on, a first factor answers 401 with only the id of the MFA session (as PocketBase).
     signin["responses"]["401"] = {"description": "Second factor required (MFA)", **_json({
         "oneOf": [ERROR, {"type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
-    return {
+    paths = {
         f"{base}/auth-with-password": {"post": signin},
         f"{base}/auth-refresh": {"post": _op("Refresh the auth token", auth, (401, 403, 404), tag=name,
                                              params=[FIELDS_PARAM, EXPAND_PARAM])},
         f"{base}/auth-methods": {"get": _op("List auth methods", ANY_OBJECT, (404,), tag=name, params=[FIELDS_PARAM])},
     }
+    paths.update(flow_paths(col, auth))
+    return paths
+
+
+def _body(*names: str, required: tuple[str, ...] = (), **special: dict[str, Any]) -> dict[str, Any]:
+    props = {n: special.get(n, {"type": "string"}) for n in names}
+    return {"type": "object", "properties": props, **({"required": list(required)} if required else {})}
+
+
+def flow_paths(col: Collection, auth: dict[str, Any]) -> dict[str, Any]:
+    """Email flows, OTP, OAuth2, TOTP and impersonation of one auth collection.
+
+    Requests, confirmations and OTP requests are counted per identity too: past the limit
+    they answer 429 even with settings.rateLimits off.
+    """
+    name, base = col.name, f"/api/collections/{col.name}"
+    mfa_401 = {"description": "Second factor required (MFA)", **_json({"oneOf": [ERROR, {
+        "type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
+    email = _body("email", required=("email",))
+    ops: dict[str, Any] = {
+        "request-verification": _op("Email a verification link (204 for unknown emails too)", None, (400, 404),
+                                    email, name),
+        "confirm-verification": _op("Confirm an email address", None, (400, 404), _body("token"), name),
+        "request-password-reset": _op("Email a password reset link (204 for unknown emails too)", None,
+                                      (400, 404), email, name),
+        "confirm-password-reset": _op("Set a new password with a reset token", None, (400, 404),
+                                      _body("token", "password", "passwordConfirm"), name),
+        "request-email-change": _op("Email a link to confirm a new address (the record itself)", None,
+                                    (400, 401, 403, 404), _body("newEmail"), name),
+        "confirm-email-change": _op("Confirm a new email address", None, (400, 404),
+                                    _body("token", "password"), name),
+        "request-otp": _op("Email a one-time password (an otpId for unknown emails too)", {
+            "type": "object", "properties": {"otpId": {"type": "string"}}}, (400, 403, 404), email, name),
+        "auth-with-otp": _op("Sign in with a one-time password", auth, (400, 403, 404),
+                             _body("otpId", "password"), name, [FIELDS_PARAM, EXPAND_PARAM]),
+        "auth-with-oauth2": _op("Sign in with an OAuth2 authorization code", auth, (400, 403, 404), _body(
+            "provider", "code", "codeVerifier", "redirectURL", "createData", createData=ANY_OBJECT), name,
+            [FIELDS_PARAM, EXPAND_PARAM]),
+        "auth-with-totp": _op("Second factor: a TOTP or recovery code for an MFA session", auth, (400, 403, 404),
+                              _body("mfaId", "code"), name, [FIELDS_PARAM, EXPAND_PARAM]),
+        "totp/enroll": _op("Start TOTP enrolment (the record itself)", ANY_OBJECT, (400, 401, 404), tag=name),
+        "totp/confirm": _op("Confirm TOTP enrolment with a first code", {"type": "object", "properties": {
+            "recoveryCodes": {"type": "array", "items": {"type": "string"}}}}, (400, 401, 404), _body("code"), name),
+        "totp/disable": _op("Turn TOTP off with a current code", None, (400, 401, 404), _body("code"), name),
+    }
+    for key in ("auth-with-otp", "auth-with-oauth2", "auth-with-totp"):
+        ops[key]["responses"]["401"] = mfa_401
+    paths = {f"{base}/{key}": {"post": op} for key, op in ops.items()}
+    paths[f"{base}/impersonate/{{id}}"] = {"post": _op(
+        "A non-refreshable token for a record (superusers)", auth, (400, 401, 403, 404),
+        _body("duration", duration={"type": "integer", "minimum": 0}), name, [*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM])}
+    return paths
 
 
 SUPERUSER = (400, 401, 403)
@@ -213,8 +265,73 @@ BATCH_RESULT = {"type": "array", "items": {"type": "object", "properties": {
     "status": {"type": "integer"}, "body": {}}}}
 
 
-def system_paths() -> dict[str, Any]:
+FIELD_TYPES = ["text", "editor", "number", "bool", "email", "url", "date", "autodate", "select", "file",
+               "relation", "json", "password", "geoPoint"]
+RULE = {"type": ["string", "null"], "description": "null: superusers only; \"\": everyone; else a filter"}
+COLLECTION_INPUT = {"type": "object", "properties": {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,100}$"}, "type": {"enum": ["base", "auth", "view"]},
+    "fields": {"type": "array", "items": {"type": "object", "required": ["name", "type"], "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,100}$"}, "type": {"enum": FIELD_TYPES},
+        "required": {"type": "boolean"}, "hidden": {"type": "boolean"}, "maxSelect": {"type": "integer"},
+        "min": {}, "max": {}, "values": {"type": "array", "items": {"type": "string"}},
+        "collectionId": {"type": "string"}, "onCreate": {"type": "boolean"}, "onUpdate": {"type": "boolean"}}}},
+    "indexes": {"type": "array", "items": {"type": "string"}}, "viewQuery": {"type": "string"},
+    **{r: RULE for r in ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")}}}
+API_KEY = {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "collections": {"type": "array", "items": {"type": "string"}},
+    "actions": {"type": "array", "items": {"type": "string"}}, "expires": DATE_OUT, "revoked": {"type": "boolean"},
+    "key": {"type": "string", "description": "Shown once, on create"}}}
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def collection_paths() -> dict[str, Any]:
+    one = [{"name": "collection", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "Id or name"}]
+    tag = "collections"
     return {
+        "/api/collections": {
+            "get": _op("List collections (superusers)", envelope(COLLECTION), SUPERUSER, tag=tag, params=LIST_PARAMS),
+            "post": _op("Create a collection (superusers)", COLLECTION, SUPERUSER, COLLECTION_INPUT, tag,
+                        [FIELDS_PARAM])},
+        "/api/collections/{collection}": {
+            "get": _op("View a collection (superusers)", COLLECTION, (401, 403, 404), tag=tag,
+                       params=[*one, FIELDS_PARAM]),
+            "patch": _op("Change a collection (superusers)", COLLECTION, (*SUPERUSER, 404), COLLECTION_INPUT, tag,
+                         [*one, FIELDS_PARAM]),
+            "delete": _op("Delete a collection and its records (superusers)", None, (*SUPERUSER, 404), tag=tag,
+                          params=one)},
+        "/api/collections/{collection}/truncate": {"delete": _op(
+            "Delete every record of a collection (superusers)", None, (*SUPERUSER, 404), tag=tag, params=one)},
+        "/api/collections/import": {"put": _op(
+            "Create or replace many collections; deleteMissing drops the others (superusers)", None, SUPERUSER,
+            {"type": "object", "properties": {"collections": {"type": "array", "items": COLLECTION_INPUT},
+                                              "deleteMissing": {"type": "boolean"}}}, tag)},
+        "/api/collections/meta/scaffolds": {"get": _op(
+            "Blank collections of each type (superusers)", ANY_OBJECT, (401, 403), tag=tag, params=[FIELDS_PARAM])},
+    }
+
+
+def system_paths() -> dict[str, Any]:
+    redirect = _op("Where an OAuth2 provider returns the browser (all-in-one flow)", None, (400,), tag="system",
+                   params=[_query(n, {"type": "string"}) for n in ("state", "code", "error")])
+    redirect["responses"].pop("204")
+    redirect["responses"]["200"] = {"description": "Plain text for the person in the browser", **TEXT}
+    redirect["responses"]["400"]["content"]["text/plain"] = TEXT["content"]["text/plain"]
+    return {
+        **collection_paths(),
+        "/api/oauth2-redirect": {"get": redirect},
+        "/api/api-keys": {
+            "get": _op("List API keys (superusers)", {"type": "object", "properties": {
+                "items": {"type": "array", "items": API_KEY}}}, SUPERUSER, tag="system", params=[FIELDS_PARAM]),
+            "post": _op("Create an API key (superusers)", API_KEY, SUPERUSER, _body(
+                "name", "collections", "actions", "expires", required=("name", "collections", "actions"),
+                collections={"type": "array", "items": {"type": "string"}},
+                actions={"type": "array", "items": {"enum": ["list", "view", "create", "update", "delete"]}}),
+                "system", [FIELDS_PARAM])},
+        "/api/api-keys/{id}": {"delete": _op("Revoke an API key (superusers)", None, (*SUPERUSER, 404),
+                                             tag="system", params=ID_PARAM)},
+        "/api/settings/test/email": {"post": _op("Send a test email (superusers)", None, (*SUPERUSER, 404), _body(
+            "email", "template", "collection", required=("email", "template")), "system")},
         "/api/health": {"get": _op("Health check", HEALTH, (), tag="system", params=[FIELDS_PARAM])},
         "/api/batch": {"post": _op("Run record writes in one transaction (settings.batch.enabled)", BATCH_RESULT,
                                    (400, 403), BATCH, "system", [FIELDS_PARAM])},
@@ -222,11 +339,6 @@ def system_paths() -> dict[str, Any]:
             "get": _op("Read settings (superusers)", ANY_OBJECT, SUPERUSER, tag="system", params=[FIELDS_PARAM]),
             "patch": _op("Change settings (superusers)", ANY_OBJECT, SUPERUSER, ANY_OBJECT, "system",
                          [FIELDS_PARAM])},
-        "/api/collections": {
-            "get": _op("List collections (superusers)", envelope(COLLECTION), SUPERUSER, tag="collections",
-                       params=LIST_PARAMS),
-            "post": _op("Create a collection (superusers)", COLLECTION, SUPERUSER, ANY_OBJECT, "collections",
-                        [FIELDS_PARAM])},
     }
 
 

@@ -127,7 +127,8 @@ def parse_collection(
     errors: dict[str, Any] = {}
     base = existing.to_dict(secrets=True) if existing else {}
     merged = {**base, **data}
-    ctype = merged.get("type") or "base"
+    ctype = merged.get("type")
+    ctype = "base" if ctype in (None, "") else ctype
     if ctype not in TYPES:
         errors["type"] = FieldError("validation_in_invalid", f"Must be one of {', '.join(TYPES)}")
         ctype = "base"
@@ -215,7 +216,7 @@ def _parse_fields(
     field_errors: dict[str, Any] = {}
     fields: list[Field] = []
     # Missing system fields are put in front, and error keys count them, as PocketBase's do.
-    submitted = {item.get("name") for item in raw if isinstance(item, dict)}
+    submitted = {item.get("name") for item in raw if isinstance(item, dict) and isinstance(item.get("name"), str)}
     system_names = () if ctype == "view" else (("id",) if ctype != "auth" else AUTH_SYSTEM_FIELDS)
     offset = sum(1 for name in system_names if name not in submitted)
     position: dict[int, int] = {}

@@ -44,3 +44,26 @@ async def test_document_describes_zero_values_of_email_url_and_date(client):
         assert {"const": ""} in props[name]["anyOf"], name
     dated = (await client.post("/api/collections/links/records", json={"due": "2026-01-02T03:04:05+02:00"})).json()
     assert re.match(props["due"]["anyOf"][1]["pattern"], dated["due"]), dated["due"]
+
+
+async def test_collection_field_name_of_the_wrong_type_is_a_validation_error(client):
+    # Found as {"fields": [{"name": {}, "type": "text"}]}: an unhashable name was a 500.
+    for name in ({}, [], 5, None):
+        for path, method in (("/api/collections", "POST"), ("/api/collections/import", "PUT")):
+            col = {"name": "odd", "fields": [{"name": name, "type": "text"}]}
+            body = col if method == "POST" else {"collections": [col]}
+            res = await client.request(method, path, headers=client.su(), json=body)
+            assert res.status_code == 400, (name, path, res.text)
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "odd", "fields": [{"name": {}, "type": "text"}]})
+    assert res.json()["data"]["fields"]["1"]["name"]["code"] == "validation_invalid_value"
+
+
+async def test_collection_type_of_the_wrong_type_is_refused(client):
+    # An empty object or list was taken for "no type" and created a base collection.
+    for ctype in ({}, [], 0, False):
+        res = await client.post("/api/collections", headers=client.su(), json={"name": "odd", "type": ctype})
+        assert res.status_code == 400, (ctype, res.text)
+        assert res.json()["data"]["type"]["code"] == "validation_in_invalid"
+    res = await client.post("/api/collections", headers=client.su(), json={"name": "odd", "type": ""})
+    assert res.status_code == 200 and res.json()["type"] == "base"
