@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, cast
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +23,37 @@ def json_serializer(value: Any) -> str:
 
 def json_deserializer(value: str | bytes) -> Any:
     return orjson.loads(value)
+
+
+IDLE_PING_S = 1.0
+
+
+def ping_after_idle(engine: AsyncEngine, idle_seconds: float = IDLE_PING_S) -> None:
+    """Check a pooled connection that sat unused for ``idle_seconds`` before lending it out.
+
+    A busy pool never pings (its connections come back within milliseconds), so requests
+    under load pay nothing; after a quiet spell one round trip finds a connection the
+    server dropped (a restart, an idle timeout) and the pool opens a new one instead of
+    failing the request. A dead connection met under load fails its request with 503 and
+    SQLAlchemy then discards every connection opened before it.
+    """
+    sync = engine.sync_engine
+    dialect = sync.dialect
+
+    def checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means "open a new one"
+            raise sa_exc.DisconnectionError("stale pooled connection") from exc
+
+    event.listen(sync.pool, "checkin", checked_in)
+    event.listen(sync.pool, "checkout", checked_out)
 
 
 class SqlConnection:

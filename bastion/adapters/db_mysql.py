@@ -15,7 +15,12 @@ from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
+from bastion.adapters.db_base import (
+    SqlDatabase,
+    json_deserializer,
+    json_serializer,
+    ping_after_idle,
+)
 
 
 class MysqlDialect:
@@ -81,6 +86,7 @@ class MysqlDatabase(SqlDatabase):
             },
         )
         event.listen(engine.sync_engine, "connect", _binary_collation)
+        ping_after_idle(engine)
         super().__init__(engine)
         self.sql = MysqlDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)

@@ -4,8 +4,9 @@ uvicorn bounds the idle time between two requests on a kept-alive connection, bu
 the time a client takes to send a request's headers, so a client can hold a connection
 forever by sending nothing or one byte at a time. Here every request's headers (from the
 connection's start or the request's first byte) must arrive within ``header_timeout``
-seconds; otherwise the client gets a 408 and the connection is closed. Requests the
-parser rejects are answered with Bastion's JSON error shape instead of plain text.
+seconds; otherwise the client gets a 408 and the connection is closed. The request line
+and headers together may take ``MAX_HEAD_BYTES`` (431 above; the parser itself has no
+limit). Requests the parser rejects get Bastion's JSON error shape instead of plain text.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bastion.api.errors import SECURITY_HEADERS, error_body
 
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing; the parser wraps it in its own error."""
+
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_too_large = False
         super().connection_made(transport)
         self._arm_header_timer()
 
@@ -32,7 +41,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         self._arm_header_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._disarm_header_timer()
@@ -40,7 +64,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         self._disarm_header_timer()
-        self._answer_and_close(400, "Invalid HTTP request.")
+        if self._head_too_large:
+            self._answer_and_close(431, "The request line and headers are too large.")
+        else:
+            self._answer_and_close(400, "Invalid HTTP request.")
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -73,7 +100,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-_REASONS = {400: "Bad Request", 408: "Request Timeout"}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 def guarded_protocol(header_timeout: float) -> type[GuardedHttpProtocol]:

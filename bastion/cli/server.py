@@ -37,7 +37,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
     server = uvicorn.Server(uvicorn.Config(
         asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout), access_log=False, log_level="warning",
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace)), proxy_headers=False,
-        server_header=False, timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+        server_header=False, timeout_keep_alive=5,
     ))
     # Stop on SIGINT/SIGTERM by draining requests (bounded by the grace period) and then
     # exit normally, rather than re-raising the signal as uvicorn does by default.

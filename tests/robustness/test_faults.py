@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from bastion.adapters.database import open_database
+from bastion.adapters.db_base import IDLE_PING_S
 from bastion.core.errors import Unavailable
 from tests.conftest import require_or_skip
 from tests.integration.test_cli import Server, run_cli
@@ -188,6 +189,20 @@ def test_postgres_restart_under_load(cluster, tmp_path):
     lost = [o for o in acknowledged if rows.get(o.record_id, {}).get("marker") != o.marker]
     assert not lost, f"{len(lost)} acknowledged creates are not in the database: {lost[:3]}"
     assert all(r["marker"] == r["twin"] and r["marker"] for r in rows.values()), "a half-written record"
+
+
+async def test_postgres_restart_while_idle_costs_no_request(cluster, tmp_path):
+    db = open_database(cluster.url, tmp_path)
+    try:
+        async with db.read() as conn:
+            assert await conn.scalar(sa.select(1)) == 1
+        cluster.stop("fast")
+        cluster.start()
+        await asyncio.sleep(IDLE_PING_S + 0.2)
+        async with db.read() as conn:  # the pooled connection is dead: pinged, replaced
+            assert await conn.scalar(sa.select(1)) == 1
+    finally:
+        await db.close()
 
 
 @pytest.mark.parametrize("url", [

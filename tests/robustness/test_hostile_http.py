@@ -174,6 +174,16 @@ def test_ten_thousand_term_filter(server):
     assert_error_shape(status, body, (400, 414, 431))
 
 
+@pytest.mark.parametrize("headers", [
+    {"X-Big": "b" * 100_000},
+    {f"X-H{i}": "v" * 40 for i in range(3000)},
+], ids=["one-huge-header", "many-headers"])
+def test_oversized_request_head(server, headers):
+    status, headers_out, body = exchange(server, request("GET", b"/api/health", headers))
+    assert_error_shape(status, body, 431)
+    assert headers_out.get("connection") == "close"
+
+
 @pytest.mark.parametrize("query", [
     "expand=" + ",".join(f"tags{i}" for i in range(5000)),
     "expand=" + ".".join(["tags"] * 5000),
