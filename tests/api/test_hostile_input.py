@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 import pytest
 
+from bastion.api.app import HttpOptions, create_asgi
 from tests.api.test_collections import make_posts
 
 
@@ -72,3 +76,46 @@ async def test_hostile_collection_definitions(client):
     ):
         res = await client.post("/api/collections", json=body, headers=client.su())
         assert res.status_code == 400, (body, res.text)
+
+
+async def test_multipart_body_over_the_limit_is_413(client):
+    await make_posts(client)
+
+    async def stream():  # no Content-Length: the limit must hold while the body streams
+        yield b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n"
+        for _ in range(40):
+            yield b"x" * 65536
+
+    res = await client.post("/api/collections/posts/records", content=stream(),
+                            headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert res.status_code == 413, res.text
+    assert res.json() == {"status": 413, "message": "Request entity too large.", "data": {}}
+    assert res.headers["connection"] == "close"
+
+
+async def test_a_stalled_body_gets_408_and_the_connection_closed(app):
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, read_timeout=0.3))
+    scope = {"type": "http", "method": "POST", "path": "/api/collections/_superusers/auth-with-password",
+             "raw_path": b"/api/collections/_superusers/auth-with-password", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"50")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "scheme": "http",
+             "http_version": "1.1", "root_path": "", "asgi": {"version": "3.0"}}
+    first = True
+
+    async def receive():
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b'{"identity":', "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await asyncio.wait_for(asgi(scope, receive, send), 5)
+    start = sent[0]
+    assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
+    assert orjson.loads(sent[1]["body"])["message"] == "The request body arrived too slowly."
