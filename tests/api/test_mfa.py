@@ -87,9 +87,20 @@ def count_lookups(app, table: str) -> list[str]:
         if own.match(statement):
             seen.append(statement)
 
-    for engine in {app.db._engine, app.db._write_engine}:
-        sa.event.listen(engine.sync_engine, "before_cursor_execute", note)
+    for engine in _engines(app.db):
+        sa.event.listen(engine, "before_cursor_execute", note)
     return seen
+
+
+def _engines(db) -> set[sa.Engine]:
+    """The SQLAlchemy engines behind a Database adapter, whatever it names them."""
+    found = set()
+    for value in vars(db).values():
+        engine = getattr(value, "sync_engine", None) or getattr(value, "engine", None) or value
+        if isinstance(engine, sa.Engine):
+            found.add(engine)
+    assert found, f"no engine found on {type(db).__name__}"
+    return found
 
 
 async def test_sign_in_skips_the_authenticator_lookup_but_not_its_check(app, client, inbox):  # noqa: F811
