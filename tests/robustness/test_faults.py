@@ -377,7 +377,7 @@ def test_sqlite_locked_by_another_process(tmp_path):
     assert all(o.kind == "create" for o in unavailable), "a read failed: readers must not wait for writers"
     assert max(o.seconds for o in outcomes) < 2 * busy + 1.5
     reads_during_lock = [o for o in outcomes if o.kind == "read" and long_from < o.started < long_to - 0.5]
-    assert reads_during_lock and max(o.seconds for o in reads_during_lock) < 0.5
+    assert reads_during_lock and max(o.seconds for o in reads_during_lock) < 1.0
     tail = [o for o in outcomes if o.started > long_to + 0.5]
     assert tail and all(o.status == 200 for o in tail)
 
