@@ -159,7 +159,16 @@ async def auth_with_totp(request: Request) -> Response:
             "mfaId": FieldError("validation_required", "Cannot be blank")})
     app = app_of(request)
     identity = await app.mfa.pending_identity(col, mfa_id)
-    await app.mfa.verify(identity, body.get("code"))
+    # Six digits are quick to guess: the same window and lockout as OTP codes, per record.
+    guards, who = guards_of(request), f"record#{identity.id}"
+    await guards.otp.check_locked(col, "totp#" + who)
+    await guards.identity.hit(col, "authWithTOTP", who)
+    try:
+        await app.mfa.verify(identity, body.get("code"))
+    except ValidationFailed:
+        await guards.otp.record_failure(col, "totp#" + who)
+        raise
+    await guards.otp.record_success(col, "totp#" + who)
     return await signed_in(request, identity, info, "totp", {**body, "mfaId": mfa_id})
 
 

@@ -275,7 +275,7 @@ OTP_LOCKOUT = LockoutPolicy(max_failures=10, window=3600, first_lock=300, max_lo
 # (duration s, maxRequests): sign-ins allow a person's retries; requests send email, and
 # confirmations carry tokens that a person clicks once or twice.
 _IDENTITY_WINDOWS = {
-    "authWithPassword": (60, 20), "authWithOTP": (180, 5), "authWithOAuth2": (60, 20),
+    "authWithPassword": (60, 20), "authWithOTP": (180, 5), "authWithTOTP": (180, 5), "authWithOAuth2": (60, 20),
     "requestOTP": (900, 5), "requestPasswordReset": (900, 5), "requestVerification": (900, 5),
     "requestEmailChange": (900, 5), "confirmPasswordReset": (900, 10), "confirmVerification": (900, 10),
     "confirmEmailChange": (900, 10),

@@ -122,3 +122,22 @@ async def test_sign_in_skips_the_authenticator_lookup_but_not_its_check(app, cli
     res = await client.post("/api/collections/users/auth-with-otp", json={"otpId": otp_id, "password": code})
     assert res.status_code == 401 and set(res.json()) == {"mfaId"}
     assert len(lookups) == 1
+
+
+async def test_totp_guessing_is_limited_per_record(client):
+    await make_user(client)
+    headers = {"Authorization": (await sign_in(client)).json()["token"]}
+    secret = (await client.post("/api/collections/users/totp/enroll", headers=headers)).json()["secret"]
+    totp = pyotp.TOTP(secret)
+    assert (await client.post("/api/collections/users/totp/confirm", headers=headers,
+                              json={"code": totp.now()})).status_code == 200
+    answers = []
+    for n in range(6):  # a fresh mfaId each time: the count is the record's
+        mfa_id = (await sign_in(client)).json()["mfaId"]
+        res = await client.post("/api/collections/users/auth-with-totp", json={"mfaId": mfa_id, "code": f"00000{n}"})
+        answers.append(res.status_code)
+    assert answers == [400] * 5 + [429]
+    mfa_id = (await sign_in(client)).json()["mfaId"]
+    step = int(time.time()) // 30 + 1
+    right = await client.post("/api/collections/users/auth-with-totp", json={"mfaId": mfa_id, "code": totp.at(step * 30)})
+    assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
