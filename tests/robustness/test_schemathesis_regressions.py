@@ -67,3 +67,30 @@ async def test_collection_type_of_the_wrong_type_is_refused(client):
         assert res.json()["data"]["type"]["code"] == "validation_in_invalid"
     res = await client.post("/api/collections", headers=client.su(), json={"name": "odd", "type": ""})
     assert res.status_code == 200 and res.json()["type"] == "base"
+
+
+async def test_dates_before_year_1000_keep_four_digit_years(client):
+    # Found as "0183-08-28T07:03:19.233Z" stored as "183-08-28 07:03:19.233Z": not the wire
+    # format, unreadable by the date parser, and out of order in string comparisons.
+    await _links(client)
+    created = await client.post("/api/collections/links/records", json={"due": "0183-08-28T07:03:19.233Z"})
+    assert created.status_code == 200, created.text
+    assert created.json()["due"] == "0183-08-28 07:03:19.233Z"
+    rid = created.json()["id"]
+    again = await client.patch(f"/api/collections/links/records/{rid}", json={"due": created.json()["due"]})
+    assert again.status_code == 200 and again.json()["due"] == "0183-08-28 07:03:19.233Z"
+    await client.post("/api/collections/links/records", json={"due": "1999-01-01 00:00:00.000Z"})
+    page = (await client.get("/api/collections/links/records", params={
+        "filter": 'due != ""', "sort": "due"})).json()
+    assert [r["due"][:4] for r in page["items"]] == ["0183", "1999"]
+    found = await client.get("/api/collections/links/records", params={"filter": 'due < "1000-01-01"'})
+    assert [r["id"] for r in found.json()["items"]] == [rid]
+
+
+async def test_date_option_out_of_range_after_utc_conversion_is_a_validation_error(client):
+    # Year 1 at +01:00 is year 0 in UTC (and 9999 at -01:00 is 10000): a 500 before.
+    for bound in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        res = await client.post("/api/collections", headers=client.su(), json={
+            "name": "dated", "fields": [{"name": "d", "type": "date", "min": bound}]})
+        assert res.status_code == 400, (bound, res.text)
+        assert res.json()["data"]["fields"]["1"]["min"]["code"] == "validation_invalid_date"

@@ -9,9 +9,22 @@ from typing import Any
 from bastion.core.errors import FieldError
 from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.options import Errors, opt_bool, opt_number_or_none, opt_str
-from bastion.tools.timeutil import normalize_datetime
+from bastion.tools.timeutil import format_datetime, parse_datetime
 
 MAX_SAFE = 2**53
+
+
+def wire_date(text: str) -> str:
+    """``text`` as ``YYYY-MM-DD HH:MM:SS.sssZ`` in UTC; ValueError when it is no datetime.
+
+    The year always has four digits, as PocketBase writes it: strftime leaves out the
+    leading zeros before year 1000, and such a value would neither parse back nor sort
+    with the others (dates compare as strings).
+    """
+    value = parse_datetime(text)
+    out = format_datetime(value)
+    year = str(value.year)
+    return f"{value.year:04d}{out[len(year):]}" if len(year) < 4 else out
 
 
 def number_out(value: Any) -> int | float:
@@ -139,8 +152,8 @@ class DateField(Field):
             value = opt_str(data, key, errors, max_length=64)
             if value:
                 try:
-                    value = normalize_datetime(value)
-                except ValueError:
+                    value = wire_date(value)
+                except (ValueError, OverflowError):
                     errors[key] = FieldError("validation_invalid_date", "Must be a valid date")
                     value = ""
             setattr(self, key, value)
@@ -159,7 +172,7 @@ class DateField(Field):
         if not isinstance(raw, str) or len(raw) > 64:
             raise FieldError("validation_invalid_date", "Must be a valid date")
         try:
-            return normalize_datetime(raw)
+            return wire_date(raw)
         except (ValueError, OverflowError):
             raise FieldError("validation_invalid_date", "Must be a valid date") from None
 
@@ -206,7 +219,7 @@ class AutodateField(Field):
         if not isinstance(raw, str):
             raise FieldError("validation_invalid_date", "Must be a valid date")
         try:
-            return normalize_datetime(raw)
+            return wire_date(raw)
         except (ValueError, OverflowError):
             raise FieldError("validation_invalid_date", "Must be a valid date") from None
 
