@@ -1,22 +1,32 @@
-"""SQLite through aiosqlite: WAL, one writer connection, a pool of readers.
+"""SQLite: WAL, one writer connection, a pool of readers, each on its own thread.
 
-Writes go through a single pooled connection that starts ``BEGIN IMMEDIATE``, so writers
-queue inside the process instead of failing with ``database is locked``; readers use
-their own connections and never block the writer under WAL.
+Writes go through a single connection that starts ``BEGIN IMMEDIATE``, so writers queue
+inside the process instead of failing with ``database is locked``; readers use their own
+connections and never block the writer under WAL. Every connection lives on a thread of
+its own and runs a statement in one hop (``sqlite_threads``).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import NullPool
 
-from bastion.adapters.db_base import SqlDatabase, json_deserializer, json_serializer
+from bastion.adapters.db_base import (
+    _CONNECTION_ERRORS,
+    SqlDatabase,
+    _raise_mapped,
+    json_deserializer,
+    json_serializer,
+)
+from bastion.adapters.sqlite_threads import WorkerConnection, WorkerPool, commit, rollback
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -86,24 +96,59 @@ class SqliteDatabase(SqlDatabase):
 
     def __init__(self, path: Path, readers: int = 4, busy_timeout: float = BUSY_TIMEOUT_S):
         path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite+aiosqlite:///{path}"
-        common: dict[str, Any] = dict(
-            json_serializer=json_serializer,
-            enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
-            json_deserializer=json_deserializer,
-            poolclass=AsyncAdaptedQueuePool,
-            connect_args={"timeout": busy_timeout, "check_same_thread": False},
-        )
-        reader = create_async_engine(url, pool_size=readers, max_overflow=0, **common)
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=max(1.0, busy_timeout), **common)
         busy_ms = int(busy_timeout * 1000)
-        for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
-            event.listen(engine.sync_engine, "connect", lambda conn, _rec, _ms=busy_ms: _pragmas(conn, _ms))
-            event.listen(
-                engine.sync_engine,
-                "begin",
-                lambda conn, _sql=begin: conn.exec_driver_sql(_sql),
+        pools = []
+        for role, size, begin in (("reader", readers, "BEGIN"), ("writer", 1, "BEGIN IMMEDIATE")):
+            engine = sa.create_engine(
+                f"sqlite:///{path}",
+                json_serializer=json_serializer,
+                json_deserializer=json_deserializer,
+                enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
+                poolclass=NullPool,  # each worker keeps its one connection for good
+                connect_args={"timeout": busy_timeout, "check_same_thread": False},
             )
-        super().__init__(reader, writer)
+            event.listen(engine, "connect", lambda conn, _rec, _ms=busy_ms: _pragmas(conn, _ms))
+            event.listen(engine, "begin", lambda conn, _sql=begin: conn.exec_driver_sql(_sql))
+            pools.append(WorkerPool(engine, size, f"sqlite-{role}", timeout=max(1.0, busy_timeout)))
+        self._readers, self._writers = pools
         self.sql = SqliteDialect()
         self.url_for_display = f"sqlite:///{path}"
+
+    async def close(self) -> None:
+        await self._readers.close()
+        await self._writers.close()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[WorkerConnection]:  # type: ignore[override]
+        try:
+            async with self._readers.acquire() as worker:
+                try:
+                    yield WorkerConnection(worker, self.translate)
+                finally:
+                    worker.post(rollback)  # ends the read transaction before the next user
+        except _CONNECTION_ERRORS as exc:
+            _raise_mapped(exc, self.translate)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[WorkerConnection]:  # type: ignore[override]
+        try:
+            async with self._writers.acquire() as worker:
+                try:
+                    yield WorkerConnection(worker, self.translate)
+                except BaseException:
+                    worker.post(rollback)
+                    raise
+                try:
+                    await worker.call(commit)
+                except sa_exc.DBAPIError:
+                    worker.post(rollback)
+                    raise
+        except _CONNECTION_ERRORS as exc:
+            _raise_mapped(exc, self.translate)
+
+    async def table_names(self) -> list[str]:
+        async with self._readers.acquire() as worker:
+            try:
+                return await worker.call(lambda c: sa.inspect(c).get_table_names())
+            finally:
+                worker.post(rollback)
