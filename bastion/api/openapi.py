@@ -67,7 +67,11 @@ def record_schema(col: Collection) -> dict[str, Any]:
             continue
         props[f.name] = field_schema(f)
     props["expand"] = {"type": "object", "description": "Expanded relations, by field name"}
-    return {"type": "object", "properties": props}
+    note = "Fields marked hidden reach superusers only."
+    if col.is_auth:
+        note += (" email is shown when emailVisibility is true, and to the record itself, superusers and"
+                 " callers matching the manageRule; sign-in responses always include it.")
+    return {"type": "object", "properties": props, "description": note}
 
 
 def record_input_schema(col: Collection, creating: bool) -> dict[str, Any]:
@@ -151,7 +155,20 @@ def envelope(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": ["page", "perPage", "totalItems", "totalPages", "items"], "properties": {
         "page": {"type": "integer"}, "perPage": {"type": "integer"}, "totalItems": {"type": "integer"},
         "totalPages": {"type": "integer"}, "items": {"type": "array", "items": item},
-        "nextCursor": {"type": ["string", "null"]}}}
+        "nextCursor": {"type": ["string", "null"]}},
+        "description": "totalItems and totalPages are -1 with skipTotal or cursor"}
+
+
+# What a rule does to each action, as in PocketBase: null locks it to superusers (403); an
+# expression filters a list, hides a record (404) or refuses a create (400).
+RULE_OUTCOMES = {
+    "list": "listRule null: 403 except for superusers; an expression only filters the rows.",
+    "view": "viewRule null: 403 except for superusers; a record the expression does not match: 404.",
+    "create": "createRule null: 403 except for superusers; an expression the new record does not match: 400.",
+    "update": "updateRule null: 403 except for superusers; a record the expression does not match: 404.",
+    "delete": "deleteRule null: 403 except for superusers; a record the expression does not match: 404;"
+              " a record that a required relation still points to: 400.",
+}
 
 
 def record_paths(col: Collection) -> dict[str, Any]:
@@ -172,8 +189,16 @@ def record_paths(col: Collection) -> dict[str, Any]:
         paths[base]["post"] = _op(f"Create a {name} record", ref, (400, 403, 404), create, name,
                                   [FIELDS_PARAM, EXPAND_PARAM])
         paths[f"{base}/{{id}}"]["patch"] = _op(f"Update a {name} record", ref, (400, 403, 404), update, name, one)
+        # As PocketBase: forms too, where "true"/"false" and plain numbers are read as such,
+        # a repeated key is a list and a part named @jsonPayload holds a JSON object.
+        for op, body in ((paths[base]["post"], create), (paths[f"{base}/{{id}}"]["patch"], update)):
+            op["requestBody"]["content"]["multipart/form-data"] = {"schema": body}
         paths[f"{base}/{{id}}"]["delete"] = _op(f"Delete a {name} record", None, (400, 403, 404), tag=name,
                                                 params=ID_PARAM)
+    for path, method, action in ((base, "get", "list"), (f"{base}/{{id}}", "get", "view"), (base, "post", "create"),
+                                 (f"{base}/{{id}}", "patch", "update"), (f"{base}/{{id}}", "delete", "delete")):
+        if method in paths[path]:
+            paths[path][method]["description"] = RULE_OUTCOMES[action]
     return paths
 
 
