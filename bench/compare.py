@@ -23,7 +23,7 @@ over the server's process tree, server CPU µs/request, PostgreSQL backends' CPU
 each as a ratio to Bastion on the same backend) and a bar chart of req/s (matplotlib,
 ``pip install -e '.[bench]'``).
 
-    .venv/bin/python bench/compare.py                        # everything, ~20 min (+ npm install once)
+    .venv/bin/python bench/compare.py                        # everything, ~13 min (+ npm install, ~5 min)
     .venv/bin/python bench/compare.py --quick                # 2 s per scenario
     .venv/bin/python bench/compare.py --systems bastion-postgres,parse-postgres
     .venv/bin/python bench/compare.py --install-dir ~/.cache/bastion-bench/install  # keep the npm install
