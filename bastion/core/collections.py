@@ -146,7 +146,8 @@ def parse_collection(
         errors["name"] = FieldError("validation_collection_system_name_change", "System collections cannot be renamed")
     elif name.startswith("_") and not (existing and existing.system):
         errors["name"] = FieldError("validation_invalid_name", "Names starting with _ are reserved")
-    cid = existing.id if existing else merged.get("id") or collection_id(ctype, name)
+    cid = existing.id if existing else merged.get("id")
+    cid = collection_id(ctype, name) if cid in (None, "") else cid
     if not isinstance(cid, str) or not re.match(r"^\w{1,100}$", cid):
         errors["id"] = FieldError("validation_invalid_value", "Must be 1-100 letters, digits or underscores")
     col = Collection(
@@ -307,6 +308,12 @@ def _parse_indexes(
             continue
         spec = IndexSpec(spec.name, col.name, spec.unique, spec.columns, spec.where)
         out.append(spec.to_sql())
+    if "name" in errors or "id" in errors:
+        # Index texts name the table (generated auth ones the id too): with either invalid
+        # they cannot be read back, and the collection is refused anyway.
+        if index_errors:
+            errors["indexes"] = index_errors
+        return out
     if col.is_auth:
         out = _ensure_auth_indexes(out, col)
     seen: set[str] = set()

@@ -14,7 +14,9 @@ deeper locally.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +34,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.conftest import require_or_skip
 from tests.integration.test_cli import Server, run_cli
+from tests.services import BACKENDS
 
 MAX_EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "12"))
 EMAIL, PASSWORD = "fuzz@example.com", "fuzz-password-1"
@@ -132,11 +136,29 @@ def _sign_in(http: httpx.Client, collection: str, identity: str, password: str) 
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    cwd: Path = tmp_path_factory.mktemp("fuzz")
-    srv = Server(cwd, "--dir", "data")
+def database_args(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """SQLite in --dir unless BASTION_FUZZ_DATABASE names another backend (postgres, mariadb)."""
+    backend = BACKENDS[os.environ.get("BASTION_FUZZ_DATABASE", "sqlite")]
+    if backend.name == "sqlite":
+        yield []
+        return
+    problem = backend.unavailable()
+    if problem:
+        require_or_skip(problem)
+    name = f"bt_fuzz_{secrets.token_hex(4)}"
+    url = asyncio.run(backend.create_database(name, tmp_path_factory.getbasetemp()))
     try:
-        res = run_cli("superuser", "upsert", EMAIL, PASSWORD, "--dir", "data", cwd=cwd)
+        yield ["--database-url", url]
+    finally:
+        asyncio.run(backend.drop_database(name))
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, database_args: list[str]) -> Iterator[Live]:
+    cwd: Path = tmp_path_factory.mktemp("fuzz")
+    srv = Server(cwd, "--dir", "data", *database_args)
+    try:
+        res = run_cli("superuser", "upsert", EMAIL, PASSWORD, "--dir", "data", *database_args, cwd=cwd)
         assert res.returncode == 0, res.stderr
         with httpx.Client(base_url=srv.url, timeout=10) as http:
             su = _sign_in(http, "_superusers", EMAIL, PASSWORD)

@@ -94,3 +94,28 @@ async def test_date_option_out_of_range_after_utc_conversion_is_a_validation_err
             "name": "dated", "fields": [{"name": "d", "type": "date", "min": bound}]})
         assert res.status_code == 400, (bound, res.text)
         assert res.json()["data"]["fields"]["1"]["min"]["code"] == "validation_invalid_date"
+
+
+async def test_auth_collection_with_an_invalid_name_is_a_validation_error(client):
+    # Found as {"type": "auth"}: the generated email/tokenKey indexes named an empty table
+    # and could not be read back (a 500); renaming users to "" did the same.
+    for name in (None, "", {}, "a b", "x" * 300):
+        body = {"type": "auth"} if name is None else {"type": "auth", "name": name}
+        res = await client.post("/api/collections", headers=client.su(), json=body)
+        assert res.status_code == 400, (name, res.text)
+        assert res.json()["data"]["name"]["code"] == "validation_invalid_name"
+    for name in ("", {}, "a-b"):
+        res = await client.patch("/api/collections/users", headers=client.su(), json={"name": name})
+        assert res.status_code == 400, (name, res.text)
+        assert res.json()["data"]["name"]["code"] == "validation_invalid_name"
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "", "indexes": ["CREATE INDEX idx_x ON t (id)"]})
+    assert res.status_code == 400 and "name" in res.json()["data"]
+
+
+async def test_collection_id_of_the_wrong_type_is_refused(client):
+    # An empty object was taken for "no id" and a generated id used instead.
+    for cid in ({}, [], 0):
+        res = await client.post("/api/collections", headers=client.su(), json={"name": "odd", "id": cid})
+        assert res.status_code == 400, (cid, res.text)
+        assert res.json()["data"]["id"]["code"] == "validation_invalid_value"
