@@ -70,11 +70,11 @@ def driver_url(url: str) -> str:
 class MysqlDatabase(SqlDatabase):
     """``core.ports.Database`` for MariaDB 10.6+ (and MySQL 8)."""
 
-    def __init__(self, url: str, pool_size: int = 10, query_timeout: float = 30.0):
+    def __init__(self, url: str, pool_size: int = 20, query_timeout: float = 30.0):
         engine = create_async_engine(
             driver_url(url),
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=0,  # an overflow connection is closed on return: a connect per request
             pool_timeout=10,
             pool_recycle=3600,
             json_serializer=json_serializer,

@@ -62,11 +62,12 @@ def driver_url(url: str) -> str:
 class PostgresDatabase(SqlDatabase):
     """``core.ports.Database`` for PostgreSQL 13+."""
 
-    def __init__(self, url: str, pool_size: int = 10, query_timeout: float = 30.0):
-        engine = create_async_engine(
-            driver_url(url),
-            pool_size=pool_size,
-            max_overflow=pool_size,
+    def __init__(self, url: str, pool_size: int = 20, query_timeout: float = 30.0):
+        # No overflow connections: the pool closes one as soon as it is given back, so
+        # under load every request past pool_size paid a fresh connection (measured with 32
+        # concurrent reads on 10 + 10: 900 us of client CPU per read instead of 270).
+        options: dict[str, Any] = dict(
+            max_overflow=0,
             pool_timeout=10,
             json_serializer=json_serializer,
             enable_from_linting=False,  # rules join @collection tables ON TRUE on purpose
@@ -80,8 +81,15 @@ class PostgresDatabase(SqlDatabase):
                 },
             },
         )
-        ping_after_idle(engine)
-        super().__init__(engine)
+        # Reads run on a pool of their own in autocommit: under READ COMMITTED every statement
+        # takes its own snapshot anyway, and BEGIN + ROLLBACK cost two round trips per read
+        # (measured with 32 concurrent single-row reads: 270 -> 210 us of client CPU each).
+        reader = create_async_engine(
+            driver_url(url), isolation_level="AUTOCOMMIT", pool_size=pool_size, **options)
+        writer = create_async_engine(driver_url(url), pool_size=max(2, pool_size // 2), **options)
+        for engine in (reader, writer):
+            ping_after_idle(engine)
+        super().__init__(reader, writer)
         self.sql = PostgresDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
 
@@ -89,3 +97,4 @@ class PostgresDatabase(SqlDatabase):
         # asyncpg caches prepared statements per connection; plans made before a column
         # change would fail once, so start from fresh connections instead.
         await self._engine.dispose()
+        await self._write_engine.dispose()
