@@ -228,8 +228,8 @@ def run_system(ctx: Ctx, args: argparse.Namespace, system: System) -> Run:
                   f"(loadavg {row.loadavg})", flush=True)
         if system.proc is not None and system.proc.poll() is not None:
             raise RuntimeError(f"{system.key} exited during the run")
-    except (RuntimeError, OSError, ValueError) as exc:
-        run.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one system failing must not lose the others' figures
+        run.error = f"{type(exc).__name__}: {exc}"
         print(f"  {system.key}: FAILED: {exc}", flush=True)
     finally:
         if system.proc is not None:
