@@ -19,6 +19,7 @@ from bastion.core.ports import Connection, Database, Row
 from bastion.core.record_input import PreparedRecord, prepare
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
+from bastion.core.system_collections import AUTH_ORIGINS
 from bastion.tools.ids import random_string
 
 NOT_FOUND = "The requested resource wasn't found."
@@ -196,8 +197,19 @@ class RecordService:
                     row = await self._fetch(conn, table, record_id, None)
                 else:
                     row = await conn.fetch_one(stmt.returning(*table.c))
+            if col.is_auth and prepared.new_password is not None:
+                await self._forget_origins(conn, col, record_id)
         assert row is not None
         return self.to_api(col, row, info)
+
+    async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
+        """A new password forgets the record's known devices (``_authOrigins``), in the same
+        transaction, so the next sign-in from any of them alerts again (as PocketBase)."""
+        origins = self.registry.find(AUTH_ORIGINS)
+        if origins is None:
+            return
+        table = self.registry.table(origins)
+        await conn.execute(sa.delete(table).where(table.c.collectionRef == col.id, table.c.recordRef == record_id))
 
     async def _can_manage(
         self, conn: Connection, info: RequestInfo, col: Collection, table: sa.Table, record_id: str

@@ -115,3 +115,20 @@ async def test_mfa_first_factor_is_not_a_device_sign_in(client, inbox):  # noqa:
     res = await client.get(ORIGINS, headers=client.su(), params={"filter": f"recordRef = '{user['id']}'"})
     assert [o["fingerprint"] for o in res.json()["items"]] == [hashlib.md5(b"127.0.0.1Known/1").hexdigest()]
     assert inbox.messages == []
+
+
+async def test_a_password_change_through_the_records_api_forgets_the_devices(client, inbox):  # noqa: F811
+    user = await make_user(client)
+    await sign_in_from(client, "Firefox/1")
+    token = (await sign_in_from(client, "Safari/2")).json()["token"]
+    assert len(await origins(client, token)) == 2
+    wrong = await client.patch(USERS + f"records/{user['id']}", headers={"Authorization": token}, json={
+        "oldPassword": "not-it-1", "password": "password-2", "passwordConfirm": "password-2"})
+    assert wrong.status_code == 400
+    assert len(await origins(client, (await sign_in_from(client, "Firefox/1")).json()["token"])) == 2
+    res = await client.patch(USERS + f"records/{user['id']}", headers={"Authorization": token}, json={
+        "oldPassword": "password-1", "password": "password-2", "passwordConfirm": "password-2"})
+    assert res.status_code == 200, res.text
+    fresh = (await sign_in_from(client, "Firefox/1", password="password-2")).json()["token"]
+    assert [o["fingerprint"] for o in await origins(client, fresh)] == [
+        hashlib.md5(b"127.0.0.1Firefox/1").hexdigest()]
