@@ -17,7 +17,7 @@ from bastion.core.auth import AuthService
 from bastion.core.auth_flows import AuthFlows
 from bastion.core.batch import BatchService
 from bastion.core.collection_service import CollectionService
-from bastion.core.errors import BadRequest
+from bastion.core.errors import BadRequest, BastionError
 from bastion.core.expand import Expander
 from bastion.core.filters import Filters
 from bastion.core.mfa import MfaService
@@ -117,7 +117,11 @@ class App:
         return await self.migrate_up() if apply_migrations else []
 
     async def watch_schema(self, interval: float = 2.0) -> None:
-        """Poll the schema version so a change made on another node is seen here too."""
+        """Poll the schema version so a change made on another node is seen here too.
+
+        While the database is unreachable this logs once when the checks start failing
+        (with the cause) and once when they succeed again, not every ``interval``."""
+        failing = False
         while True:
             await asyncio.sleep(interval)
             try:
@@ -125,8 +129,17 @@ class App:
                     log.info("schema changed on another node; reloaded")
                 if await self.settings.reload_if_changed():
                     log.info("settings changed on another node; reloaded")
-            except Exception:  # noqa: BLE001 - keep watching through database hiccups
+            except BastionError as exc:  # the database is down or busy: keep watching
+                if not failing:
+                    log.warning("schema version check failed (%s); retrying every %g s", exc, interval)
+                failing = True
+                continue
+            except Exception:  # noqa: BLE001 - anything else is a bug worth its traceback
                 log.warning("schema version check failed", exc_info=True)
+                continue
+            if failing:
+                log.info("schema version check works again")
+                failing = False
 
     async def close(self) -> None:
         await self.flows.drain()
