@@ -10,7 +10,6 @@ import typer
 import uvicorn
 
 from bastion.adapters.store_memory import MemoryStore
-from bastion.adapters.store_redis import RedisStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
 from bastion.cli.http_protocol import guarded_protocol
@@ -19,7 +18,11 @@ from bastion.core.store import Store
 
 
 async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
-    store: Store = RedisStore(config.redis_url) if config.redis_url else MemoryStore()
+    store: Store = MemoryStore()
+    if config.redis_url:
+        from bastion.adapters.store_redis import RedisStore  # loads redis only when asked for
+
+        store = RedisStore(config.redis_url)
     asgi = create_asgi(app, HttpOptions(
         body_limit=config.body_limit, read_timeout=config.read_timeout, origins=list(config.origins),
         manage_lifespan=False, store=store))

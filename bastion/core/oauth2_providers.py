@@ -18,19 +18,17 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
-from authlib.oauth2.auth import ClientAuth
-from authlib.oauth2.rfc6749 import OAuth2Token
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
+if TYPE_CHECKING:
+    from authlib.oauth2.rfc6749 import OAuth2Token
+    from joserfc.jwk import KeySet
+
+# httpx, authlib and joserfc (about 6 MiB) are imported by the functions that talk to a
+# provider, so a server that never signs anyone in through OAuth2 does not load them.
 from bastion.core.collections import Collection
 from bastion.tools.ids import random_string
 
@@ -193,6 +191,9 @@ def validate_id_token(
     id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str | None
 ) -> dict[str, Any]:
     """The claims of a verified id_token (OIDC Core 3.1.3.7); raise ProviderError otherwise."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     header = _jwt_header(id_token)
     if header.get("alg") not in ID_TOKEN_ALGORITHMS:  # never "none", never HMAC
         raise ProviderError(f"id_token algorithm {str(header.get('alg'))[:20]!r} is not accepted")
@@ -233,6 +234,8 @@ class ProviderClient:
 
     # -- HTTP ----------------------------------------------------------------------
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             async with (
                 httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client,
@@ -263,6 +266,9 @@ class ProviderClient:
         try:
             doc = await self._json("GET", url, headers={"Accept": "application/json"})
             if keys:
+                from joserfc.errors import JoseError
+                from joserfc.jwk import KeySet
+
                 try:
                     doc = KeySet.import_key_set(doc)
                 except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -299,6 +305,9 @@ class ProviderClient:
 
     # -- the authorization URL ---------------------------------------------------------
     def authorization(self, p: Provider) -> dict[str, Any]:
+        from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+        from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
         state = random_string(30)
         verifier = challenge = ""
         params = dict(p.spec.auth_params)
@@ -316,6 +325,10 @@ class ProviderClient:
 
     # -- the provider round trips -----------------------------------------------------
     async def token(self, p: Provider, code: str, verifier: str, redirect: str) -> OAuth2Token:
+        from authlib.oauth2.auth import ClientAuth
+        from authlib.oauth2.rfc6749 import OAuth2Token
+        from authlib.oauth2.rfc6749.parameters import prepare_token_request
+
         body = prepare_token_request("authorization_code", code=code, redirect_uri=redirect,
                                      code_verifier=verifier if p.spec.pkce else None)
         headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules.errors import FilterError
@@ -35,6 +34,14 @@ def _text_path(path: tuple[str | int, ...]) -> str:
     """``('a', 0)`` -> ``$."a"[0]`` (SQLite and MySQL JSON path syntax)."""
     parts = [f"[{part}]" if isinstance(part, int) else f'."{part}"' for part in path]
     return "$" + "".join(parts)
+
+
+def _postgresql() -> Any:
+    """SQLAlchemy's PostgreSQL types, loaded on first use: a SQLite or MariaDB server never
+    needs them (the module costs about 2 MiB)."""
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql
 
 
 def _bind(value: Any, type_: sa.types.TypeEngine[Any] | None = None) -> ColumnElement[Any]:
@@ -226,13 +233,13 @@ class PostgresDialect(SqlDialect):
 
     def _jsonb(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
         return (
-            expr if isinstance(expr.type, postgresql.JSONB) else sa.cast(expr, postgresql.JSONB())
+            expr if isinstance(expr.type, _postgresql().JSONB) else sa.cast(expr, _postgresql().JSONB())
         )
 
     def _normalized_array(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         doc = self._jsonb(array)
         return sa.case(
-            (array.is_(None), sa.cast(_bind("[]"), postgresql.JSONB())),
+            (array.is_(None), sa.cast(_bind("[]"), _postgresql().JSONB())),
             (sa.func.jsonb_typeof(doc) == "array", doc),
             else_=sa.func.jsonb_build_array(doc),
         )
@@ -250,7 +257,7 @@ class PostgresDialect(SqlDialect):
         return sa.func.jsonb_array_length(self._normalized_array(array))
 
     def _path(self, ref: JsonRef) -> ColumnElement[Any]:
-        return _bind([str(part) for part in ref.path], postgresql.ARRAY(sa.Text()))
+        return _bind([str(part) for part in ref.path], _postgresql().ARRAY(sa.Text()))
 
     def _node(self, ref: JsonRef) -> ColumnElement[Any]:
         return self._jsonb(ref.doc).op("#>")(self._path(ref))

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules.dialects import SqlDialect
@@ -51,6 +50,13 @@ _MICROSECONDS = {
     "minute": 60_000_000,
     "second": 1_000_000,
 }
+
+
+def _mysql_datetime() -> Any:
+    """MariaDB's DATETIME(6), with SQLAlchemy's MySQL types loaded on first use."""
+    from sqlalchemy.dialects import mysql
+
+    return mysql.DATETIME(fsp=6)
 
 
 def _text(value: str) -> ColumnElement[Any]:
@@ -321,9 +327,9 @@ class _MysqlTime(_TimeBackend):
         naive = sa.func.replace(
             sa.func.replace(text, _text("T"), _text(" ")), _text("Z"), _text("")
         )
-        as_datetime = sa.cast(naive, mysql.DATETIME(fsp=6))
+        as_datetime = sa.cast(naive, _mysql_datetime())
         without_offset = sa.cast(
-            sa.func.left(text, sa.func.char_length(text) - 6), mysql.DATETIME(fsp=6)
+            sa.func.left(text, sa.func.char_length(text) - 6), _mysql_datetime()
         )
         shifted = sa.func.convert_tz(without_offset, sa.func.right(text, 6), _text("+00:00"))
         zoned = sa.case((text.regexp_match(_text(_OFFSET_SUFFIX)), shifted), else_=as_datetime)
@@ -341,7 +347,7 @@ class _MysqlTime(_TimeBackend):
     def _from_unix(self, seconds: ColumnElement[Any]) -> ColumnElement[Any]:
         micros = sa.func.floor(seconds * 1_000_000)
         return self._add(
-            "MICROSECOND", micros, sa.cast(_text("1970-01-01 00:00:00"), mysql.DATETIME(fsp=6))
+            "MICROSECOND", micros, sa.cast(_text("1970-01-01 00:00:00"), _mysql_datetime())
         )
 
     def _add(self, unit: str, amount: Any, timestamp: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -350,7 +356,7 @@ class _MysqlTime(_TimeBackend):
 
     def _start_of(self, timestamp: ColumnElement[Any], unit: str) -> ColumnElement[Any]:
         pattern = {"day": "%Y-%m-%d", "month": "%Y-%m-01", "year": "%Y-01-01"}[unit]
-        return sa.cast(sa.func.date_format(timestamp, _text(pattern)), mysql.DATETIME(fsp=6))
+        return sa.cast(sa.func.date_format(timestamp, _text(pattern)), _mysql_datetime())
 
     def _shift(
         self, timestamp: ColumnElement[Any], amount: float, unit: str, pos: int
