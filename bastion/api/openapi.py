@@ -18,7 +18,7 @@ from starlette.routing import Route
 from bastion.api.http import app_of
 from bastion.core.collections import Collection
 from bastion.core.fields import Field
-from bastion.core.fields.text import EMAIL_RE, URL_RE
+from bastion.core.fields.text import EMAIL_RE, URL_RE, TextField
 from bastion.tools.jsonutil import dumps
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -56,6 +56,8 @@ def field_schema(f: Field, for_input: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
     if t == "select":
         schema["enum"] = [*f.values, ""]  # type: ignore[attr-defined]
+    if isinstance(f, TextField) and for_input and f.max:
+        schema["maxLength"] = f.max
     return schema
 
 
