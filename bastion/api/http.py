@@ -65,7 +65,31 @@ def _infer(value: str) -> Any:
     return value
 
 
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_DISPOSITION = re.compile(rb"(?im)^content-disposition:([^\r\n]*)")
+
+
+async def _check_form_syntax(request: Request) -> None:
+    """Refuse what the form parser would quietly drop: a multipart body that never
+    closes, a part whose Content-Disposition leaves a quote open, or an urlencoded body
+    that is not ASCII or has a ``%`` not followed by two hex digits. (The body is read
+    once here; the parser then reads the same bytes from memory.)"""
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        if not raw.isascii() or _BAD_ESCAPE.search(raw):
+            raise BadRequest("Failed to read the form body: it is not valid urlencoded text.")
+        return
+    boundary = re.search(r'boundary="?([^";]+)"?', ctype)
+    if boundary and b"--" + boundary.group(1).encode("latin-1") + b"--" not in raw:
+        raise BadRequest("Failed to read the form body: the multipart body never ends (no closing boundary).")
+    for header in _DISPOSITION.finditer(raw):
+        if header.group(1).replace(b'\\"', b"").count(b'"') % 2:
+            raise BadRequest("Failed to read the form body: a part's Content-Disposition is malformed.")
+
+
 async def _read_form(request: Request) -> dict[str, Any]:
+    await _check_form_syntax(request)
     try:
         form = await request.form(max_files=100, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several types

@@ -225,23 +225,15 @@ def test_unknown_or_absent_content_type(server, ctype):
     assert_error_shape(status, body, 400)
 
 
-LENIENT_FORMS = pytest.mark.xfail(strict=True, reason=(
-    "api/http.py reads forms with python-multipart, which drops a part without its closing "
-    "boundary or a malformed one, and invalid %-escapes, instead of failing: the record is "
-    "created from what is left (PocketBase answers 400)"))
-
-
 @pytest.mark.parametrize("ctype,payload", [
     ("multipart/form-data", b"--x\r\ngarbage"),
     ("multipart/form-data; boundary=XyZ", b"\x00\xff garbage without any boundary"),
-    pytest.param("multipart/form-data; boundary=XyZ",
-                 b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nunterminated",
-                 marks=LENIENT_FORMS),
-    pytest.param("multipart/form-data; boundary=XyZ",
-                 b"--XyZ\r\nContent-Disposition: form-data; name=\"title\r\n\r\nx\r\n--XyZ--\r\n",
-                 marks=LENIENT_FORMS),
+    ("multipart/form-data; boundary=XyZ",
+     b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nunterminated"),
+    ("multipart/form-data; boundary=XyZ",
+     b"--XyZ\r\nContent-Disposition: form-data; name=\"title\r\n\r\nx\r\n--XyZ--\r\n"),
     ("multipart/form-data; boundary=XyZ", b"--XyZ\r\n" + b"X-Junk: a\r\n" * 2000 + b"\r\nx\r\n--XyZ--\r\n"),
-    pytest.param("application/x-www-form-urlencoded", b"%%%&&&===\xff\xfe", marks=LENIENT_FORMS),
+    ("application/x-www-form-urlencoded", b"%%%&&&===\xff\xfe"),
 ], ids=["no-boundary", "no-parts", "unterminated", "bad-disposition", "many-part-headers", "urlencoded"])
 def test_multipart_garbage(server, ctype, payload):
     status, _, body = exchange(server, request("POST", b"/api/collections/posts/records",
