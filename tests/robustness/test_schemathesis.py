@@ -38,7 +38,7 @@ from tests.conftest import require_or_skip
 from tests.integration.test_cli import Server, run_cli
 from tests.services import BACKENDS
 
-MAX_EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "10"))
 EMAIL, PASSWORD = "fuzz@example.com", "fuzz-password-1"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Operations whose success would change what every later case sees (rate limits, superuser
