@@ -164,8 +164,7 @@ class RecordService:
             # A generated id is random enough not to collide: the primary key still guards it.
             await self._check_consistency(
                 conn, col, prepared, None, "Failed to create record.", check_id=client_id)
-            stmt = sa.insert(table).values(self._db_values(col, prepared.values)).returning(*table.c)
-            row = await conn.fetch_one(stmt)
+            row = await conn.fetch_one(self.registry.insert_returning(col), self._db_values(col, prepared.values))
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
                 raise BadRequest("Failed to create record.")
         assert row is not None

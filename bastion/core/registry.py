@@ -22,12 +22,14 @@ class Registry:
         self._by_name: dict[str, Collection] = {}
         self._tables: dict[str, sa.Table] = {}
         self._selects: dict[str, sa.Select[Any]] = {}
+        self._inserts: dict[str, sa.Insert] = {}
 
     def replace_all(self, collections: list[Collection]) -> None:
         self._by_id = {c.id: c for c in collections}
         self._by_name = {c.name.lower(): c for c in collections}
         self._tables = {c.id: build_table(c, self._sql) for c in collections}
         self._selects = {}
+        self._inserts = {}
 
     def put(self, col: Collection) -> None:
         self.remove(col.id)
@@ -41,6 +43,7 @@ class Registry:
             self._by_name.pop(old.name.lower(), None)
             self._tables.pop(cid, None)
             self._selects.pop(cid, None)
+            self._inserts.pop(cid, None)
 
     def find(self, id_or_name: str) -> Collection | None:
         return self._by_id.get(id_or_name) or self._by_name.get(id_or_name.lower())
@@ -61,6 +64,16 @@ class Registry:
         if stmt is None:
             table = self._tables[col.id]
             stmt = self._selects[col.id] = sa.select(table).where(table.c.id == sa.bindparam("rid"))
+        return stmt
+
+    def insert_returning(self, col: Collection) -> sa.Insert:
+        """``INSERT ... RETURNING *`` whose columns come from the parameters it is executed
+        with, built once per schema (building ``.values({...})`` per request cost ~9 % of a
+        create's CPU)."""
+        stmt = self._inserts.get(col.id)
+        if stmt is None:
+            table = self._tables[col.id]
+            stmt = self._inserts[col.id] = sa.insert(table).returning(*table.c)
         return stmt
 
     def all(self) -> list[Collection]:
