@@ -1,15 +1,16 @@
 """Schema fuzzing: every operation of the live OpenAPI document against a real server.
 
-A ``bastion serve`` process on SQLite gets collections covering every field type and
-every kind of rule (``null``, ``""``, an expression), a view and a few records; then
-schemathesis loads ``/api/openapi.json`` from it and runs each operation as a guest and
-as a superuser. A 5xx, or a response the document does not describe (status, content
-type or body), fails the test.
+A ``bastion serve`` process (SQLite, or the engine named by ``BASTION_FUZZ_DATABASE``)
+gets collections covering every field type and every kind of rule (``null``, ``""``, an
+expression), a view and a few records; then schemathesis loads ``/api/openapi.json`` from
+it and runs each operation as a guest and as a superuser, and the record operations as a
+signed-in user too. A 5xx, an ``unhandled error`` in the server log, or a response the
+document does not describe (status, content type or body) fails the test.
 
 The run is deterministic (derandomized Hypothesis, no example database) and bounded by
 ``MAX_EXAMPLES`` per operation, so CI sees the same cases every time. Run it alone with
-``pytest tests/robustness/test_schemathesis.py -q``; ``BASTION_FUZZ_EXAMPLES=200`` digs
-deeper locally.
+``pytest tests/robustness/test_schemathesis.py -q``; ``BASTION_FUZZ_EXAMPLES=100`` and
+``BASTION_FUZZ_COVERAGE=1`` dig deeper (see docs/testing.md).
 """
 
 from __future__ import annotations
