@@ -21,7 +21,8 @@ def format_datetime(value: datetime) -> str:
     """Format as ``2024-01-02 15:04:05.000Z`` (always 3 fractional digits, UTC)."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # %Y does not pad years before 1000 on glibc ("183-08-28"), which would not parse back.
+    return f"{value.year:04d}-" + value.strftime("%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def now_string() -> str:

@@ -15,16 +15,9 @@ MAX_SAFE = 2**53
 
 
 def wire_date(text: str) -> str:
-    """``text`` as ``YYYY-MM-DD HH:MM:SS.sssZ`` in UTC; ValueError when it is no datetime.
-
-    The year always has four digits, as PocketBase writes it: strftime leaves out the
-    leading zeros before year 1000, and such a value would neither parse back nor sort
-    with the others (dates compare as strings).
-    """
-    value = parse_datetime(text)
-    out = format_datetime(value)
-    year = str(value.year)
-    return f"{value.year:04d}{out[len(year):]}" if len(year) < 4 else out
+    """``text`` as ``YYYY-MM-DD HH:MM:SS.sssZ`` in UTC (a four-digit year, as PocketBase
+    writes it); ValueError when it is no datetime."""
+    return format_datetime(parse_datetime(text))
 
 
 def number_out(value: Any) -> int | float:
