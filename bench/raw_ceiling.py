@@ -43,8 +43,13 @@ lockout, rate limit, auth rule, MFA or ``expand``.
 Engine settings mirror ``bastion/adapters``:
 
 * SQLite: WAL, ``synchronous=NORMAL``, the same PRAGMAs; one writer connection that
-  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections that start ``BEGIN``.
-* PostgreSQL: a pool of 10 (+10 overflow), statement cache as asyncpg defaults; text
+  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections that start ``BEGIN``. Unlike
+  Bastion, which runs each SQLite connection on a thread of its own (one hop per
+  statement), the ceiling goes through aiosqlite (several hops per statement): on SQLite
+  it is a baseline, no longer a ceiling.
+* PostgreSQL: reads on a pool of 20 connections in autocommit, writes on a pool of 10,
+  no overflow connections (as Bastion since ``c85b612``); statement cache as asyncpg
+  defaults; text
   columns use ``COLLATE "C"`` and a descending sort puts NULLs last, as in Bastion.
 
 Run::
@@ -234,18 +239,21 @@ def _sqlite_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
     return reader, writer
 
 
-def _postgres_engine(url: str) -> AsyncEngine:
-    return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_timeout=10,
-        connect_args={"timeout": 5, "command_timeout": 30},
-    )
+def _postgres_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """Bastion's PostgreSQL pools: reads in autocommit on 20 connections, writes on 10, no
+    overflow connections."""
+    common: dict[str, Any] = dict(max_overflow=0, pool_timeout=10,
+                                  connect_args={"timeout": 5, "command_timeout": 30})
+    reader = create_async_engine(url, pool_size=20, isolation_level="AUTOCOMMIT", **common)
+    writer = create_async_engine(url, pool_size=10, **common)
+    return reader, writer
 
 
 def create_app(database_url: str) -> Starlette:
     if database_url.startswith("sqlite"):
         reader, writer = _sqlite_engines(database_url)
     else:
-        reader = writer = _postgres_engine(database_url)
+        reader, writer = _postgres_engines(database_url)
     stmts = Statements(postgres=not database_url.startswith("sqlite"))
     columns = stmts.columns
 
