@@ -54,6 +54,7 @@ PACKAGE_JSON = JS_DIR / "package.json"
 SCRIPT = JS_DIR / "sdk_crud.mjs"
 QUERY_SCRIPT = JS_DIR / "sdk_query.mjs"
 AUTH_SCRIPT = JS_DIR / "sdk_auth.mjs"
+HARNESS = JS_DIR / "harness.mjs"  # imported by the three scripts
 
 SUPERUSER_EMAIL = "sdk-root@example.com"
 SUPERUSER_PASSWORD = "sdk-root-password-1"
@@ -253,10 +254,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_pocketbase_js_sdk_crud(sdk_dir: Path, server: Server) -> None:
     node = shutil.which("node")
     assert node
-    # ESM resolves bare imports from the script's own folder, so run a copy placed next to
-    # the installed node_modules (one file per run: safe with concurrent runs).
-    script = sdk_dir / f"sdk_crud.{secrets.token_hex(4)}.mjs"
-    shutil.copyfile(SCRIPT, script)
+    script = _place(sdk_dir, SCRIPT)
     try:
         done = subprocess.run(
             [node, str(script), server.url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
@@ -283,6 +281,18 @@ def test_pocketbase_js_sdk_crud(sdk_dir: Path, server: Server) -> None:
     assert result["checks"] >= 200, report
 
 
+def _place(sdk_dir: Path, source: Path) -> Path:
+    """A copy of ``source`` next to the installed node_modules (ESM resolves bare imports
+    from the script's own folder; one file per run, safe with concurrent runs), with the
+    shared harness beside it (replaced atomically)."""
+    staged = sdk_dir / f".{HARNESS.name}.{secrets.token_hex(4)}"
+    shutil.copyfile(HARNESS, staged)
+    os.replace(staged, sdk_dir / HARNESS.name)
+    script = sdk_dir / f"{source.stem}.{secrets.token_hex(4)}.mjs"
+    shutil.copyfile(source, script)
+    return script
+
+
 def _run_script(
     sdk_dir: Path, server: Server, source: Path, env: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str]:
@@ -290,8 +300,7 @@ def _run_script(
     returns its JSON summary and a report."""
     node = shutil.which("node")
     assert node
-    script = sdk_dir / f"{source.stem}.{secrets.token_hex(4)}.mjs"  # next to node_modules
-    shutil.copyfile(source, script)
+    script = _place(sdk_dir, source)
     try:
         done = subprocess.run(
             [node, str(script), server.url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD],

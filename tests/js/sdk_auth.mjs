@@ -30,6 +30,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PocketBase, { ClientResponseError, getTokenPayload } from 'pocketbase';
+import { checkCount, expectError, run, t } from './harness.mjs';
 
 const [baseURL, email, password] = [
     process.argv[2] || process.env.BASTION_URL,
@@ -74,36 +75,9 @@ const RECORD_ID = /^[a-z0-9]{15}$/;
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const USERS_COLLECTION_ID = '_pb_users_auth_';
 
-// Every assert.* call made through `t` counts as one check.
-let checks = 0;
 let step = 'init';
 const sections = [];
-const t = new Proxy(assert, {
-    get(target, prop) {
-        const value = target[prop];
-        if (typeof value !== 'function') return value;
-        return (...args) => {
-            checks++;
-            return value.apply(target, args);
-        };
-    },
-});
 
-/** Awaits `promise`, which must reject with a ClientResponseError of `status`. */
-async function expectError(promise, status, { message } = {}) {
-    let err;
-    try {
-        const value = await promise;
-        assert.fail(`expected HTTP ${status}, got success: ${JSON.stringify(value)}`);
-    } catch (e) {
-        if (e instanceof assert.AssertionError) throw e;
-        err = e;
-    }
-    t.ok(err instanceof ClientResponseError, `expected ClientResponseError, got ${err}`);
-    t.equal(err.status, status, `status (response: ${JSON.stringify(err.response)})`);
-    if (message !== undefined) t.equal(err.response.message, message);
-    return err;
-}
 
 /** Like expectError, and checks `data[field].code` of a 400 validation error. */
 async function expectFieldError(promise, field, code) {
@@ -751,23 +725,7 @@ async function main() {
     }
 
     step = 'done';
-    console.log(JSON.stringify({ ok: true, checks, sections, mails: inbox.seen.size }));
+    console.log(JSON.stringify({ ok: true, checks: checkCount(), sections, mails: inbox.seen.size }));
 }
 
-main().then(
-    () => process.exit(0),
-    (err) => {
-        const lines = [`FAIL [${step}] after ${checks} checks: ${err?.message ?? err}`];
-        if (err instanceof assert.AssertionError) {
-            lines.push(`  actual:   ${JSON.stringify(err.actual)}`);
-            lines.push(`  expected: ${JSON.stringify(err.expected)}`);
-        }
-        if (err instanceof ClientResponseError) {
-            lines.push(`  HTTP ${err.status} ${err.url}`);
-            lines.push(`  response: ${JSON.stringify(err.response)}`);
-        }
-        if (err?.stack) lines.push(err.stack.split('\n').slice(1, 4).join('\n'));
-        console.error(lines.join('\n'));
-        process.exit(1);
-    },
-);
+run(main, () => step);

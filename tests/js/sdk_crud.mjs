@@ -11,6 +11,7 @@
 
 import assert from 'node:assert/strict';
 import PocketBase, { ClientResponseError, getTokenPayload } from 'pocketbase';
+import { checkCount, expectError as expectErrorOf, ignore404, run, t } from './harness.mjs';
 
 const [baseURL, email, password] = [
     process.argv[2] || process.env.BASTION_URL,
@@ -29,55 +30,15 @@ const SUPERUSERS_ID = 'pbc_3142635823';
 const TS = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$/; // §1.6
 const RECORD_ID = /^[a-z0-9]{15}$/;
 
-// Every assert.* call made through `t` counts as one check.
-let checks = 0;
 let step = 'init';
-const t = new Proxy(assert, {
-    get(target, prop) {
-        const value = target[prop];
-        if (typeof value !== 'function') return value;
-        return (...args) => {
-            checks++;
-            return value.apply(target, args);
-        };
-    },
-});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sortedKeys = (obj) => Object.keys(obj).sort();
 
-/** Awaits `promise`, which must reject with a ClientResponseError of `status`. */
-async function expectError(promise, status, { message, fields } = {}) {
-    let err;
-    try {
-        const value = await promise;
-        assert.fail(`expected HTTP ${status}, got success: ${JSON.stringify(value)}`);
-    } catch (e) {
-        if (e instanceof assert.AssertionError) throw e;
-        err = e;
-    }
-    t.ok(err instanceof ClientResponseError, `expected ClientResponseError, got ${err}`);
-    t.equal(err.status, status, `status (response: ${JSON.stringify(err.response)})`);
-    t.equal(err.response.status, status, 'error body `status`');
-    t.equal(typeof err.response.message, 'string', 'error body `message`');
-    t.ok(err.response.data && typeof err.response.data === 'object', 'error body `data` object');
-    if (message !== undefined) t.equal(err.response.message, message);
-    for (const [field, code] of Object.entries(fields || {})) {
-        const leaf = err.response.data[field];
-        t.ok(leaf, `data.${field} present in ${JSON.stringify(err.response.data)}`);
-        t.equal(leaf.code, code, `data.${field}.code in ${JSON.stringify(err.response.data)}`);
-        t.equal(typeof leaf.message, 'string', `data.${field}.message`);
-    }
-    return err;
-}
-
-async function ignore404(promise) {
-    try {
-        await promise;
-    } catch (e) {
-        if (!(e instanceof ClientResponseError) || e.status !== 404) throw e;
-    }
-}
+/** Awaits `promise`, which must reject with a ClientResponseError of `status` in
+ * PocketBase's error shape. */
+const expectError = (promise, status, options = {}) =>
+    expectErrorOf(promise, status, { shape: true, ...options });
 
 async function main() {
     const pb = new PocketBase(baseURL);
@@ -454,23 +415,7 @@ async function main() {
     t.equal(pb.authStore.isSuperuser, false);
 
     step = 'done';
-    console.log(JSON.stringify({ ok: true, checks }));
+    console.log(JSON.stringify({ ok: true, checks: checkCount() }));
 }
 
-main().then(
-    () => process.exit(0),
-    (err) => {
-        const lines = [`FAIL [${step}] after ${checks} checks: ${err?.message ?? err}`];
-        if (err instanceof assert.AssertionError) {
-            lines.push(`  actual:   ${JSON.stringify(err.actual)}`);
-            lines.push(`  expected: ${JSON.stringify(err.expected)}`);
-        }
-        if (err instanceof ClientResponseError) {
-            lines.push(`  HTTP ${err.status} ${err.url}`);
-            lines.push(`  response: ${JSON.stringify(err.response)}`);
-        }
-        if (err?.stack) lines.push(err.stack.split('\n').slice(1, 4).join('\n'));
-        console.error(lines.join('\n'));
-        process.exit(1);
-    },
-);
+run(main, () => step);
