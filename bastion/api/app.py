@@ -76,13 +76,15 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
             *oauth2.routes,
         ],
+        # CORS comes first so that every answer, errors included, carries its headers:
+        # a browser shows a script no status or message of an answer without them.
         middleware=[
-            Middleware(ErrorMiddleware),
             Middleware(
                 CORSMiddleware, allow_origins=options.origins,
                 allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
                 allow_headers=["*"], max_age=86400,
             ),
+            Middleware(ErrorMiddleware),
             *rate_limits,
             Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout),
         ],

@@ -35,7 +35,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        _check_declared_length(scope, self.limit)
+        if not _check_declared_length(scope, self.limit):
+            await self.app(scope, receive, send)  # no body to guard
+            return
         reader = _PacedBody(receive, self.limit, self.read_timeout)
         replaced = False
 
@@ -61,7 +63,10 @@ class BodyLimitMiddleware:
             raise
 
 
-def _check_declared_length(scope: Scope, limit: int) -> None:
+def _check_declared_length(scope: Scope, limit: int) -> bool:
+    """Refuse a declared length over ``limit``; whether the request has a body at all
+    (a length above zero, or a chunked body) that the limits must then watch."""
+    has_body = False
     for key, value in scope.get("headers", []):
         if key == b"content-length":
             try:
@@ -70,6 +75,10 @@ def _check_declared_length(scope: Scope, limit: int) -> None:
                 raise BadRequest("Invalid Content-Length header.") from None
             if declared > limit:
                 raise PayloadTooLarge()
+            has_body = has_body or declared > 0
+        elif key == b"transfer-encoding":
+            has_body = True
+    return has_body
 
 
 def _request_id(scope: Scope) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.api.errors import error_body
 from bastion.api.http import app_of, request_info
@@ -121,19 +121,9 @@ class RateLimitMiddleware:
         except RateLimited as exc:
             await _reject(send, exc)
             return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except RateLimited as exc:  # the sign-in lockout, raised by a route
-            if started:
-                raise
-            await _reject(send, exc)
+        # A route's own 429 (the sign-in lockout) is answered by ErrorMiddleware,
+        # with its Retry-After, like every other error a route raises.
+        await self.app(scope, receive, send)
 
     async def _check(self, scope: Scope) -> None:
         if not self.limiter.enabled:

@@ -21,6 +21,7 @@ from bastion.rules import (
     compile_sort,
     parse,
     parse_sort,
+    uses_macros,
 )
 
 log = logging.getLogger("bastion.rules")
@@ -47,15 +48,28 @@ class Filters:
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         try:
-            parse(text)
+            reusable = not uses_macros(parse(text))
         except FilterError as exc:
             raise invalid("filter", exc) from None
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
+            key = self._filter_key(col, table, text, req)
+            cond = self.registry.memo(key) if reusable else None
+            if cond is not None:
+                return cond  # type: ignore[no-any-return]
+            resolvers: list[RecordResolver] = []
+
+            def resolver_for(t: Any) -> RecordResolver:
+                resolvers.append(self.client_resolver(col, t, req))
+                return resolvers[-1]
+
             try:
-                return self._condition(text, table, lambda t: self.client_resolver(col, t, req))
+                cond = self._condition(text, table, resolver_for)
             except FilterError as exc:
                 raise invalid("filter", exc) from None
+            if reusable and not any(r.request_bound for r in resolvers):
+                self.registry.remember(key, cond)
+            return cond
 
         return build
 
@@ -68,12 +82,34 @@ class Filters:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         if "@collection." in text:
             raise BadRequest("Invalid sort: @collection fields cannot be sorted by.")
+        key = self._sort_key(col, table, text, info)
+        cached = self.registry.memo(key)
+        if cached is not None:
+            return list(cached)
         resolver = self.client_resolver(col, table, info)
         rowid = None if self.dialect == "sqlite" else table.c.id
         try:
-            return compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
+            clauses = compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
         except FilterError as exc:
             raise invalid("sort", exc) from None
+        if not resolver.request_bound:
+            self.registry.remember(key, clauses)
+        return clauses
+
+    def reused(self, col: Collection, table: sa.Table, filter_text: str, sort: str, info: RequestInfo) -> bool:
+        """Whether the client filter and sort over ``col`` were compiled once and kept
+        (they depend on nothing but the schema and whether the caller is a superuser),
+        so that a statement built from them may be kept too."""
+        return ((not filter_text or self.registry.memo(self._filter_key(col, table, filter_text, info)) is not None)
+                and (not sort or self.registry.memo(self._sort_key(col, table, sort, info)) is not None))
+
+    @staticmethod
+    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
+        return ("filter", col.id, table, text, info.is_superuser)
+
+    @staticmethod
+    def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
+        return ("sort", col.id, table, text, info.is_superuser)
 
     def _condition(
         self, text: str, table: Any, resolver_for: Callable[[Any], RecordResolver]

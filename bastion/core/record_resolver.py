@@ -63,13 +63,18 @@ class RecordResolver:
         # For client filters: the list rule of every collection a path joins (None = no check).
         self.join_rule = join_rule
         self.joins: dict[str, Any] = {}  # @collection references → aliased tables
+        # Whether what was resolved depends on the request beyond the collection and
+        # whether the caller is a superuser (then a compiled filter cannot be reused).
+        self.request_bound = False
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
         name = identifier.name
         if name.startswith("@request."):
+            self.request_bound = True
             return self._request(name[len("@request."):], identifier.modifier)
         if name.startswith("@collection."):
+            self.request_bound = True
             return self._collection(name[len("@collection."):], identifier.modifier)
         if name.startswith("@"):
             raise FilterError(f'unknown identifier "{name}"')
@@ -214,6 +219,7 @@ class RecordResolver:
         """The joined collection's list rule, for client filters (PocketBase's rule)."""
         if self.join_rule is None:
             return []
+        self.request_bound = True
         cond = self.join_rule(target, alias)
         return [] if cond is None else [cond]
 
@@ -223,6 +229,7 @@ class RecordResolver:
         column: ColumnElement[Any] = table.c[name]
         if self.trusted or self.info.is_superuser or not col.is_auth or name != "email":
             return column
+        self.request_bound = True
         visible: ColumnElement[bool] = table.c.emailVisibility == sa.true()
         auth = self.info.auth
         if auth is not None and auth.collection.id == col.id:

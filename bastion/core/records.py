@@ -24,6 +24,7 @@ from bastion.tools.ids import random_string
 
 NOT_FOUND = "The requested resource wasn't found."
 MAX_CASCADE = 10_000
+OFFSET = "bastion_offset"  # the bound parameter of a kept list statement's OFFSET
 
 
 @dataclass
@@ -37,36 +38,73 @@ class RecordService:
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
         """A stored row as the API shows it to the caller described by ``info``."""
         out: dict[str, Any] = {"collectionId": col.id, "collectionName": col.name}
-        superuser = info.is_superuser
-        for f in col.fields:
-            if f.TYPE == "password" or (f.hidden and not superuser):
-                continue
-            out[f.name] = f.from_db(row.get(f.name))
+        for name, from_db in self._shown(col, info.is_superuser):
+            out[name] = from_db(row.get(name))
         if col.is_auth:
             out.pop("tokenKey", None)
             owner = info.auth is not None and info.auth.collection.id == col.id and info.auth.id == row["id"]
-            if not (include_email or superuser or owner or bool(row.get("emailVisibility"))):
+            if not (include_email or info.is_superuser or owner or bool(row.get("emailVisibility"))):
                 out.pop("email", None)
         return out
+
+    def _shown(self, col: Collection, superuser: bool) -> tuple[tuple[str, Any], ...]:
+        """The fields of ``col`` a caller sees, with their output converters; worked out
+        once per schema rather than once per record."""
+        key = ("shown", id(col), superuser)
+        memo = self.registry.memo(key)
+        if memo is not None and memo[0] is col:
+            return memo[1]  # type: ignore[no-any-return]
+        shown = tuple((f.name, f.from_db) for f in col.fields
+                      if f.TYPE != "password" and (superuser or not f.hidden))
+        self.registry.remember(key, (col, shown))
+        return shown
 
     # -- reads ---------------------------------------------------------------------
     async def list(self, info: RequestInfo, col: Collection, params: ListParams) -> dict[str, Any]:
         table = self.registry.table(col)
-        conds = [c for c in (self.access.condition(info, col, "listRule", table),) if c is not None]
-        if params.filter is not None:
-            conds.append(params.filter(col, table, info))
-        where = sa.and_(sa.true(), *conds)
         if params.cursor is not None:
-            return await self._keyset_page(info, col, table, where, params)
-        stmt = sa.select(table).where(where).order_by(*self.filters.order_by(params.sort, col, table, info))
-        stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
+            access = self.access.condition(info, col, "listRule", table)
+            return await self._keyset_page(info, col, table, self._where(info, col, table, access, params), params)
+        page, count = self._list_statements(info, col, table, params)
         async with self.db.read() as conn:
-            rows = await conn.fetch_all(stmt)
+            rows = await conn.fetch_all(page, {OFFSET: (params.page - 1) * params.per_page})
             total = -1
-            if not params.skip_total:
-                total = await conn.scalar(sa.select(sa.func.count()).select_from(table).where(where))
+            if count is not None:
+                total = await conn.scalar(count)
         items = [self.to_api(col, r, info) for r in rows]
         return page_envelope(items, params, total)
+
+    def _where(
+        self, info: RequestInfo, col: Collection, table: sa.Table, access: sa.ColumnElement[bool] | None,
+        params: ListParams,
+    ) -> Any:
+        conds = [] if access is None else [access]
+        if params.filter is not None:
+            conds.append(params.filter(col, table, info))
+        return sa.and_(sa.true(), *conds)
+
+    def _list_statements(
+        self, info: RequestInfo, col: Collection, table: sa.Table, params: ListParams,
+    ) -> tuple[sa.Select[Any], sa.Select[Any] | None]:
+        """The page query (its offset a parameter) and the count query, or None with
+        ``skipTotal``. Kept for the schema when nothing in them depends on the request
+        but the superuser flag: a kept statement skips SQLAlchemy's statement building
+        and cache-key work, about a tenth of a list request's CPU."""
+        key = ("list", col.id, table, params.filter_text, params.sort, info.is_superuser,
+               params.per_page, params.skip_total)
+        # The rule check runs on every request: it raises for a locked rule.
+        access = self.access.condition(info, col, "listRule", table)
+        kept = self.registry.memo(key) if access is None else None
+        if kept is not None:
+            return kept  # type: ignore[no-any-return]
+        where = self._where(info, col, table, access, params)
+        page = (sa.select(table).where(where)
+                .order_by(*self.filters.order_by(params.sort, col, table, info))
+                .limit(params.per_page).offset(sa.bindparam(OFFSET)))
+        count = None if params.skip_total else sa.select(sa.func.count()).select_from(table).where(where)
+        if access is None and self.filters.reused(col, table, params.filter_text, params.sort, info):
+            self.registry.remember(key, (page, count))
+        return page, count
 
     async def _keyset_page(
         self, info: RequestInfo, col: Collection, table: sa.Table, where: sa.ColumnElement[bool],

@@ -20,6 +20,7 @@ from bastion.rules.ast import (
     Operand,
     Or,
     unparse,
+    uses_macros,
 )
 from bastion.rules.compiler import compile_filter
 from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
@@ -64,4 +65,5 @@ __all__ = [
     "parse",
     "parse_sort",
     "unparse",
+    "uses_macros",
 ]

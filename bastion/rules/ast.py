@@ -157,6 +157,19 @@ class Or:
 Expr: TypeAlias = Comparison | And | Or
 
 
+def uses_macros(node: Expr | Operand) -> bool:
+    """Whether ``node`` reads the clock (``@now``, ``@todayStart``...) anywhere."""
+    if isinstance(node, Macro):
+        return True
+    if isinstance(node, (And, Or)):
+        return any(uses_macros(item) for item in node.items)
+    if isinstance(node, Comparison):
+        return uses_macros(node.left) or uses_macros(node.right)
+    if isinstance(node, Call):
+        return any(uses_macros(arg) for arg in node.args)
+    return False
+
+
 def unparse(node: Expr | Operand) -> str:
     """Render a tree back to filter text that parses to an equal tree (positions aside)."""
     if isinstance(node, And | Or):
