@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ MAX_TOKEN = 4096
 class AuthService:
     db: Database
     registry: Registry
+    verified: tokens.VerifiedTokens = field(default_factory=tokens.VerifiedTokens)
 
     def token_for(
         self, col: Collection, record: dict[str, Any], refreshable: bool = True, duration: int | None = None
@@ -43,7 +44,7 @@ class AuthService:
         """The record a token authenticates, or None (invalid tokens make a guest)."""
         if not token or len(token) > MAX_TOKEN:
             return None
-        claims = tokens.unverified_claims(token)
+        claims = self.verified.claims(token)
         if not claims or claims.get("type") != "auth":
             return None
         col = self.registry.find(str(claims.get("collectionId", "")))
@@ -53,7 +54,7 @@ class AuthService:
             row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": claims["id"]})
         if row is None:
             return None
-        if tokens.verify(token, row["tokenKey"] + col.auth["authToken"]["secret"]) is None:
+        if not self.verified.verify(token, row["tokenKey"] + col.auth["authToken"]["secret"]):
             return None
         return AuthIdentity(col, dict(row))
 

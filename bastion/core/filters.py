@@ -163,13 +163,40 @@ class Filters:
         return None
 
     def compile(self, rule: str, info: RequestInfo, col: Collection, table: sa.Table) -> sa.ColumnElement[bool]:
-        """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies."""
+        """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies.
+
+        A rule that reads nothing of the request but who the caller is (the usual
+        ``owner = @request.auth.id``) is compiled once per schema and caller and kept."""
+        auth = info.auth
+        caller = None if auth is None else (auth.collection.id, auth.id)
+        anyone_key = ("rule", col.id, table, rule)
+        caller_key = (*anyone_key, caller)
+        for key in (anyone_key, caller_key):
+            kept = self.registry.memo(key)
+            if kept is not None:
+                return kept  # type: ignore[no-any-return]
+        resolvers: list[RecordResolver] = []
+
+        def resolver_for(t: Any) -> RecordResolver:
+            resolvers.append(RecordResolver(self.registry, col, t, info, self.dialect, trusted=True))
+            return resolvers[-1]
+
         try:
-            return self._condition(
-                rule, table, lambda t: RecordResolver(self.registry, col, t, info, self.dialect, trusted=True))
+            cond = self._condition(rule, table, resolver_for)
+            reusable = not uses_macros(parse(rule))
         except FilterError as exc:
             log.warning("rule of collection %s does not compile (%s); denying", col.name, exc)
             return sa.false()
+        if reusable and not any(r.request_bound for r in resolvers):
+            by_caller = any(r.auth_bound for r in resolvers)
+            self.registry.remember(caller_key if by_caller else anyone_key, cond)
+            self.registry.remember(("kept", id(cond)), cond)
+        return cond
+
+    def kept(self, cond: sa.ColumnElement[bool]) -> bool:
+        """Whether ``cond`` is a rule condition kept by :meth:`compile` (so a statement
+        built on it may be kept under it)."""
+        return self.registry.memo(("kept", id(cond))) is cond
 
 
 def _table_for(col: Collection, registry: Registry) -> sa.Table:

@@ -46,6 +46,10 @@ def field_kind(f: Field) -> Kind:
     return Kind.TEXT
 
 
+# What identifies the caller and never changes for a given auth record.
+AUTH_IDENTITY = frozenset({"@request.auth.id", "@request.auth.collectionId", "@request.auth.collectionName"})
+
+
 class RecordResolver:
     """Resolves identifiers against one collection for one request."""
 
@@ -64,14 +68,19 @@ class RecordResolver:
         self.join_rule = join_rule
         self.joins: dict[str, Any] = {}  # @collection references → aliased tables
         # Whether what was resolved depends on the request beyond the collection and
-        # whether the caller is a superuser (then a compiled filter cannot be reused).
+        # whether the caller is a superuser (then a compiled filter cannot be reused), or
+        # on no more than who the caller is (their record's id and collection).
         self.request_bound = False
+        self.auth_bound = False
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
         name = identifier.name
         if name.startswith("@request."):
-            self.request_bound = True
+            if name in AUTH_IDENTITY:
+                self.auth_bound = True
+            else:
+                self.request_bound = True
             return self._request(name[len("@request."):], identifier.modifier)
         if name.startswith("@collection."):
             self.request_bound = True

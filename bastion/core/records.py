@@ -88,22 +88,23 @@ class RecordService:
     ) -> tuple[sa.Select[Any], sa.Select[Any] | None]:
         """The page query (its offset a parameter) and the count query, or None with
         ``skipTotal``. Kept for the schema when nothing in them depends on the request
-        but the superuser flag: a kept statement skips SQLAlchemy's statement building
-        and cache-key work, about a tenth of a list request's CPU."""
+        but the superuser flag and the list rule's kept condition: a kept statement
+        skips SQLAlchemy's statement building and cache-key work, about a tenth of a
+        list request's CPU."""
+        access = self.access.condition(info, col, "listRule", table)  # raises for a locked rule
         key = ("list", col.id, table, params.filter_text, params.sort, info.is_superuser,
-               params.per_page, params.skip_total)
-        # The rule check runs on every request: it raises for a locked rule.
-        access = self.access.condition(info, col, "listRule", table)
-        kept = self.registry.memo(key) if access is None else None
-        if kept is not None:
-            return kept  # type: ignore[no-any-return]
+               params.per_page, params.skip_total, id(access))
+        kept = self.registry.memo(key)
+        if kept is not None and kept[2] is access:
+            return kept[0], kept[1]
         where = self._where(info, col, table, access, params)
         page = (sa.select(table).where(where)
                 .order_by(*self.filters.order_by(params.sort, col, table, info))
                 .limit(params.per_page).offset(sa.bindparam(OFFSET)))
         count = None if params.skip_total else sa.select(sa.func.count()).select_from(table).where(where)
-        if access is None and self.filters.reused(col, table, params.filter_text, params.sort, info):
-            self.registry.remember(key, (page, count))
+        if ((access is None or self.filters.kept(access))
+                and self.filters.reused(col, table, params.filter_text, params.sort, info)):
+            self.registry.remember(key, (page, count, access))
         return page, count
 
     async def _keyset_page(

@@ -7,6 +7,7 @@ Only HS256 is accepted, so ``alg: none`` and algorithm-confusion tokens never ve
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
@@ -38,3 +39,44 @@ def verify(token: str, key: str) -> dict[str, Any] | None:
     except jwt.PyJWTError:
         return None
     return claims if isinstance(claims, dict) else None
+
+
+class VerifiedTokens:
+    """Tokens whose signature was checked, with the key that checked it.
+
+    A client sends the same token with every request until it refreshes, and checking
+    an HS256 signature (two base64 and JSON decodes and an HMAC) was a tenth of the CPU
+    of a small authenticated request. A token seen before is accepted again only while
+    it has not expired and the record's key (``tokenKey`` + the collection secret) is
+    still the one it was signed with, so a password change or a new secret ends it
+    exactly as a full check would. Bounded: the oldest entry goes first.
+    """
+
+    def __init__(self, limit: int = 10_000):
+        self.limit = limit
+        self._known: dict[str, tuple[dict[str, Any], str]] = {}
+
+    def claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token seen before, or read unverified from a new one."""
+        known = self._known.get(token)
+        return known[0] if known is not None else unverified_claims(token)
+
+    def verify(self, token: str, key: str) -> bool:
+        known = self._known.get(token)
+        if known is not None and hmac.compare_digest(known[1], key):
+            if _unexpired(known[0]):
+                return True
+            del self._known[token]
+            return False
+        claims = verify(token, key)
+        if claims is None:
+            return False
+        if len(self._known) >= self.limit:
+            del self._known[next(iter(self._known))]
+        self._known[token] = (claims, key)
+        return True
+
+
+def _unexpired(claims: dict[str, Any]) -> bool:
+    exp = claims.get("exp")
+    return isinstance(exp, (int, float)) and exp > time.time()

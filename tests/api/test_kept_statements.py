@@ -119,3 +119,30 @@ async def test_error_answers_carry_cors_headers(client):
     preflight = await client.options(POSTS, headers={**origin, "Access-Control-Request-Method": "PATCH"})
     assert preflight.status_code == 200
     assert "PATCH" in preflight.headers["access-control-allow-methods"]
+
+
+async def test_owner_rules_are_kept_per_caller(client):
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, hb = await token_for(client, "bob@example.com")
+    await make_posts(client, {"alice": alice, "bob": bob})
+    res = await client.patch("/api/collections/posts", headers=client.su(),
+                             json={"listRule": "owner = @request.auth.id"})
+    assert res.status_code == 200, res.text
+    for _ in range(2):  # the second round runs on kept conditions and statements
+        assert await titles(client, ha, sort="views") == ["a", "c"]
+        assert await titles(client, hb, sort="views") == ["b"]
+        assert await titles(client, None, sort="views") == []
+
+
+async def test_rules_reading_other_fields_of_the_caller_are_not_kept(client):
+    # `verified` can change between two requests with the same token.
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, _ = await token_for(client, "bob@example.com")
+    await make_posts(client, {"alice": alice, "bob": bob})
+    res = await client.patch("/api/collections/posts", headers=client.su(),
+                             json={"listRule": "@request.auth.verified = true && owner = @request.auth.id"})
+    assert res.status_code == 200, res.text
+    assert await titles(client, ha, sort="views") == []
+    res = await client.patch(f"/api/collections/users/records/{alice}", headers=client.su(), json={"verified": True})
+    assert res.status_code == 200, res.text
+    assert await titles(client, ha, sort="views") == ["a", "c"]
