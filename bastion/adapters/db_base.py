@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn, cast
 
 import orjson
@@ -155,6 +155,9 @@ class SqlDatabase:
                 yield SqlConnection(conn, self.translate)
         except _CONNECTION_ERRORS as exc:
             _raise_mapped(exc, self.translate)
+
+    def statement(self) -> AbstractAsyncContextManager[SqlConnection]:
+        return self.transaction()
 
     async def schema_changed(self) -> None:
         return None

@@ -9,6 +9,8 @@ or more is pinged before use, so a restart during a quiet spell costs no failed 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +18,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bastion.adapters.db_base import (
+    _CONNECTION_ERRORS,
+    SqlConnection,
     SqlDatabase,
+    _raise_mapped,
     json_deserializer,
     json_serializer,
     ping_after_idle,
@@ -90,8 +95,19 @@ class PostgresDatabase(SqlDatabase):
         for engine in (reader, writer):
             ping_after_idle(engine)
         super().__init__(reader, writer)
+        # One statement alone is atomic in PostgreSQL: on the writer pool without BEGIN and
+        # COMMIT it saves two round trips (a create: ~20 % of the server's CPU for it).
+        self._standalone = writer.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = PostgresDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[SqlConnection]:  # type: ignore[override]
+        try:
+            async with self._standalone.connect() as conn:
+                yield SqlConnection(conn, self.translate)
+        except _CONNECTION_ERRORS as exc:
+            _raise_mapped(exc, self.translate)
 
     async def schema_changed(self) -> None:
         # asyncpg caches prepared statements per connection; plans made before a column

@@ -70,6 +70,10 @@ class Database(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A connection inside one transaction: committed on exit, rolled back on error."""
 
+    def statement(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for one write that stands alone (atomic by itself): where the
+        database allows it, no BEGIN and COMMIT around it."""
+
     async def schema_changed(self) -> None:
         """Forget cached statements after DDL (prepared statement caches and the like)."""
 

@@ -199,11 +199,19 @@ class RecordService:
                 prepared.values["verified"] = False
         await self._hash(prepared)
         table = self.registry.table(col)
+        insert = self.registry.insert_returning(col)
+        if conn is None and rule is None and not self._needs_checks(col, prepared, client_id):
+            # Nothing to read before the INSERT and nothing to check after it: one
+            # statement, atomic by itself.
+            async with self.db.statement() as single:
+                row = await single.fetch_one(insert, self._db_values(col, prepared.values))
+            assert row is not None
+            return self.to_api(col, row, info)
         async with self._tx(conn) as conn:
             # A generated id is random enough not to collide: the primary key still guards it.
             await self._check_consistency(
                 conn, col, prepared, None, "Failed to create record.", check_id=client_id)
-            row = await conn.fetch_one(self.registry.insert_returning(col), self._db_values(col, prepared.values))
+            row = await conn.fetch_one(insert, self._db_values(col, prepared.values))
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
                 raise BadRequest("Failed to create record.")
         assert row is not None
@@ -288,6 +296,15 @@ class RecordService:
             if f is not None:
                 out[name] = f.to_db(value)
         return out
+
+    def _needs_checks(self, col: Collection, prepared: PreparedRecord, check_id: bool) -> bool:
+        """Whether :meth:`_check_consistency` has anything to query or report for a new
+        record: errors already found, a client-chosen id, relations, unique indexes."""
+        if prepared.errors or check_id:
+            return True
+        if any(f.TYPE == "relation" and f.name in prepared.changed for f in col.fields):
+            return True
+        return any(spec.unique for spec in col.index_specs())
 
     async def _check_consistency(
         self, conn: Connection, col: Collection, prepared: PreparedRecord, self_id: str | None, message: str,
