@@ -2,8 +2,8 @@
 and the password sign-in and token refresh of its ``users`` collection.
 
 Starlette + orjson under uvicorn (1 worker, uvloop + httptools as ``uvicorn[standard]``
-picks them), SQLAlchemy Core async engine over the same drivers Bastion uses (aiosqlite,
-asyncpg), a ``posts`` table with the same columns and column types as Bastion's ``posts``
+picks them), SQLAlchemy Core over the same drivers and connection handling Bastion uses (sqlite3
+with a thread per connection, asyncpg through the async engine), a ``posts`` table with the same columns and column types as Bastion's ``posts``
 collection of ``bench/list.py`` (``bench/crud.py`` leaves ``owner`` and ``created`` at
 their defaults), and the same SQL shapes: one ``INSERT`` per create, one
 ``SELECT ... WHERE id = ?`` per view, and per list the ``SELECT ... WHERE ... ORDER BY ...
@@ -43,10 +43,10 @@ lockout, rate limit, auth rule, MFA or ``expand``.
 Engine settings mirror ``bastion/adapters``:
 
 * SQLite: WAL, ``synchronous=NORMAL``, the same PRAGMAs; one writer connection that
-  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections that start ``BEGIN``. Unlike
-  Bastion, which runs each SQLite connection on a thread of its own (one hop per
-  statement), the ceiling goes through aiosqlite (several hops per statement): on SQLite
-  it is a baseline, no longer a ceiling.
+  starts ``BEGIN IMMEDIATE``, a pool of 4 reader connections that start ``BEGIN``, each
+  connection on a thread of its own with one thread hop per statement, through
+  Bastion's own ``bastion.adapters.sqlite_threads`` (the driver layer only: no
+  framework logic comes with it).
 * PostgreSQL: reads on a pool of 20 connections in autocommit, writes on a pool of 10,
   no overflow connections (as Bastion since ``c85b612``); statement cache as asyncpg
   defaults; text
@@ -82,11 +82,13 @@ import sqlalchemy as sa
 import uvicorn
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from bastion.adapters.sqlite_threads import Worker, WorkerPool, commit, rollback
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 SQLITE_PRAGMAS = (
@@ -219,24 +221,82 @@ UNAUTHORIZED = orjson.dumps({"status": 401, "message": "The request requires val
                              "data": {}})
 
 
-def _sqlite_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
-    def pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
-            cur.execute(pragma)
-        cur.close()
+class _Rows:
+    """A statement's rows, fetched on the connection's thread (the subset of SQLAlchemy's
+    ``Result`` the handlers use)."""
 
-    common: dict[str, Any] = dict(
-        poolclass=AsyncAdaptedQueuePool,
-        connect_args={"timeout": 10, "check_same_thread": False},
-    )
-    reader = create_async_engine(url, pool_size=4, max_overflow=0, **common)
-    writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30, **common)
-    for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
-        event.listen(engine.sync_engine, "connect", pragmas)
-        event.listen(engine.sync_engine, "begin", lambda conn, _sql=begin: conn.exec_driver_sql(_sql))
-    return reader, writer
+    def __init__(self, rows: list[Any]):
+        self.rows = rows
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        return self.rows[0][0]
+
+
+class _ThreadConnection:
+    def __init__(self, worker: Worker):
+        self.worker = worker
+
+    async def execute(self, statement: Any, params: Any = None) -> _Rows:
+        def run(conn: sa.Connection) -> _Rows:
+            result = conn.execute(statement, params)
+            return _Rows(list(result.all()) if result.returns_rows else [])
+
+        return await self.worker.call(run)
+
+    async def run_sync(self, fn: Any) -> Any:
+        return await self.worker.call(fn)
+
+
+class ThreadedSqlite:
+    """SQLite connections on a thread each (Bastion's driver layer, ``WorkerPool``), with
+    the ``connect()`` / ``begin()`` / ``dispose()`` the handlers use on an AsyncEngine."""
+
+    def __init__(self, url: str, size: int, begin: str):
+        def pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(pragma)
+            cur.close()
+
+        engine = sa.create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1), poolclass=NullPool,
+                                  connect_args={"timeout": 10, "check_same_thread": False})
+        event.listen(engine, "connect", pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        self.pool = WorkerPool(engine, size, f"ceiling-{begin.lower().replace(' ', '-')}", timeout=30)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[_ThreadConnection]:
+        async with self.pool.acquire() as worker:
+            try:
+                yield _ThreadConnection(worker)
+            finally:
+                worker.post(rollback)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[_ThreadConnection]:
+        async with self.pool.acquire() as worker:
+            try:
+                yield _ThreadConnection(worker)
+            except BaseException:
+                worker.post(rollback)
+                raise
+            await worker.call(commit)
+
+    async def dispose(self) -> None:
+        await self.pool.close()
+
+
+def _sqlite_engines(url: str) -> tuple[Any, Any]:
+    """Bastion's SQLite setup: 4 reader connections that start ``BEGIN``, one writer that
+    starts ``BEGIN IMMEDIATE``, each on a thread of its own."""
+    return ThreadedSqlite(url, 4, "BEGIN"), ThreadedSqlite(url, 1, "BEGIN IMMEDIATE")
 
 
 def _postgres_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
