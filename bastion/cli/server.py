@@ -38,7 +38,9 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
             fg="yellow",
         )
     server = uvicorn.Server(uvicorn.Config(
-        asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout), access_log=False, log_level="warning",
+        asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout),
+        ws="none",  # no WebSocket routes (realtime is server-sent events, as in PocketBase)
+        access_log=False, log_level="warning",
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace)), proxy_headers=False,
         server_header=False, timeout_keep_alive=5,
     ))
