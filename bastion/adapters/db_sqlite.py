@@ -26,7 +26,13 @@ from bastion.adapters.db_base import (
     json_deserializer,
     json_serializer,
 )
-from bastion.adapters.sqlite_threads import WorkerConnection, WorkerPool, commit, rollback
+from bastion.adapters.sqlite_threads import (
+    AutocommitConnection,
+    WorkerConnection,
+    WorkerPool,
+    commit,
+    rollback,
+)
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -143,6 +149,16 @@ class SqliteDatabase(SqlDatabase):
                 except sa_exc.DBAPIError:
                     worker.post(rollback)
                     raise
+        except _CONNECTION_ERRORS as exc:
+            _raise_mapped(exc, self.translate)
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[WorkerConnection]:  # type: ignore[override]
+        """The writer, each statement committed in the hop that runs it (one hop fewer
+        than BEGIN ... COMMIT as two calls)."""
+        try:
+            async with self._writers.acquire() as worker:
+                yield AutocommitConnection(worker, self.translate)
         except _CONNECTION_ERRORS as exc:
             _raise_mapped(exc, self.translate)
 

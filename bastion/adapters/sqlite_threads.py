@@ -168,6 +168,23 @@ class WorkerConnection:
         return await self._call(lambda c: [col["name"] for col in sa.inspect(c).get_columns(table)])
 
 
+class AutocommitConnection(WorkerConnection):
+    """A :class:`WorkerConnection` on which every statement is its own transaction,
+    committed (or rolled back) in the same thread hop that ran it."""
+
+    async def _call(self, fn: Callable[[sa.Connection], T]) -> T:
+        def run(conn: sa.Connection) -> T:
+            try:
+                result = fn(conn)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            return result
+
+        return await super()._call(run)
+
+
 def rollback(conn: sa.Connection) -> None:
     conn.rollback()
 

@@ -130,3 +130,21 @@ async def test_a_lock_held_by_another_process_is_503_not_500(db, tmp_path):
     async with db.transaction() as conn:
         await conn.execute(sa.insert(ITEMS).values(id=1, name="after"))
     assert await count(db) == 1
+
+
+async def test_standalone_statements_commit_one_by_one(db):
+    with pytest.raises(RuntimeError):
+        async with db.statement() as conn:
+            await conn.execute(sa.insert(ITEMS).values(id=1, name="a"))
+            raise RuntimeError("what ran before this is already committed")
+    assert await count(db) == 1
+    with pytest.raises(errors.Conflict):
+        async with db.statement() as conn:
+            await conn.execute(sa.insert(ITEMS).values(id=1, name="again"))
+    async with db.statement() as conn:  # the failed statement was rolled back
+        row = await conn.fetch_one(sa.insert(ITEMS).values(id=2, name="b").returning(ITEMS.c.name))
+        assert row is not None and row["name"] == "b"
+    assert await count(db) == 2
+    async with db.transaction() as conn:  # and the writer is not left inside a transaction
+        await conn.execute(sa.insert(ITEMS).values(id=3, name="c"))
+    assert await count(db) == 3
