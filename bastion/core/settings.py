@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from bastion.core.cron import cron_problem
 from bastion.core.errors import FieldError, ValidationFailed
+from bastion.core.fields.text import EMAIL_RE, URL_RE
 from bastion.core.params import get_param, put_param
 from bastion.core.ports import Database
 from bastion.core.ratelimit import IDENTITY_DEFAULTS, identity_limit_errors
@@ -23,6 +25,8 @@ from bastion.core.tables import system_tables
 SETTINGS_KEY = "settings"
 VERSION_KEY = "settings_version"
 SAVE_FAILED = "An error occurred while saving the new settings."
+HOST_RE = re.compile(  # a host name, an IPv4 address or a bracketed IPv6 address
+    r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$")
 LABEL_RE = re.compile(r"^(\w+ /[\w/-]*|/[\w/-]*|\w+:\w+|\*:\w+|\w+)$")
 _S3 = {"enabled": False, "bucket": "", "region": "", "endpoint": "", "accessKey": "", "secret": "",
        "forcePathStyle": False}
@@ -120,10 +124,46 @@ def validate(settings: dict[str, Any]) -> dict[str, Any]:
         value = _get(settings, path)
         if not isinstance(value, list) or len(value) > 1000 or not all(isinstance(v, str) and len(v) < 256 for v in value):
             _set_error(errors, path, FieldError("validation_invalid_value", "Must be a list of strings"))
+    if not errors:
+        _validate_values(settings, errors)
     _validate_rate_rules(settings["rateLimits"]["rules"], errors)
     if identity_errors := identity_limit_errors(settings["identityRateLimits"]):
         errors["identityRateLimits"] = identity_errors
     return errors
+
+
+def _required(errors: dict[str, Any], path: tuple[str, ...]) -> None:
+    _set_error(errors, path, FieldError("validation_required", "Cannot be blank."))
+
+
+def _validate_values(settings: dict[str, Any], errors: dict[str, Any]) -> None:
+    """What PocketBase checks beyond types and ranges: required values, formats, and
+    what an enabled SMTP server or S3 storage needs."""
+    meta = settings["meta"]
+    for key in ("appName", "appURL", "senderName", "senderAddress"):
+        if not meta[key].strip():
+            _required(errors, ("meta", key))
+    if meta["appURL"].strip() and not URL_RE.match(meta["appURL"]):
+        _set_error(errors, ("meta", "appURL"), FieldError("validation_is_url", "Must be a valid URL."))
+    if meta["senderAddress"].strip() and not EMAIL_RE.match(meta["senderAddress"]):
+        _set_error(errors, ("meta", "senderAddress"), FieldError("validation_is_email", "Must be a valid email address."))
+    smtp = settings["smtp"]
+    if smtp["enabled"] and not smtp["host"]:
+        _required(errors, ("smtp", "host"))
+    for key in ("host", "localName"):
+        if smtp[key] and not HOST_RE.match(smtp[key]):
+            _set_error(errors, ("smtp", key), FieldError("validation_is_host", "Must be a valid host name or IP address."))
+    for prefix in (("s3",), ("backups", "s3")):
+        s3 = _get(settings, prefix)
+        if s3["enabled"]:
+            for key in ("bucket", "region", "endpoint", "accessKey", "secret"):
+                if not s3[key]:
+                    _required(errors, (*prefix, key))
+        if s3["endpoint"] and not URL_RE.match(s3["endpoint"]):
+            _set_error(errors, (*prefix, "endpoint"), FieldError("validation_is_url", "Must be a valid URL."))
+    cron = settings["backups"]["cron"]
+    if cron and (problem := cron_problem(cron)):
+        _set_error(errors, ("backups", "cron"), FieldError("validation_invalid_cron", f"Invalid cron expression: {problem}."))
 
 
 def _validate_rate_rules(rules: Any, errors: dict[str, Any]) -> None:

@@ -36,6 +36,38 @@ async def test_settings_api(client):
     assert still["batch"]["enabled"] is False and still["meta"]["appName"] == "Acme"
 
 
+async def test_settings_values_are_checked_as_pocketbase_does(client):
+    bad = await client.patch("/api/settings", headers=client.su(), json={
+        "meta": {"appURL": "x", "appName": " ", "senderAddress": "not-an-email"},
+        "backups": {"cron": "61 * * * *"},
+        "smtp": {"enabled": True, "host": "", "localName": "bad host!"},
+        "s3": {"enabled": True, "bucket": "b", "endpoint": "ftp:/nope"}})
+    assert bad.status_code == 400, bad.text
+    data = bad.json()["data"]
+    assert data["meta"]["appURL"]["code"] == "validation_is_url"
+    assert data["meta"]["appName"]["code"] == "validation_required"
+    assert data["meta"]["senderAddress"]["code"] == "validation_is_email"
+    assert data["backups"]["cron"]["code"] == "validation_invalid_cron"
+    assert "minute" in data["backups"]["cron"]["message"]
+    assert data["smtp"]["host"]["code"] == "validation_required"
+    assert data["smtp"]["localName"]["code"] == "validation_is_host"
+    assert set(data["s3"]) == {"region", "endpoint", "accessKey", "secret"}
+    assert "bucket" not in data["s3"]
+    unchanged = (await client.get("/api/settings", headers=client.su())).json()
+    assert unchanged["meta"]["appURL"] == "http://localhost:8090" and unchanged["backups"]["cron"] == ""
+    for cron in ("0 3 * * *", "*/15 8-18 * * 1-5", "0,30 */2 1 1,6 0", "@daily"):
+        res = await client.patch("/api/settings", headers=client.su(), json={"backups": {"cron": cron}})
+        assert res.status_code == 200, (cron, res.text)
+    for cron in ("* * * *", "* * * * * *", "5-1 * * * *", "* 24 * * *", "*/0 * * * *", "@often", "a b c d e"):
+        res = await client.patch("/api/settings", headers=client.su(), json={"backups": {"cron": cron}})
+        assert res.status_code == 400, cron
+        assert res.json()["data"]["backups"]["cron"]["code"] == "validation_invalid_cron"
+    ok = await client.patch("/api/settings", headers=client.su(), json={
+        "meta": {"appURL": "https://app.example.com"},
+        "smtp": {"enabled": True, "host": "smtp.example.com", "localName": "mail.example.com"}})
+    assert ok.status_code == 200, ok.text
+
+
 async def test_settings_survive_restart_and_reach_other_nodes(app, client):
     await enable_batch(client, maxRequests=7)
     app.settings.current = {}
