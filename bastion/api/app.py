@@ -8,11 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from bastion.api import (
     aggregate,
@@ -27,7 +25,7 @@ from bastion.api import (
     records,
     settings,
 )
-from bastion.api.errors import ErrorMiddleware, error_body
+from bastion.api.errors import ErrorMiddleware
 from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, BodyLimitMiddleware
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
@@ -49,9 +47,16 @@ class HttpOptions:
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return Response(error_body(status), status_code=status, media_type="application/json")
+class _Asgi(Starlette):
+    """Starlette with only Bastion's middleware: ErrorMiddleware already answers every
+    error (the router's 404/405 included), so Starlette's own outer error layer and
+    exception layer, each a coroutine and a ``send`` wrapper per request, are left out."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
@@ -70,7 +75,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
 
     rate_limits = [] if options.store is None else [
         Middleware(RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, options.store))]
-    asgi = Starlette(
+    asgi = _Asgi(
         routes=[
             *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
             *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
@@ -88,7 +93,6 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             *rate_limits,
             Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout),
         ],
-        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase

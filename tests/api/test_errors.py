@@ -38,6 +38,8 @@ async def test_security_headers_and_request_id(client):
     assert res.headers["x-frame-options"] == "SAMEORIGIN"
     res = await client.get("/api/health", headers={"X-Request-Id": "bad id\twith junk"})
     assert res.headers["x-request-id"] != "bad id\twith junk"
+    ids = {(await client.get("/api/health")).headers["x-request-id"] for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 16 for i in ids)
 
 
 async def test_unmatched_routes_and_methods(client):
@@ -45,5 +47,7 @@ async def test_unmatched_routes_and_methods(client):
     assert res.status_code == 404 and set(res.json()) == {"status", "message", "data"}
     res = await client.put("/api/collections/users/records")
     assert res.status_code == 405 and set(res.json()) == {"status", "message", "data"}
+    assert "GET" in res.headers["allow"]
+    assert res.headers["x-request-id"] and res.headers["content-type"] == "application/json"
     res = await client.get("/api/health/")
     assert res.status_code == 404
