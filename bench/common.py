@@ -323,7 +323,7 @@ def start_bastion(procs: Processes, root: Path, port: int, db_url: str) -> subpr
 def ceiling_url(root: Path, db_url: str) -> str:
     """The SQLAlchemy URL the ceiling uses: its own SQLite file, or the asyncpg URL."""
     if not db_url:
-        return f"sqlite+aiosqlite:///{root / 'data.db'}"
+        return f"sqlite:///{root / 'data.db'}"
     if db_url.startswith("postgresql://"):
         return "postgresql+asyncpg://" + db_url[len("postgresql://"):]
     return db_url

@@ -55,7 +55,7 @@ Engine settings mirror ``bastion/adapters``:
 Run::
 
     python bench/raw_ceiling.py --http 127.0.0.1:18100 \
-        --database-url sqlite+aiosqlite:////tmp/raw/data.db
+        --database-url sqlite:////tmp/raw/data.db
     python bench/raw_ceiling.py --http 127.0.0.1:18100 \
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/rawdb
 
@@ -473,7 +473,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--http", default="127.0.0.1:18100", help="host:port to listen on")
     parser.add_argument("--database-url", required=True,
-                        help="sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB")
+                        help="sqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB")
     args = parser.parse_args()
     host, _, port = args.http.rpartition(":")
     # Same uvicorn settings as bastion/cli/server.py, except the lifespan (used here to
