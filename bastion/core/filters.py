@@ -187,7 +187,10 @@ class Filters:
         except FilterError as exc:
             log.warning("rule of collection %s does not compile (%s); denying", col.name, exc)
             return sa.false()
-        if reusable and not any(r.request_bound for r in resolvers):
+        # Only over the collection's own table: a rule compiled over a fresh alias (a
+        # client filter joining this collection) would never be looked up again.
+        own_table = self.registry.find(col.id) is col and self.registry.table(col) is table
+        if reusable and own_table and not any(r.request_bound for r in resolvers):
             by_caller = any(r.auth_bound for r in resolvers)
             self.registry.remember(caller_key if by_caller else anyone_key, cond)
             self.registry.remember(("kept", id(cond)), cond)
