@@ -106,7 +106,10 @@ class _PacedBody:
         if self._complete:  # only a disconnect can follow: wait for it unbounded
             return await self._receive()
         try:
-            message = await asyncio.wait_for(self._receive(), self._wait_budget())
+            # asyncio.timeout rather than wait_for: no task per chunk (wait_for made one,
+            # ~30 µs, even when the chunk was already there).
+            async with asyncio.timeout(self._wait_budget()):
+                message = await self._receive()
         except TimeoutError:
             self.failure = RequestTimeout("The request body arrived too slowly.")
             raise self.failure from None
