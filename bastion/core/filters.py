@@ -25,6 +25,9 @@ from bastion.rules import (
 )
 
 log = logging.getLogger("bastion.rules")
+# Client filters and sorts longer than this are compiled on every request and never kept:
+# what a client can make the server keep stays small (2,048 entries of short text).
+MAX_KEPT_TEXT = 128
 
 
 def invalid(kind: str, exc: FilterError) -> BadRequest:
@@ -48,7 +51,7 @@ class Filters:
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         try:
-            reusable = not uses_macros(parse(text))
+            reusable = len(text) <= MAX_KEPT_TEXT and not uses_macros(parse(text))
         except FilterError as exc:
             raise invalid("filter", exc) from None
 
@@ -92,7 +95,7 @@ class Filters:
             clauses = compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
         except FilterError as exc:
             raise invalid("sort", exc) from None
-        if not resolver.request_bound:
+        if not resolver.request_bound and len(text) <= MAX_KEPT_TEXT:
             self.registry.remember(key, clauses)
         return clauses
 

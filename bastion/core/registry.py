@@ -11,7 +11,7 @@ from bastion.core.errors import NotFound
 from bastion.core.ports import SqlDialect
 from bastion.core.tables import build_table
 
-MEMO_LIMIT = 2048
+MEMO_LIMIT = 1024
 
 
 class Registry:

@@ -169,3 +169,18 @@ async def test_what_is_kept_does_not_grow_with_requests(client, app):
     for _ in range(10):
         await round_of_requests()
     assert len(app.registry._memo) == kept
+
+
+async def test_long_client_filters_are_not_kept(client, app):
+    alice, _ = await token_for(client, "alice@example.com")
+    bob, _ = await token_for(client, "bob@example.com")
+    await make_posts(client, {"alice": alice, "bob": bob})
+    await titles(client, filter="views >= 0")
+    kept = len(app.registry._memo)
+    for n in range(5):  # each over the length that is kept: compiled, answered, forgotten
+        long_filter = " || ".join(f"views = {n * 100 + k}" for k in range(12))
+        assert len(long_filter) > 128
+        await titles(client, filter=long_filter)
+    assert len(app.registry._memo) == kept
+    await titles(client, filter="views >= 1")  # a short one is kept
+    assert len(app.registry._memo) > kept
