@@ -4,6 +4,8 @@ clock or a rule of a joined collection. On every database."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.test_rules_api import token_for
 
 POSTS = "/api/collections/posts/records"
@@ -23,16 +25,23 @@ async def make_posts(client, owners: dict[str, str]) -> None:
         assert res.status_code == 200, res.text
 
 
+@pytest.fixture
+async def people(client):
+    """alice and bob (ids and auth headers), and three posts: a, c by alice, b by bob."""
+    alice, ha = await token_for(client, "alice@example.com")
+    bob, hb = await token_for(client, "bob@example.com")
+    await make_posts(client, {"alice": alice, "bob": bob})
+    return alice, ha, bob, hb
+
+
 async def titles(client, headers=None, **params) -> list[str]:
     res = await client.get(POSTS, params={"perPage": 50, **params}, headers=headers)
     assert res.status_code == 200, res.text
     return [item["title"] for item in res.json()["items"]]
 
 
-async def test_schema_change_forgets_kept_statements(client):
-    alice, _ = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_schema_change_forgets_kept_statements(client, people):
+    alice, ha, bob, hb = people
     assert await titles(client, filter="views > 0", sort="-views") == ["c", "b"]
     assert await titles(client, filter="views > 0", sort="-views") == ["c", "b"]  # kept
     res = await client.get("/api/collections/posts", headers=client.su())
@@ -51,10 +60,8 @@ async def test_schema_change_forgets_kept_statements(client):
     assert await titles(client, filter="hits > 0", sort="-hits") == []
 
 
-async def test_pages_of_a_kept_statement(client):
-    alice, _ = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_pages_of_a_kept_statement(client, people):
+    alice, ha, bob, hb = people
     pages = [await client.get(POSTS, params={"perPage": 1, "page": p, "sort": "views"}) for p in (1, 2, 3, 4)]
     assert [[i["title"] for i in r.json()["items"]] for r in pages] == [["a"], ["b"], ["c"], []]
     assert [r.json()["totalItems"] for r in pages] == [3, 3, 3, 3]
@@ -62,10 +69,8 @@ async def test_pages_of_a_kept_statement(client):
     assert skipped.json()["totalItems"] == -1 and skipped.json()["items"][0]["title"] == "b"
 
 
-async def test_superuser_and_guest_statements_differ(client):
-    alice, _ = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_superuser_and_guest_statements_differ(client, people):
+    alice, ha, bob, hb = people
     # A superuser may filter by a hidden field; a guest may not, even after the superuser's
     # statement was kept.
     assert await titles(client, client.su(), filter="secret = 's1'") == ["b"]
@@ -77,12 +82,10 @@ async def test_superuser_and_guest_statements_differ(client):
     assert [item["secret"] for item in su] == ["s0", "s1", "s2"]
 
 
-async def test_filters_through_rules_of_joined_collections_are_per_caller(client):
+async def test_filters_through_rules_of_joined_collections_are_per_caller(client, people):
     # users' list rule is "id = @request.auth.id": a client filter through `owner` sees only
     # the caller's own user, so the same filter text means something else for each caller.
-    alice, ha = await token_for(client, "alice@example.com")
-    bob, hb = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+    alice, ha, bob, hb = people
     for uid in (alice, bob):
         res = await client.patch(f"/api/collections/users/records/{uid}", headers=client.su(), json={"name": "member"})
         assert res.status_code == 200, res.text
@@ -93,10 +96,8 @@ async def test_filters_through_rules_of_joined_collections_are_per_caller(client
     assert await titles(client, None, filter=text, sort="views") == []
 
 
-async def test_time_macros_are_not_kept(client):
-    alice, _ = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_time_macros_are_not_kept(client, people):
+    alice, ha, bob, hb = people
     # `created` is now; a filter against @now is evaluated on every request.
     assert await titles(client, filter="created > @now", sort="views") == []
     assert await titles(client, filter="created <= @now", sort="views") == ["a", "b", "c"]
@@ -121,10 +122,8 @@ async def test_error_answers_carry_cors_headers(client):
     assert "PATCH" in preflight.headers["access-control-allow-methods"]
 
 
-async def test_owner_rules_are_kept_per_caller(client):
-    alice, ha = await token_for(client, "alice@example.com")
-    bob, hb = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_owner_rules_are_kept_per_caller(client, people):
+    alice, ha, bob, hb = people
     res = await client.patch("/api/collections/posts", headers=client.su(),
                              json={"listRule": "owner = @request.auth.id"})
     assert res.status_code == 200, res.text
@@ -134,11 +133,9 @@ async def test_owner_rules_are_kept_per_caller(client):
         assert await titles(client, None, sort="views") == []
 
 
-async def test_rules_reading_other_fields_of_the_caller_are_not_kept(client):
+async def test_rules_reading_other_fields_of_the_caller_are_not_kept(client, people):
     # `verified` can change between two requests with the same token.
-    alice, ha = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+    alice, ha, bob, hb = people
     res = await client.patch("/api/collections/posts", headers=client.su(),
                              json={"listRule": "@request.auth.verified = true && owner = @request.auth.id"})
     assert res.status_code == 200, res.text
@@ -148,10 +145,8 @@ async def test_rules_reading_other_fields_of_the_caller_are_not_kept(client):
     assert await titles(client, ha, sort="views") == ["a", "c"]
 
 
-async def test_what_is_kept_does_not_grow_with_requests(client, app):
-    alice, ha = await token_for(client, "alice@example.com")
-    bob, hb = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_what_is_kept_does_not_grow_with_requests(client, app, people):
+    alice, ha, bob, hb = people
     res = await client.patch("/api/collections/users", headers=client.su(), json={"listRule": "verified = false"})
     assert res.status_code == 200, res.text
     res = await client.patch("/api/collections/posts", headers=client.su(),
@@ -171,10 +166,8 @@ async def test_what_is_kept_does_not_grow_with_requests(client, app):
     assert len(app.registry._memo) == kept
 
 
-async def test_long_client_filters_are_not_kept(client, app):
-    alice, _ = await token_for(client, "alice@example.com")
-    bob, _ = await token_for(client, "bob@example.com")
-    await make_posts(client, {"alice": alice, "bob": bob})
+async def test_long_client_filters_are_not_kept(client, app, people):
+    alice, ha, bob, hb = people
     await titles(client, filter="views >= 0")
     kept = len(app.registry._memo)
     for n in range(5):  # each over the length that is kept: compiled, answered, forgotten
