@@ -40,8 +40,8 @@ async def titles(client, headers=None, **params) -> list[str]:
     return [item["title"] for item in res.json()["items"]]
 
 
-async def test_schema_change_forgets_kept_statements(client, people):
-    alice, ha, bob, hb = people
+@pytest.mark.usefixtures("people")
+async def test_schema_change_forgets_kept_statements(client):
     assert await titles(client, filter="views > 0", sort="-views") == ["c", "b"]
     assert await titles(client, filter="views > 0", sort="-views") == ["c", "b"]  # kept
     res = await client.get("/api/collections/posts", headers=client.su())
@@ -60,8 +60,8 @@ async def test_schema_change_forgets_kept_statements(client, people):
     assert await titles(client, filter="hits > 0", sort="-hits") == []
 
 
-async def test_pages_of_a_kept_statement(client, people):
-    alice, ha, bob, hb = people
+@pytest.mark.usefixtures("people")
+async def test_pages_of_a_kept_statement(client):
     pages = [await client.get(POSTS, params={"perPage": 1, "page": p, "sort": "views"}) for p in (1, 2, 3, 4)]
     assert [[i["title"] for i in r.json()["items"]] for r in pages] == [["a"], ["b"], ["c"], []]
     assert [r.json()["totalItems"] for r in pages] == [3, 3, 3, 3]
@@ -69,8 +69,8 @@ async def test_pages_of_a_kept_statement(client, people):
     assert skipped.json()["totalItems"] == -1 and skipped.json()["items"][0]["title"] == "b"
 
 
-async def test_superuser_and_guest_statements_differ(client, people):
-    alice, ha, bob, hb = people
+@pytest.mark.usefixtures("people")
+async def test_superuser_and_guest_statements_differ(client):
     # A superuser may filter by a hidden field; a guest may not, even after the superuser's
     # statement was kept.
     assert await titles(client, client.su(), filter="secret = 's1'") == ["b"]
@@ -96,8 +96,8 @@ async def test_filters_through_rules_of_joined_collections_are_per_caller(client
     assert await titles(client, None, filter=text, sort="views") == []
 
 
-async def test_time_macros_are_not_kept(client, people):
-    alice, ha, bob, hb = people
+@pytest.mark.usefixtures("people")
+async def test_time_macros_are_not_kept(client):
     # `created` is now; a filter against @now is evaluated on every request.
     assert await titles(client, filter="created > @now", sort="views") == []
     assert await titles(client, filter="created <= @now", sort="views") == ["a", "b", "c"]
@@ -166,8 +166,8 @@ async def test_what_is_kept_does_not_grow_with_requests(client, app, people):
     assert len(app.registry._memo) == kept
 
 
-async def test_long_client_filters_are_not_kept(client, app, people):
-    alice, ha, bob, hb = people
+@pytest.mark.usefixtures("people")
+async def test_long_client_filters_are_not_kept(client, app):
     await titles(client, filter="views >= 0")
     kept = len(app.registry._memo)
     for n in range(5):  # each over the length that is kept: compiled, answered, forgotten
