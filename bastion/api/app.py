@@ -98,6 +98,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
     asgi.state.bastion = app
     asgi.state.lockout = Lockout(options.store, options.lockout)
+    app.flows.cooldowns = options.store  # email cooldowns shared like the rate limits
     if options.store is None:
         log.warning("no Store given to create_asgi: rate limits and the sign-in lockout are off")
     return asgi

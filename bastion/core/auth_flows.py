@@ -32,12 +32,14 @@ from bastion.core.errors import (
     FieldError,
     Forbidden,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 from bastion.core.fields.text import EMAIL_RE
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Mailer, Row
 from bastion.core.registry import Registry
+from bastion.core.store import Store
 from bastion.core.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
 from bastion.tools.ids import random_string
 from bastion.tools.timeutil import now_string, parse_datetime
@@ -86,6 +88,9 @@ class AuthFlows:
         self.settings = settings
         self.mailer = mailer
         self._sent: dict[tuple[str, str, str], float] = {}
+        # Where the two-minute email cooldowns are counted: the shared Store (Redis when
+        # several nodes serve the app) once the HTTP layer hands it over, else this process.
+        self.cooldowns: Store | None = None
         self._outbox: set[asyncio.Task[None]] = set()
 
     # -- helpers -------------------------------------------------------------------
@@ -126,7 +131,17 @@ class AuthFlows:
             raise invalid()
         return record, claims
 
-    def _cooling(self, col: Collection, record_id: str, kind: str) -> bool:
+    async def _cooling(self, col: Collection, record_id: str, kind: str) -> bool:
+        """Whether an email of ``kind`` went to this record less than COOLDOWN seconds
+        ago (then no new one is sent); a store that cannot be reached fails open to the
+        count of this process."""
+        if self.cooldowns is not None:
+            try:
+                count = await self.cooldowns.incr(f"mailcooldown:{col.id}:{record_id}:{kind}", COOLDOWN)
+            except Unavailable:
+                log.warning("the store is unreachable: the email cooldown is counted per process")
+            else:
+                return count.value > 1
         now = time.monotonic()
         key = (col.id, record_id, kind)
         if now - self._sent.get(key, -COOLDOWN) < COOLDOWN:
@@ -185,7 +200,7 @@ class AuthFlows:
         if col.name == SUPERUSERS:
             raise BadRequest("All superusers are verified by default.")
         record = await self._by_email(col, _email(body))
-        if record is None or record["verified"] or self._cooling(col, record["id"], "verification"):
+        if record is None or record["verified"] or await self._cooling(col, record["id"], "verification"):
             return
         token = self._token(col, record, "verification", email=record["email"])
         self._mail_later(col, "verificationTemplate", record, record["email"], TOKEN=token)
@@ -203,7 +218,7 @@ class AuthFlows:
         if not col.auth["passwordAuth"]["enabled"]:
             raise BadRequest("The collection is not configured to allow password authentication.")
         record = await self._by_email(col, _email(body))
-        if record is None or self._cooling(col, record["id"], "passwordReset"):
+        if record is None or await self._cooling(col, record["id"], "passwordReset"):
             return
         token = self._token(col, record, "passwordReset", email=record["email"])
         self._mail_later(col, "resetPasswordTemplate", record, record["email"], TOKEN=token)

@@ -395,3 +395,40 @@ async def test_redis_shares_identity_limits_between_nodes(app: App, tmp_path: Pa
         for s in stores:
             await s.aclose()
         await other.close()
+
+
+async def test_email_cooldowns_are_shared_through_the_store(app: App) -> None:
+    # Two nodes (two AuthFlows) on one Redis: a verification email sent by one starts the
+    # two-minute cooldown for both; a store that cannot be reached falls back to the
+    # count of the process.
+    if not _reachable("127.0.0.1", 6379):
+        require_or_skip("Redis is not reachable on 127.0.0.1:6379")
+    from bastion.core.auth_flows import AuthFlows
+
+    prefix = f"bastion-test:{secrets.token_hex(6)}:"
+    stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]
+    nodes = [AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer) for _ in stores]
+    for node, store in zip(nodes, stores, strict=True):
+        node.cooldowns = store
+    users = app.registry.get("users")
+    try:
+        async with open_client(app, stores[0]):
+            assert app.flows.cooldowns is stores[0]  # what serve wires: the app's own store
+        assert not await nodes[0]._cooling(users, "record1", "verification")
+        assert await nodes[1]._cooling(users, "record1", "verification")
+        assert await nodes[0]._cooling(users, "record1", "verification")
+        assert not await nodes[1]._cooling(users, "record1", "passwordReset")
+        assert not await nodes[1]._cooling(users, "record2", "verification")
+    finally:
+        keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await stores[0]._redis.delete(*keys)
+        for s in stores:
+            await s.aclose()
+    down = AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer)
+    down.cooldowns = RedisStore("redis://127.0.0.1:1/0", timeout=0.2)
+    try:
+        assert not await down._cooling(users, "record1", "verification")
+        assert await down._cooling(users, "record1", "verification")
+    finally:
+        await down.cooldowns.aclose()
