@@ -19,6 +19,7 @@ class Config:
     read_timeout: float = 10.0  # request headers, and each chunk of a body, must arrive within this
     sqlite_busy_timeout: float = 10.0  # wait for another process's SQLite write lock, then 503
     redis_url: str = ""  # rate limits and sign-in lockout shared through Redis; empty: in memory
+    encryption_key: str = ""  # seals TOTP secrets at rest (AES-256-GCM); empty: stored as they are
 
     @property
     def migrations(self) -> Path:

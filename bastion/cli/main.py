@@ -18,6 +18,7 @@ from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.errors import BastionError
+from bastion.core.secretbox import MIN_KEY_LENGTH
 
 T = TypeVar("T")
 
@@ -46,13 +47,13 @@ def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **ex
 
 def _app(config: Config) -> App:
     db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
-    app = App(db, config.migrations)
+    app = App(db, config.migrations, config.encryption_key)
     app.mailer = SmtpMailer(lambda: app.settings.current)
     return app
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (it comes with uvicorn[standard]): a faster event loop."""
+    """uvloop when installed (a dependency): a faster event loop."""
     try:
         import uvloop
     except ImportError:
@@ -95,6 +96,7 @@ def serve(
     redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
     read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
     sqlite_busy_timeout: Annotated[float, typer.Option(envvar="BASTION_SQLITE_BUSY_TIMEOUT", help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
+    encryption_key: Annotated[str, typer.Option(envvar="BASTION_ENCRYPTION_KEY", show_default=False, help="At least 32 characters: TOTP secrets are stored encrypted with it (AES-256-GCM). Keep it: without it they cannot be read.")] = "",
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     config = _config(
@@ -102,9 +104,12 @@ def serve(
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
+        encryption_key=encryption_key,
     )
     try:
         host, port = config.host_port()
+        if encryption_key and len(encryption_key) < MIN_KEY_LENGTH:
+            raise ValueError(f"--encryption-key must be at least {MIN_KEY_LENGTH} characters long")
     except ValueError as exc:
         typer.secho(f"Error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -26,6 +26,7 @@ from bastion.core.oauth2 import OAuth2Service
 from bastion.core.ports import Database, Mailer
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
+from bastion.core.secretbox import SecretBox
 from bastion.core.settings import SettingsService
 from bastion.core.system_collections import (
     API_KEYS,
@@ -77,7 +78,7 @@ class DroppingMailer:
 
 
 class App:
-    def __init__(self, db: Database, migrations_dir: Path | None = None):
+    def __init__(self, db: Database, migrations_dir: Path | None = None, encryption_key: str = ""):
         self.db = db
         self.registry = Registry(db.sql)
         self.files = MigrationFiles(migrations_dir) if migrations_dir else None
@@ -90,7 +91,8 @@ class App:
         self.settings = SettingsService(db)
         self.mailer: Mailer = DroppingMailer()
         self.api_keys = ApiKeyService(db, self.registry)
-        self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"])
+        self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
+                              SecretBox(encryption_key))
         self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self.oauth2 = OAuth2Service(db, self.registry, self.records)

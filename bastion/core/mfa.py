@@ -23,11 +23,13 @@ from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Row
 from bastion.core.registry import Registry
+from bastion.core.secretbox import SecretBox
 from bastion.core.system_collections import AUTHENTICATORS, MFAS
 from bastion.tools.ids import random_string
 from bastion.tools.timeutil import now_string, parse_datetime
 
 RECOVERY_CODES = 10
+TOTP_PURPOSE = "totp-secret"  # what a sealed secret is bound to
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 # Key of a record row read with ``totp_enrolled``: whether it has a confirmed authenticator
 # (not a field name: field names cannot start with "@").
@@ -55,11 +57,13 @@ class MfaRequired(Exception):
 
 
 class MfaService:
-    def __init__(self, db: Database, registry: Registry, filters: Filters, app_name: Any):
+    def __init__(self, db: Database, registry: Registry, filters: Filters, app_name: Any,
+                 box: SecretBox | None = None):
         self.db = db
         self.registry = registry
         self.filters = filters
         self.app_name = app_name  # callable → the app name shown in authenticator apps
+        self.box = box or SecretBox()  # TOTP secrets are sealed with it when it has a key
 
     def _table(self, name: str) -> sa.Table:
         return self.registry.table(self.registry.get(name))
@@ -152,7 +156,7 @@ class MfaService:
                 table.c.collectionRef == identity.collection.id, table.c.recordRef == identity.id))
             await conn.execute(sa.insert(table).values(
                 id=random_string(15, ID_ALPHABET), collectionRef=identity.collection.id, recordRef=identity.id,
-                secret=secret, confirmed=False, lastCounter=0, recoveryCodes=[], created=now, updated=now))
+                secret=self.box.seal(secret, TOTP_PURPOSE), confirmed=False, lastCounter=0, recoveryCodes=[], created=now, updated=now))
         label = str(identity.record.get("email") or identity.id)
         uri = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=str(self.app_name()))
         return {"secret": secret, "otpauthURL": uri}
@@ -161,7 +165,7 @@ class MfaService:
         row = await self.authenticator(identity.collection, identity.id, confirmed=False)
         if row is None:
             raise BadRequest("Start with totp/enroll.")
-        counter = _matching_counter(row["secret"], code, int(row["lastCounter"] or 0))
+        counter = _matching_counter(self.box.open(row["secret"], TOTP_PURPOSE), code, int(row["lastCounter"] or 0))
         if counter is None:
             raise _invalid_code()
         codes = [random_string(10, ID_ALPHABET) for _ in range(RECOVERY_CODES)]
@@ -174,7 +178,7 @@ class MfaService:
         row = await self.authenticator(identity.collection, identity.id, confirmed=True)
         if row is None:
             raise BadRequest("No authenticator is active for this account.")
-        counter = _matching_counter(row["secret"], code, int(row["lastCounter"] or 0))
+        counter = _matching_counter(self.box.open(row["secret"], TOTP_PURPOSE), code, int(row["lastCounter"] or 0))
         if counter is not None:
             await self._update(row["id"], lastCounter=counter)
             return

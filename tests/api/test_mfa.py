@@ -141,3 +141,27 @@ async def test_totp_guessing_is_limited_per_record(client):
     step = int(time.time()) // 30 + 1
     right = await client.post("/api/collections/users/auth-with-totp", json={"mfaId": mfa_id, "code": totp.at(step * 30)})
     assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
+
+
+async def test_totp_secrets_are_stored_encrypted_when_a_key_is_set(client, app):
+    from bastion.core.secretbox import PREFIX, SecretBox
+
+    await make_user(client)
+    headers = {"Authorization": (await sign_in(client)).json()["token"]}
+    app.mfa.box = SecretBox("an encryption key of 32 chars ok")
+    secret = (await client.post("/api/collections/users/totp/enroll", headers=headers)).json()["secret"]
+    table = app.registry.table(app.registry.get("_authenticators"))
+    async with app.db.read() as conn:
+        stored = (await conn.fetch_one(sa.select(table.c.secret)))["secret"]
+    assert stored.startswith(PREFIX) and secret not in stored
+    # superusers see the sealed value through the records API, not the secret
+    listed = await client.get("/api/collections/_authenticators/records", headers=client.su())
+    assert secret not in listed.text
+    confirmed = await client.post("/api/collections/users/totp/confirm", headers=headers,
+                                  json={"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 200, confirmed.text
+    # started without the key, the server cannot use the secret: a 500, logged, no sign-in
+    app.mfa.box = SecretBox()
+    wrong = await client.post("/api/collections/users/totp/disable", headers=headers,
+                              json={"code": pyotp.TOTP(secret).now()})
+    assert wrong.status_code == 500

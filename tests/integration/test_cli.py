@@ -130,6 +130,8 @@ def test_bad_flags_give_clear_errors(tmp_path):
     assert res.returncode != 0 and "--http" in res.stderr
     res = run_cli("serve", "--database-url", "oracle://x", cwd=tmp_path)
     assert res.returncode != 0 and "Unsupported database URL" in res.stderr
+    res = run_cli("serve", "--encryption-key", "too-short", cwd=tmp_path)
+    assert res.returncode == 2 and "--encryption-key must be at least 32 characters" in res.stderr
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="signals as on Linux")
