@@ -286,6 +286,15 @@ async def test_lock_expires_and_grows(app: App) -> None:
 
 # -- shared store --------------------------------------------------------------------------
 
+async def drop_stores(stores: list[RedisStore], prefix: str) -> None:
+    """Delete the test's keys (all under ``prefix``) and close its Redis clients."""
+    keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await stores[0]._redis.delete(*keys)
+    for store in stores:
+        await store.aclose()
+
+
 async def test_redis_store_is_shared_by_two_app_instances(app: App, tmp_path: Path) -> None:
     if not _reachable("127.0.0.1", 6379):
         require_or_skip("Redis is not reachable on 127.0.0.1:6379")
@@ -303,11 +312,7 @@ async def test_redis_store_is_shared_by_two_app_instances(app: App, tmp_path: Pa
                 assert (await sign_in(c, "wrong-password")).status_code == 400
             assert (await sign_in(b)).status_code == 429
     finally:
-        keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
-        if keys:
-            await stores[0]._redis.delete(*keys)
-        for s in stores:
-            await s.aclose()
+        await drop_stores(stores, prefix)
         await other.close()
 
 
@@ -389,11 +394,7 @@ async def test_redis_shares_identity_limits_between_nodes(app: App, tmp_path: Pa
             answers = [(await c.post(url, json={"email": "ghost@example.com"})).status_code for c in (a, b) * 3]
             assert answers == [204] * 5 + [429]
     finally:
-        keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
-        if keys:
-            await stores[0]._redis.delete(*keys)
-        for s in stores:
-            await s.aclose()
+        await drop_stores(stores, prefix)
         await other.close()
 
 
@@ -420,11 +421,7 @@ async def test_email_cooldowns_are_shared_through_the_store(app: App) -> None:
         assert not await nodes[1]._cooling(users, "record1", "passwordReset")
         assert not await nodes[1]._cooling(users, "record2", "verification")
     finally:
-        keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
-        if keys:
-            await stores[0]._redis.delete(*keys)
-        for s in stores:
-            await s.aclose()
+        await drop_stores(stores, prefix)
     down = AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer)
     down.cooldowns = RedisStore("redis://127.0.0.1:1/0", timeout=0.2)
     try:
