@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
 
 from bastion.core.collections import Collection, collection_from_stored, parse_collection
-from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
 from bastion.core.filters import Filters
 from bastion.core.migrations import MigrationFiles
@@ -47,19 +47,28 @@ class CollectionService:
 
     # -- public operations ---------------------------------------------------------
     async def create(self, data: Any, migrate: bool = True, trusted: bool = False) -> Collection:
+        return await self._on_current_schema(lambda: self._create(data, migrate, trusted))
+
+    async def update(self, id_or_name: str, data: Any, migrate: bool = True) -> Collection:
+        return await self._on_current_schema(lambda: self._update(id_or_name, data, migrate))
+
+    async def delete(self, id_or_name: str, migrate: bool = True) -> None:
+        await self._on_current_schema(lambda: self._delete(id_or_name, migrate))
+
+    async def _create(self, data: Any, migrate: bool, trusted: bool) -> Collection:
         col = parse_collection(data, None, creating=True, trusted=trusted)
         await self._check(col, None, "Failed to create collection.")
         await self._commit(None, col, f'create collection "{col.name}"', migrate)
         return col
 
-    async def update(self, id_or_name: str, data: Any, migrate: bool = True) -> Collection:
+    async def _update(self, id_or_name: str, data: Any, migrate: bool) -> Collection:
         old = self.registry.get(id_or_name)
         col = parse_collection(data, old, creating=False)
         await self._check(col, old, "Failed to update collection.")
         await self._commit(old, col, f'update collection "{col.name}"', migrate)
         return col
 
-    async def delete(self, id_or_name: str, migrate: bool = True) -> None:
+    async def _delete(self, id_or_name: str, migrate: bool) -> None:
         col = self.registry.get(id_or_name)
         if col.system:
             raise BadRequest("System collections cannot be deleted.")
@@ -106,6 +115,9 @@ class CollectionService:
 
     async def apply_snapshot(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         """Make the schema match ``after`` (used by migration files); no file is written."""
+        await self._on_current_schema(lambda: self._apply_snapshot(before, after))
+
+    async def _apply_snapshot(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         if after is None:
             if before is not None and (col := self.registry.find(before["id"])) is not None:
                 await self._commit(col, None, "", migrate=False)
@@ -124,6 +136,25 @@ class CollectionService:
             return {r["id"] for r in await conn.fetch_all(sa.select(t.c.id).where(cond))}
 
     # -- schema version (other nodes reload when it moves) ------------------------------
+    async def _on_current_schema(self, change: Callable[[], Awaitable[T]]) -> T:
+        """Make a schema change on top of the stored schema. When another node (or worker)
+        changed it since this process loaded it, ``_commit`` notices under a lock and rolls
+        back; the schema is reloaded and the change, which reads the registry afresh, is
+        made once more. Two moves in a row give up with a 409."""
+        try:
+            return await change()
+        except _SchemaMoved:
+            await self.reload()
+        try:
+            return await change()
+        except _SchemaMoved:
+            await self.reload()
+            raise Conflict("The schema was changed elsewhere at the same moment; please try again.") from None
+
+    async def reload(self) -> None:
+        await self.load()
+        await self.db.schema_changed()
+
     async def _bump_version(self, conn: Connection) -> None:
         stamp = str(time.time_ns())
         await put_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, stamp)
@@ -135,12 +166,9 @@ class CollectionService:
 
     async def reload_if_changed(self) -> bool:
         """Reload the registry when another node changed the schema; True if it did."""
-        stored = await self.stored_version()
-        if stored == self.version:
+        if await self.stored_version() == self.version:
             return False
-        await self.load()
-        await self.db.schema_changed()
-        self.version = stored
+        await self.reload()
         return True
 
     # -- internals -----------------------------------------------------------------
@@ -237,6 +265,9 @@ class CollectionService:
         migration_path: Path | None = None
         try:
             async with self.db.transaction() as conn:
+                stored = await get_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, for_update=True)
+                if (stored or "") != self.version:
+                    raise _SchemaMoved
                 await self.sync.apply(conn, old, new)
                 if old is not None:
                     await conn.execute(sa.delete(t).where(t.c.id == old.id))
@@ -267,6 +298,11 @@ class CollectionService:
 
 
 SCHEMA_VERSION_KEY = "schema_version"
+T = TypeVar("T")
+
+
+class _SchemaMoved(Exception):
+    """Raised in a schema commit that finds the stored schema newer than this process's."""
 
 
 def _mentions(query: str, name: str) -> bool:

@@ -16,6 +16,9 @@ async def put_param(conn: Connection, table: sa.Table, key: str, value: str) -> 
         await conn.execute(sa.insert(table).values(id=key, value=value, created=now, updated=now))
 
 
-async def get_param(conn: Connection, table: sa.Table, key: str) -> str | None:
-    value = await conn.scalar(sa.select(table.c.value).where(table.c.id == key))
+async def get_param(conn: Connection, table: sa.Table, key: str, for_update: bool = False) -> str | None:
+    """One value; ``for_update`` locks its row until the transaction ends (PostgreSQL,
+    MariaDB; SQLite's writer holds the whole database already)."""
+    query = sa.select(table.c.value).where(table.c.id == key)
+    value = await conn.scalar(query.with_for_update() if for_update else query)
     return None if value is None else str(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -72,6 +73,11 @@ for _prefix in (("s3",), ("backups", "s3")):
         _SCALARS[(*_prefix, _key)] = (str, 0, 1024)
     _SCALARS[(*_prefix, "enabled")] = (bool, 0, 0)
     _SCALARS[(*_prefix, "forcePathStyle")] = (bool, 0, 0)
+
+
+def _from_stored(raw: str | None) -> dict[str, Any]:
+    stored = orjson.loads(raw) if raw else {}
+    return _merge(DEFAULTS, stored if isinstance(stored, dict) else {})
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -196,13 +202,13 @@ class SettingsService:
         self.table = system_tables(db.sql)["_params"]
         self.current: dict[str, Any] = copy.deepcopy(DEFAULTS)
         self.version = ""
+        self.after_change: list[Callable[[], Any]] = []
 
     async def load(self) -> None:
         async with self.db.read() as conn:
             raw = await get_param(conn, self.table, SETTINGS_KEY)
             self.version = await get_param(conn, self.table, VERSION_KEY) or ""
-        stored = orjson.loads(raw) if raw else {}
-        self.current = _merge(DEFAULTS, stored if isinstance(stored, dict) else {})
+        self.current = _from_stored(raw)
 
     async def reload_if_changed(self) -> bool:
         async with self.db.read() as conn:
@@ -231,13 +237,22 @@ class SettingsService:
                 continue
             if isinstance(parent, dict) and parent.get(path[-1]) in ("", None):
                 parent.pop(path[-1], None)
-        new = _merge(self.current, {k: v for k, v in patch.items() if k in DEFAULTS})
-        errors = validate(new)
-        if errors:
-            raise ValidationFailed(SAVE_FAILED, errors)
+        patch = {k: v for k, v in patch.items() if k in DEFAULTS}
         stamp = str(time.time_ns())
         async with self.db.transaction() as conn:
+            # The patch applies to the stored settings, read under a row lock, not to this
+            # process's copy: another node's change since it was loaded is kept.
+            version = await get_param(conn, self.table, VERSION_KEY, for_update=True) or ""
+            current = self.current
+            if version != self.version:
+                current = _from_stored(await get_param(conn, self.table, SETTINGS_KEY))
+            new = _merge(current, patch)
+            errors = validate(new)
+            if errors:
+                raise ValidationFailed(SAVE_FAILED, errors)
             await put_param(conn, self.table, SETTINGS_KEY, orjson.dumps(new).decode())
             await put_param(conn, self.table, VERSION_KEY, stamp)
         self.current, self.version = new, stamp
+        for hook in self.after_change:
+            hook()
         return self.public()

@@ -103,3 +103,46 @@ async def test_second_node_sees_schema_changes(app, database_url, backend, tmp_p
         assert other.registry.find("late") is not None
     finally:
         await other.close()
+
+
+async def _second_node(database_url, backend, tmp_path):
+    other = App(open_database("" if backend.name == "sqlite" else database_url, tmp_path / "data"),
+                tmp_path / "migrations")
+    await other.start()
+    return other
+
+
+async def test_a_stale_node_changes_the_schema_on_top_of_the_stored_one(app, database_url, backend, tmp_path):
+    other = await _second_node(database_url, backend, tmp_path)
+    try:
+        await app.collections.create({"name": "notes", "fields": [{"name": "a", "type": "text"}]})
+        assert await other.collections.reload_if_changed() is True
+        await app.collections.update("notes", {"fields": [{"name": "a", "type": "text"},
+                                                            {"name": "b", "type": "text"}]})
+        # ``other`` has not polled since: it knows "notes" without "b". Its change must not
+        # be made on that stale view (it would drop "b"): it notices, reloads and makes it
+        # on the stored schema.
+        await other.collections.update("notes", {"listRule": ""})
+        for node in (app, other):
+            await node.collections.reload_if_changed()
+            notes = node.registry.get("notes")
+            assert [f.name for f in notes.fields if not f.system] == ["a", "b"]
+            assert notes.rule("listRule") == ""
+        await app.collections.create({"name": "tags", "fields": []})
+        await other.collections.create({"name": "links", "fields": []})  # no lost "tags"
+        assert other.registry.find("tags") is not None and other.registry.find("links") is not None
+    finally:
+        await other.close()
+
+
+async def test_a_stale_node_keeps_settings_it_has_not_seen(app, database_url, backend, tmp_path):
+    other = await _second_node(database_url, backend, tmp_path)
+    try:
+        await app.settings.update({"meta": {"appName": "Renamed"}})
+        await other.settings.update({"batch": {"enabled": True}})
+        for node in (app, other):
+            await node.settings.reload_if_changed()
+            assert node.settings.current["meta"]["appName"] == "Renamed"
+            assert node.settings.current["batch"]["enabled"] is True
+    finally:
+        await other.close()
