@@ -308,7 +308,7 @@ def superuser_token(base: str) -> str:
     return str(r.json()["token"])
 
 
-def start_bastion(procs: Processes, root: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
+def start_bastion(procs: Processes, root: Path, port: int, db_url: str, workers: int = 1) -> subprocess.Popen[bytes]:
     exe = str(VENV_BIN / "bastion")
     common = ["--dir", str(root / "data"), "--migrations-dir", str(root / "migrations")]
     if db_url:
@@ -317,7 +317,8 @@ def start_bastion(procs: Processes, root: Path, port: int, db_url: str) -> subpr
                            capture_output=True, text=True, timeout=120)
     if setup.returncode != 0:
         raise RuntimeError(f"bastion superuser upsert failed:\n{setup.stdout}{setup.stderr}")
-    return procs.start([exe, "serve", *common, "--http", f"{HOST}:{port}"], log=root / "server.log")
+    return procs.start([exe, "serve", *common, "--http", f"{HOST}:{port}", "--workers", str(workers)],
+                       log=root / "server.log")
 
 
 def ceiling_url(root: Path, db_url: str) -> str:
@@ -329,10 +330,11 @@ def ceiling_url(root: Path, db_url: str) -> str:
     return db_url
 
 
-def start_ceiling(procs: Processes, root: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
+def start_ceiling(procs: Processes, root: Path, port: int, db_url: str, workers: int = 1) -> subprocess.Popen[bytes]:
     root.mkdir(parents=True, exist_ok=True)
     return procs.start([sys.executable, str(HERE / "raw_ceiling.py"), "--http", f"{HOST}:{port}",
-                        "--database-url", ceiling_url(root, db_url)], log=root / "server.log")
+                        "--database-url", ceiling_url(root, db_url), "--workers", str(workers)],
+                       log=root / "server.log")
 
 
 # --------------------------------------------------------------------------- load

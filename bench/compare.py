@@ -237,10 +237,12 @@ def run_system(ctx: Ctx, args: argparse.Namespace, system: System) -> Run:
     return run
 
 
-def make_system(key: str) -> System:
+def make_system(key: str, workers: int = 1) -> System:
     name, backend = key.split("-")
     kinds: dict[str, Any] = {"bastion": Bastion, "ceiling": Ceiling, "directus": Directus, "parse": Parse}
-    return kinds[name](backend)  # type: ignore[no-any-return]
+    system: System = kinds[name](backend)
+    system.workers = workers
+    return system
 
 
 # --------------------------------------------------------------------------- report
@@ -324,6 +326,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--quick", action="store_true", help="2 s per scenario, 1 s warm-up")
     p.add_argument("--records", type=int, default=10_000, help="posts seeded in every system (default 10000)")
+    p.add_argument("--workers", type=int, default=1, help="server processes for Bastion (serve --workers), the "
+                   "ceiling (uvicorn workers) and Parse Server (cluster); Directus runs one (default 1)")
     p.add_argument("--install-dir", type=Path, help="install the peers here and keep them (reused when "
                    "bench/peers/package.json is unchanged); default: a temporary folder, removed")
     p.add_argument("--npm-cache", type=Path, default=None,
@@ -345,6 +349,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.systems = [s for s in SYSTEMS if s in args.systems]  # Bastion first on each backend
     if not 1 <= args.connections <= 1024 or not 0 < args.duration <= 300 or not 0 <= args.warmup <= 60:
         p.error("bounds: 1 <= --connections <= 1024, 0 < --duration <= 300, 0 <= --warmup <= 60")
+    if not 1 <= args.workers <= 16:
+        p.error("bounds: 1 <= --workers <= 16")
     if not 2000 <= args.records <= 1_000_000:
         p.error("bounds: 2000 <= --records <= 1000000 (the owner list needs 20 published posts per user)")
     return args
@@ -394,7 +400,7 @@ def main(argv: list[str]) -> int:
             args.systems = [s for s in args.systems if not s.startswith(("directus", "parse"))]
         print(versions_line(ctx.peers), flush=True)
         for key in args.systems:
-            runs.append(run_system(ctx, args, make_system(key)))
+            runs.append(run_system(ctx, args, make_system(key, args.workers)))
             loads.append(loadavg())
         done = [r for r in runs if r.rows]
         if not done:

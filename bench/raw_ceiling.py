@@ -70,6 +70,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import secrets
 import string
 import time
@@ -319,8 +320,11 @@ def create_app(database_url: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with writer.begin() as conn:
-            await conn.run_sync(stmts.table.metadata.create_all)
+        try:
+            async with writer.begin() as conn:
+                await conn.run_sync(stmts.table.metadata.create_all)
+        except sa.exc.DBAPIError:  # with --workers, another worker created it at the same moment
+            pass
         try:
             yield
         finally:
@@ -474,14 +478,22 @@ def main() -> None:
     parser.add_argument("--http", default="127.0.0.1:18100", help="host:port to listen on")
     parser.add_argument("--database-url", required=True,
                         help="sqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     args = parser.parse_args()
     host, _, port = args.http.rpartition(":")
     # Same uvicorn settings as bastion/cli/server.py, except the lifespan (used here to
-    # create the table) — 1 worker, uvloop/httptools picked by "auto".
+    # create the table); uvloop/httptools picked by "auto". Several workers need the app
+    # as an import string: each process builds its own from the environment.
+    os.environ["CEILING_DATABASE_URL"] = args.database_url
     uvicorn.run(
-        create_app(args.database_url), host=host, port=int(port), lifespan="on",
+        "raw_ceiling:app_from_env" if args.workers > 1 else app_from_env(), factory=args.workers > 1,
+        workers=args.workers, host=host, port=int(port), lifespan="on",
         access_log=False, log_level="warning", server_header=False, timeout_keep_alive=5,
     )
+
+
+def app_from_env() -> Starlette:
+    return create_app(os.environ["CEILING_DATABASE_URL"])
 
 
 if __name__ == "__main__":

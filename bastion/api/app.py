@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.api import (
     aggregate,
@@ -52,11 +52,23 @@ class _Asgi(Starlette):
     error (the router's 404/405 included), so Starlette's own outer error layer and
     exception layer, each a coroutine and a ``send`` wrapper per request, are left out."""
 
+    bastion: App
+
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A sibling worker changed the schema or settings: catch up before answering, so
+        # no request is served on a schema older than one a client was already answered on.
+        if self.bastion.siblings.stale():
+            try:
+                await self.bastion.catch_up()
+            except Exception:  # noqa: BLE001 - the schema poll retries; the request goes on
+                log.warning("catching up with a sibling worker's change failed", exc_info=True)
+        await super().__call__(scope, receive, send)
 
 
 def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
@@ -97,6 +109,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
     asgi.state.bastion = app
+    asgi.bastion = app
     asgi.state.lockout = Lockout(options.store, options.lockout)
     app.flows.cooldowns = options.store  # email cooldowns shared like the rate limits
     if options.store is None:

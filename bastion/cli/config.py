@@ -20,6 +20,7 @@ class Config:
     sqlite_busy_timeout: float = 10.0  # wait for another process's SQLite write lock, then 503
     redis_url: str = ""  # rate limits and sign-in lockout shared through Redis; empty: in memory
     encryption_key: str = ""  # seals TOTP secrets at rest (AES-256-GCM); empty: stored as they are
+    workers: int = 1  # processes sharing the listening socket (cli/workers.py)
 
     @property
     def migrations(self) -> Path:

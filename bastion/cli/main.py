@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from bastion import __version__
-from bastion.adapters.database import open_database
-from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.cli.config import Config
-from bastion.core.app import App
-from bastion.core.errors import BastionError
+from bastion.cli.runner import run as _run
 from bastion.core.secretbox import MIN_KEY_LENGTH
-
-T = TypeVar("T")
 
 cli = typer.Typer(
     name="bastion", no_args_is_help=True, add_completion=False,
@@ -39,48 +32,11 @@ MigOpt = Annotated[Path | None, typer.Option(
     "--migrations-dir", envvar="BASTION_MIGRATIONS_DIR",
     help="Migration files folder (default: bastion_migrations beside --dir).")]
 DEFAULT_DIR = Path("bastion_data")
+MAX_WORKERS = 64
 
 
 def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **extra: Any) -> Config:
     return Config(data_dir=data_dir, database_url=database_url, migrations_dir=migrations_dir, **extra)
-
-
-def _app(config: Config) -> App:
-    db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
-    app = App(db, config.migrations, config.encryption_key)
-    app.mailer = SmtpMailer(lambda: app.settings.current)
-    return app
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (a dependency): a faster event loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-def _run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True) -> T:
-    async def main() -> T:
-        app = _app(config)
-        try:
-            await app.start(apply_migrations=apply_migrations)
-            return await work(app)
-        finally:
-            await app.close()
-
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(main())
-    except BastionError as exc:
-        typer.secho(f"Error: {exc.message}", fg="red", err=True)
-        for key, value in exc.data.items():
-            typer.secho(f"  {key}: {getattr(value, 'message', value)}", fg="red", err=True)
-        raise typer.Exit(1) from None
-    except (OSError, ValueError) as exc:
-        typer.secho(f"Error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
 
 
 @cli.command()
@@ -97,6 +53,7 @@ def serve(
     read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
     sqlite_busy_timeout: Annotated[float, typer.Option(envvar="BASTION_SQLITE_BUSY_TIMEOUT", help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
     encryption_key: Annotated[str, typer.Option(envvar="BASTION_ENCRYPTION_KEY", show_default=False, help="At least 32 characters: TOTP secrets are stored encrypted with it (AES-256-GCM). Keep it: without it they cannot be read.")] = "",
+    workers: Annotated[int, typer.Option(envvar="BASTION_WORKERS", min=1, max=MAX_WORKERS, help="Processes serving requests on the one address (use up to one per CPU core).")] = 1,
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     config = _config(
@@ -104,7 +61,7 @@ def serve(
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
-        encryption_key=encryption_key,
+        encryption_key=encryption_key, workers=workers,
     )
     try:
         host, port = config.host_port()
@@ -113,6 +70,10 @@ def serve(
     except ValueError as exc:
         typer.secho(f"Error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
+    if workers > 1:
+        from bastion.cli.workers import serve_workers
+
+        raise typer.Exit(serve_workers(config, host, port))
     from bastion.cli.server import serve_forever
 
     _run(config, lambda app: serve_forever(app, config, host, port))

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 import uvicorn
 
+from bastion.adapters.siblings import MappedSiblings
 from bastion.adapters.store_memory import MemoryStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
@@ -17,19 +21,44 @@ from bastion.core.app import App
 from bastion.core.store import Store
 
 
-async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
-    store: Store = MemoryStore()
+@dataclass(frozen=True)
+class WorkerPlace:
+    """What one process of ``--workers N`` is given by the supervisor."""
+
+    index: int
+    sock: socket.socket  # the listening socket, shared by every worker
+    shared: Path  # a folder of the supervisor's: the siblings' mark and the shared store
+
+    @property
+    def mark_file(self) -> Path:
+        return self.shared / "mark"
+
+    @property
+    def store_file(self) -> Path:
+        return self.shared / "store.db"
+
+
+def _store(config: Config, place: WorkerPlace | None) -> Store:
     if config.redis_url:
         from bastion.adapters.store_redis import RedisStore  # loads redis only when asked for
 
-        store = RedisStore(config.redis_url)
-    asgi = create_asgi(app, HttpOptions(
-        body_limit=config.body_limit, read_timeout=config.read_timeout, origins=list(config.origins),
-        manage_lifespan=False, store=store))
+        return RedisStore(config.redis_url)
+    if place is not None:  # the workers of one machine count together
+        from bastion.adapters.store_sqlite import SqliteStore
+
+        return SqliteStore(place.store_file)
+    return MemoryStore()
+
+
+def print_banner(config: Config, host: str, port: int, database: str) -> None:
     base = f"http://{host}:{port}"
-    typer.echo(f"Bastion serving on {base}  (database: {app.db.url_for_display})")
+    workers = f", {config.workers} workers" if config.workers > 1 else ""
+    typer.echo(f"Bastion serving on {base}  (database: {database}{workers})")
     typer.echo(f"  REST API:  {base}/api/")
     typer.echo(f"  API docs:  {base}/api/docs")
+
+
+async def print_superuser_hint(app: App, config: Config) -> None:
     if not await app.has_superuser():
         dir_flag = f" --dir {config.data_dir}" if not config.database_url else ""
         typer.secho(
@@ -37,6 +66,20 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
             f"  bastion superuser upsert EMAIL PASSWORD{dir_flag}\n",
             fg="yellow",
         )
+
+
+async def serve_forever(app: App, config: Config, host: str, port: int, place: WorkerPlace | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; ``place`` makes this one worker of ``--workers``."""
+    store = _store(config, place)
+    siblings = MappedSiblings(place.mark_file) if place is not None else None
+    if siblings is not None:
+        app.siblings = siblings
+    asgi = create_asgi(app, HttpOptions(
+        body_limit=config.body_limit, read_timeout=config.read_timeout, origins=list(config.origins),
+        manage_lifespan=False, store=store))
+    if place is None:
+        print_banner(config, host, port, app.db.url_for_display)
+        await print_superuser_hint(app, config)
     server = uvicorn.Server(uvicorn.Config(
         asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout),
         ws="none",  # no WebSocket routes (realtime is server-sent events, as in PocketBase)
@@ -45,18 +88,23 @@ async def serve_forever(app: App, config: Config, host: str, port: int) -> None:
         server_header=False, timeout_keep_alive=5,
     ))
     # Stop on SIGINT/SIGTERM by draining requests (bounded by the grace period) and then
-    # exit normally, rather than re-raising the signal as uvicorn does by default.
+    # exit normally, rather than re-raising the signal as uvicorn does by default. A
+    # worker leaves SIGINT (Ctrl-C reaches the whole process group) to its supervisor,
+    # which passes the stop on as one SIGTERM.
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGTERM,) if place is not None else (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop, server)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     watcher = asyncio.create_task(app.watch_schema())
     try:
-        await server.serve()
+        await server.serve(sockets=[place.sock] if place is not None else None)
     finally:
         watcher.cancel()
         await store.aclose()
-    typer.echo("Bastion stopped.")
+        if siblings is not None:
+            siblings.close()
+    if place is None:
+        typer.echo("Bastion stopped.")
 
 
 def _stop(server: uvicorn.Server) -> None:

@@ -23,7 +23,7 @@ from bastion.core.filters import Filters
 from bastion.core.mfa import MfaService
 from bastion.core.migrations import MigrationFiles
 from bastion.core.oauth2 import OAuth2Service
-from bastion.core.ports import Database, Mailer
+from bastion.core.ports import Alone, Database, Mailer, Siblings
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.secretbox import SecretBox
@@ -97,6 +97,30 @@ class App:
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self.oauth2 = OAuth2Service(db, self.registry, self.records)
         self._tables = system_tables(db.sql)
+        # Worker processes of one machine (``bastion serve --workers``) announce each
+        # schema or settings change to one another; see ``catch_up``.
+        self.siblings: Siblings = Alone()
+        self.collections.after_change.append(self._announce)
+        self.settings.after_change.append(self._announce)
+        self._catching_up = asyncio.Lock()
+
+    def _announce(self) -> None:
+        self.siblings.announce()
+
+    async def catch_up(self) -> None:
+        """Reload the schema and settings a sibling worker announced a change of.
+
+        Called before a request when ``siblings.stale()``; requests arriving meanwhile
+        wait for the same reload instead of starting their own. If the reload fails
+        (the database is unreachable) the announcement stays pending and the next
+        request tries again."""
+        async with self._catching_up:
+            if not self.siblings.stale():
+                return
+            mark = self.siblings.mark()
+            await self.collections.reload_if_changed()
+            await self.settings.reload_if_changed()
+            self.siblings.caught_up(mark)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:
         """Create system tables, load the schema, bootstrap, apply pending migrations."""

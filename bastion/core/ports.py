@@ -84,3 +84,40 @@ class Mailer(Protocol):
     """Sends one email; raises ``errors.Unavailable`` when the mail server cannot be reached."""
 
     async def send(self, to: str, subject: str, html: str) -> None: ...
+
+
+class Siblings(Protocol):
+    """The other worker processes of this machine serving the same database.
+
+    A schema or settings change made by one worker is announced at once, and every
+    worker checks before each request whether one was announced since it last caught
+    up, so a change is seen by the next request whichever worker takes it. Other nodes
+    (other machines) still learn of a change by polling the stored versions."""
+
+    def announce(self) -> None:
+        """Tell the siblings that this process just committed a schema or settings change."""
+
+    def mark(self) -> bytes:
+        """The latest announcement (opaque); compare it with what was caught up with."""
+
+    def stale(self) -> bool:
+        """Whether a sibling announced a change this process has not caught up with."""
+
+    def caught_up(self, mark: bytes) -> None:
+        """Record that this process reloaded everything announced up to ``mark``."""
+
+
+class Alone:
+    """``Siblings`` for a single process: nothing to announce, never stale."""
+
+    def announce(self) -> None:
+        return None
+
+    def mark(self) -> bytes:
+        return b""
+
+    def stale(self) -> bool:
+        return False
+
+    def caught_up(self, mark: bytes) -> None:
+        return None

@@ -104,6 +104,7 @@ class System:
         self.base = ""
         self.root = Path()
         self.dbname = ""  # PostgreSQL database, for its backends' CPU
+        self.workers = 1  # server processes, where the system can run several (compare.py --workers)
 
     @property
     def pid(self) -> int:

@@ -113,14 +113,15 @@ class Bastion(_PocketBaseShaped):
         self.superuser = ""
 
     def settings(self) -> str:
-        return ("`bastion serve` with its defaults: 1 process, uvicorn with 1 worker, no access log, "
+        processes = "1 process" if self.workers == 1 else f"--workers {self.workers}"
+        return (f"`bastion serve` with its defaults: {processes}, no access log, "
                 "rate limits off; per-identity sign-in limits turned off (PATCH /api/settings)")
 
     def start(self, ctx: Any) -> None:
         self._db(ctx)
         port = free_port()
         self.base = f"http://{HOST}:{port}"
-        self.proc = start_bastion(ctx.procs, self.root, port, self.db_url)
+        self.proc = start_bastion(ctx.procs, self.root, port, self.db_url, self.workers)
         wait_ready(self.base, self.proc, self.root / "server.log")
 
     def _where(self) -> Any:
@@ -163,7 +164,7 @@ class Ceiling(_PocketBaseShaped):
     label = "raw ceiling"
 
     def settings(self) -> str:
-        return ("bench/raw_ceiling.py: Starlette + SQLAlchemy Core, 1 process, uvicorn with 1 worker "
+        return (f"bench/raw_ceiling.py: Starlette + SQLAlchemy Core, uvicorn with {self.workers} worker(s) "
                 "(uvloop, httptools); same drivers and engine settings as Bastion")
 
     def start(self, ctx: Any) -> None:
@@ -172,7 +173,7 @@ class Ceiling(_PocketBaseShaped):
         self._db(ctx)
         port = free_port()
         self.base = f"http://{HOST}:{port}"
-        self.proc = start_ceiling(ctx.procs, self.root, port, self.db_url)
+        self.proc = start_ceiling(ctx.procs, self.root, port, self.db_url, self.workers)
         wait_ready(self.base, self.proc, self.root / "server.log")
 
     def _where(self) -> Any:

@@ -66,7 +66,8 @@ class Directus(System):
         self.version = ""
 
     def settings(self) -> str:
-        return (f"Directus {self.version}: `directus start`, 1 Node process; defaults except "
+        return (f"Directus {self.version}: `directus start`, 1 Node process (it has no cluster mode of its own); "
+                "defaults except "
                 "TELEMETRY=false, PRESSURE_LIMITER_ENABLED=false, LOG_LEVEL=warn (bench/peers/directus.env); "
                 "cache and rate limiter off (defaults); activity + revisions recorded per create (default)")
 

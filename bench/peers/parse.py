@@ -61,8 +61,9 @@ class Parse(System):
         return {"X-Parse-Application-Id": self.config["appId"]}
 
     def settings(self) -> str:
-        return (f"Parse Server {self.version}: its CLI with bench/peers/parse-server.json, 1 Node process "
-                "(no cluster), logLevel warn; class-level permissions find/get/count/create public")
+        processes = "1 Node process (no cluster)" if self.workers == 1 else f"cluster: {self.workers}"
+        return (f"Parse Server {self.version}: its CLI with bench/peers/parse-server.json, {processes}, "
+                "logLevel warn; class-level permissions find/get/count/create public")
 
     def start(self, ctx: Any) -> None:
         self.version = ctx.peers.version("parse-server")
@@ -74,6 +75,8 @@ class Parse(System):
         config = {**self.config, "port": port, "serverURL": f"{self.base}{self.config['mountPath']}",
                   "databaseURI": f"postgres://{ctx.pg_user}@{ctx.pg_host}:{ctx.pg_port}/{self.dbname}",
                   "logsFolder": str(self.root / "logs")}
+        if self.workers > 1:
+            config["cluster"] = self.workers
         (self.root / "config.json").write_text(json.dumps(config, indent=2))
         cli = ctx.peers.app / "node_modules" / "parse-server" / "bin" / "parse-server"
         log = self.root / "server.log"

@@ -1,4 +1,5 @@
-"""Contract tests for the ``core.store.Store`` adapters (memory always, Redis when reachable)."""
+"""Contract tests for the ``core.store.Store`` adapters (memory and SQLite always, Redis
+when reachable)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from bastion.adapters.store_memory import MemoryStore
 from bastion.adapters.store_redis import RedisStore
+from bastion.adapters.store_sqlite import SqliteStore
 from bastion.core.errors import Unavailable
 from bastion.core.store import Store
 from tests.conftest import require_or_skip
@@ -25,10 +27,15 @@ def redis_or_skip() -> None:
         require_or_skip("Redis is not reachable on 127.0.0.1:6379")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        lite = SqliteStore(tmp_path / "store.db")
+        yield lite
+        await lite.aclose()
         return
     redis_or_skip()
     prefix = f"bastion-test:{secrets.token_hex(6)}:"
@@ -141,6 +148,52 @@ async def test_memory_store_sweeps_periodically() -> None:
 def test_memory_store_rejects_a_zero_capacity() -> None:
     with pytest.raises(ValueError):
         MemoryStore(max_keys=0)
+
+
+# -- sqlite only ---------------------------------------------------------------------
+
+async def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
+    """Two stores on one file stand for two worker processes: they count together."""
+    a, b = SqliteStore(tmp_path / "store.db"), SqliteStore(tmp_path / "store.db")
+    try:
+        counts = await asyncio.gather(*(s.incr("c", 60) for _ in range(20) for s in (a, b)))
+        assert sorted(c.value for c in counts) == list(range(1, 41))
+        await a.set("lock", "until", 60)
+        assert await b.get("lock") == "until"
+        await b.delete("lock")
+        assert await a.get("lock") is None
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_sqlite_store_sweeps_and_stays_bounded(tmp_path) -> None:
+    clock = FakeClock()
+    s = SqliteStore(tmp_path / "store.db", max_keys=10, clock=clock)
+    try:
+        for i in range(8):
+            await s.set(f"old{i}", "x", 1)
+        clock.now += 120  # the next write sweeps the expired keys
+        await s.incr("keep", 600)
+        for i in range(30):
+            clock.now += 61  # and a sweep each time: past 10 keys, the soonest to expire go
+            await s.set(f"new{i}", "x", 100_000 + i)
+        assert await s.get("new29") == "x"
+        assert await s.get("old0") is None
+        conn = s._connection()
+        assert conn.execute("SELECT count(*) FROM store").fetchone()[0] <= 11
+    finally:
+        await s.aclose()
+
+
+async def test_sqlite_store_unreadable_file_raises_unavailable(tmp_path) -> None:
+    (tmp_path / "store.db").write_bytes(b"not a database" * 100)
+    s = SqliteStore(tmp_path / "store.db")
+    try:
+        with pytest.raises(Unavailable):
+            await s.incr("c", 5)
+    finally:
+        await s.aclose()
 
 
 # -- redis only ----------------------------------------------------------------------
