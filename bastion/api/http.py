@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from bastion.core.access import RequestInfo
 from bastion.core.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.app import App
 from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
+from bastion.core.ports import Connection
 from bastion.tools.jsonutil import dumps
 
 _NUMBER_RE = re.compile(r"^-?(0|[1-9]\d*)(\.\d*[1-9])?$")
@@ -131,8 +133,38 @@ def _auth_token(request: Request) -> str:
     return header
 
 
-async def request_info(request: Request, body: dict[str, Any] | None = None) -> RequestInfo:
-    """Who is calling and with what; the token is checked once per request."""
+class RuleHeaders(Mapping[str, str]):
+    """The request headers as rules read them (``@request.headers.x_token``): names in
+    lower case with ``-`` as ``_``. Decoded on first use: most requests meet no rule
+    that reads a header."""
+
+    __slots__ = ("_raw", "_decoded")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]):
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = {k.decode("latin-1").lower().replace("-", "_"): v.decode("latin-1")
+                             for k, v in self._raw}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+async def request_info(
+    request: Request, body: dict[str, Any] | None = None, conn: Connection | None = None,
+) -> RequestInfo:
+    """Who is calling and with what; the token is checked once per request (the caller's
+    record read on ``conn`` when given)."""
     cached = request.scope.get("bastion.info")
     if cached is not None:
         if body is not None:
@@ -141,12 +173,12 @@ async def request_info(request: Request, body: dict[str, Any] | None = None) -> 
     app = app_of(request)
     token = _auth_token(request)
     api_key = await app.api_keys.identify(token) if token.startswith(API_KEY_PREFIX) else None
-    auth = await app.auth.identify(token) if token and api_key is None else None
+    auth = await app.auth.identify(token, conn) if token and api_key is None else None
     info = RequestInfo(
         auth=auth,
         api_key=api_key,
         method=request.method,
-        headers={k.lower().replace("-", "_"): v for k, v in request.headers.items()},
+        headers=RuleHeaders(request.scope["headers"]),
         query=dict(request.query_params),
         body=body or {},
     )

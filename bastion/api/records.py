@@ -26,20 +26,26 @@ async def _expanded(request: Request, info: RequestInfo, col: Collection, record
 
 
 async def list_records(request: Request) -> Response:
+    app = app_of(request)
     col = _collection(request)
-    info = await request_info(request)
     params = parse_list_params(request.query_params)
-    if params.filter_text:
-        params.filter = app_of(request).filters.builder(params.filter_text, info)
-    page = await app_of(request).records.list(info, col, params)
+    # The caller's record and the page are read on one connection: one checkout and,
+    # on SQLite, one snapshot for both.
+    async with app.db.read() as conn:
+        info = await request_info(request, conn=conn)
+        if params.filter_text:
+            params.filter = app.filters.builder(params.filter_text, info)
+        page = await app.records.list(info, col, params, conn)
     await _expanded(request, info, col, page["items"])
     return json_response(request, page)
 
 
 async def view_record(request: Request) -> Response:
+    app = app_of(request)
     col = _collection(request)
-    info = await request_info(request)
-    record = await app_of(request).records.view(info, col, request.path_params["id"])
+    async with app.db.read() as conn:
+        info = await request_info(request, conn=conn)
+        record = await app.records.view(info, col, request.path_params["id"], conn)
     await _expanded(request, info, col, [record])
     return json_response(request, record)
 

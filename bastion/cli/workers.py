@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class Supervisor:
-    def __init__(self, config: Config, sock: socket.socket, shared: Path):
+    def __init__(self, config: Config, sock: socket.socket, shared: Path,
+                 target: Callable[[Config, WorkerPlace], None] | None = None):
         self.config = config
+        self.target = target or worker_main
         self.sock = sock
         self.shared = shared
         self.procs: dict[int, BaseProcess] = {}
@@ -111,7 +114,7 @@ class Supervisor:
         starts = self.starts.setdefault(index, deque())
         starts.append(time.monotonic())
         proc = self._context.Process(
-            target=worker_main, name=f"bastion-worker-{index}",
+            target=self.target, name=f"bastion-worker-{index}",
             args=(self.config, WorkerPlace(index, self.sock, self.shared)))
         proc.start()
         self.procs[index] = proc

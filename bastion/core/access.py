@@ -7,6 +7,7 @@ installed every expression denies (no access without a rule that can be evaluate
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,7 +46,7 @@ class RequestInfo:
     api_key: ApiKeyScope | None = None
     method: str = "GET"
     context: str = "default"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower case, '-' as '_'
     query: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
 

@@ -87,7 +87,7 @@ class App:
         self.collections = CollectionService(db, self.registry, self.files, self.filters)
         self.records = RecordService(db, self.registry, self.access, self.filters)
         self.auth = AuthService(db, self.registry)
-        self.expander = Expander(db, self.registry, self.access, self.records.to_api)
+        self.expander = Expander(db, self.registry, self.access, self.records.to_api_rows)
         self.settings = SettingsService(db)
         self.mailer: Mailer = DroppingMailer()
         self.api_keys = ApiKeyService(db, self.registry)

@@ -13,7 +13,7 @@ from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
 from bastion.core.mfa import totp_enrolled
 from bastion.core.passwords import hash_password, needs_rehash, verify_password
-from bastion.core.ports import Database
+from bastion.core.ports import Connection, Database, reading
 from bastion.core.registry import Registry
 
 MAX_TOKEN = 4096
@@ -40,8 +40,9 @@ class AuthService:
             row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
         return AuthIdentity(col, dict(row)) if row is not None else None
 
-    async def identify(self, token: str) -> AuthIdentity | None:
-        """The record a token authenticates, or None (invalid tokens make a guest)."""
+    async def identify(self, token: str, conn: Connection | None = None) -> AuthIdentity | None:
+        """The record a token authenticates, or None (invalid tokens make a guest). With
+        ``conn`` the record is read on it (the request's own read connection)."""
         if not token or len(token) > MAX_TOKEN:
             return None
         claims = self.verified.claims(token)
@@ -50,7 +51,7 @@ class AuthService:
         col = self.registry.find(str(claims.get("collectionId", "")))
         if col is None or not col.is_auth or not isinstance(claims.get("id"), str):
             return None
-        async with self.db.read() as conn:
+        async with reading(self.db, conn) as conn:
             row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": claims["id"]})
         if row is None:
             return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ MAX_BACK = 1000
 CHUNK = 500
 
 Tree = dict[str, "Tree"]
-ToApi = Callable[[Collection, Row, RequestInfo], dict[str, Any]]
+ToApi = Callable[[Collection, Sequence[Row], RequestInfo], list[dict[str, Any]]]
 
 
 def parse_expand(text: str) -> Tree:
@@ -78,7 +78,7 @@ class Expander:
             stmt = stmt.where(cond)
         async with self.db.read() as conn:
             rows = await conn.fetch_all(stmt.limit(MAX_BACK * 10))
-        return [self.to_api(target, row, info) for row in rows]
+        return self.to_api(target, rows, info)
 
     async def _relation(
         self, info: RequestInfo, f: Field, records: list[dict[str, Any]], key: str, subtree: Tree

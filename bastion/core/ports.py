@@ -7,7 +7,7 @@ are always bound parameters. Adapters translate driver errors into ``core.errors
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -84,6 +84,11 @@ class Mailer(Protocol):
     """Sends one email; raises ``errors.Unavailable`` when the mail server cannot be reached."""
 
     async def send(self, to: str, subject: str, html: str) -> None: ...
+
+
+def reading(db: Database, conn: Connection | None) -> AbstractAsyncContextManager[Connection]:
+    """``conn`` when the caller holds one already, else a read connection of ``db``."""
+    return nullcontext(conn) if conn is not None else db.read()
 
 
 class Siblings(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, MutableSequence
+from collections.abc import AsyncIterator, MutableSequence, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,7 @@ from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
-from bastion.core.ports import Connection, Database, Row
+from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.record_input import PreparedRecord, prepare
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
@@ -25,6 +25,24 @@ from bastion.tools.ids import random_string
 NOT_FOUND = "The requested resource wasn't found."
 MAX_CASCADE = 10_000
 OFFSET = "bastion_offset"  # the bound parameter of a kept list statement's OFFSET
+
+
+def _converted(col: Collection, shown: tuple[tuple[str, Any], ...], row: Row) -> dict[str, Any]:
+    out: dict[str, Any] = {"collectionId": col.id, "collectionName": col.name}
+    for name, from_db in shown:
+        try:
+            value = row[name]
+        except KeyError:  # a view without that column
+            value = None
+        out[name] = from_db(value)
+    return out
+
+
+def _hide_auth_fields(col: Collection, row: Row, out: dict[str, Any], info: RequestInfo, include_email: bool) -> None:
+    out.pop("tokenKey", None)
+    owner = info.auth is not None and info.auth.collection.id == col.id and info.auth.id == row["id"]
+    if not (include_email or info.is_superuser or owner or bool(row.get("emailVisibility"))):
+        out.pop("email", None)
 
 
 @dataclass
@@ -37,15 +55,21 @@ class RecordService:
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
         """A stored row as the API shows it to the caller described by ``info``."""
-        out: dict[str, Any] = {"collectionId": col.id, "collectionName": col.name}
-        for name, from_db in self._shown(col, info.is_superuser):
-            out[name] = from_db(row.get(name))
+        out = _converted(col, self._shown(col, info.is_superuser), row)
         if col.is_auth:
-            out.pop("tokenKey", None)
-            owner = info.auth is not None and info.auth.collection.id == col.id and info.auth.id == row["id"]
-            if not (include_email or info.is_superuser or owner or bool(row.get("emailVisibility"))):
-                out.pop("email", None)
+            _hide_auth_fields(col, row, out, info, include_email)
         return out
+
+    def to_api_rows(
+        self, col: Collection, rows: Sequence[Row], info: RequestInfo, include_email: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``to_api`` for many rows, the fields shown worked out once for all."""
+        shown = self._shown(col, info.is_superuser)
+        items = [_converted(col, shown, row) for row in rows]
+        if col.is_auth:
+            for row, out in zip(rows, items, strict=True):
+                _hide_auth_fields(col, row, out, info, include_email)
+        return items
 
     def _shown(self, col: Collection, superuser: bool) -> tuple[tuple[str, Any], ...]:
         """The fields of ``col`` a caller sees, with their output converters; worked out
@@ -60,19 +84,22 @@ class RecordService:
         return shown
 
     # -- reads ---------------------------------------------------------------------
-    async def list(self, info: RequestInfo, col: Collection, params: ListParams) -> dict[str, Any]:
+    async def list(
+        self, info: RequestInfo, col: Collection, params: ListParams, conn: Connection | None = None,
+    ) -> dict[str, Any]:
+        """A page of ``col`` for ``info``'s caller; on ``conn`` when given."""
         table = self.registry.table(col)
         if params.cursor is not None:
             access = self.access.condition(info, col, "listRule", table)
-            return await self._keyset_page(info, col, table, self._where(info, col, table, access, params), params)
+            where = self._where(info, col, table, access, params)
+            return await self._keyset_page(info, col, table, where, params, conn)
         page, count = self._list_statements(info, col, table, params)
-        async with self.db.read() as conn:
+        async with reading(self.db, conn) as conn:
             rows = await conn.fetch_all(page, {OFFSET: (params.page - 1) * params.per_page})
             total = -1
             if count is not None:
                 total = await conn.scalar(count)
-        items = [self.to_api(col, r, info) for r in rows]
-        return page_envelope(items, params, total)
+        return page_envelope(self.to_api_rows(col, rows, info), params, total)
 
     def _where(
         self, info: RequestInfo, col: Collection, table: sa.Table, access: sa.ColumnElement[bool] | None,
@@ -109,19 +136,19 @@ class RecordService:
 
     async def _keyset_page(
         self, info: RequestInfo, col: Collection, table: sa.Table, where: sa.ColumnElement[bool],
-        params: ListParams,
+        params: ListParams, conn: Connection | None,
     ) -> dict[str, Any]:
         keyset = cursor.keyset_for(params.sort, col, info)
         last = cursor.decode(params.cursor or "", keyset)
         if last is not None:
             where = sa.and_(where, cursor.after(keyset, table, last))
         stmt = sa.select(table).where(where).order_by(*cursor.order(keyset, table)).limit(params.per_page + 1)
-        async with self.db.read() as conn:
+        async with reading(self.db, conn) as conn:
             rows = list(await conn.fetch_all(stmt))
         more = len(rows) > params.per_page
         rows = rows[:params.per_page]
         token = cursor.encode(keyset, rows[-1]) if more and rows else None
-        return cursor_envelope([self.to_api(col, r, info) for r in rows], params, token)
+        return cursor_envelope(self.to_api_rows(col, rows, info), params, token)
 
     async def matches_rule(self, info: RequestInfo, col: Collection, rule_name: str, record_id: str) -> bool:
         """Whether the stored record satisfies one of its collection's rules for ``info``."""
@@ -132,10 +159,12 @@ class RecordService:
         async with self.db.read() as conn:
             return await self._fetch(conn, table, record_id, cond) is not None
 
-    async def view(self, info: RequestInfo, col: Collection, record_id: str) -> dict[str, Any]:
+    async def view(
+        self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None,
+    ) -> dict[str, Any]:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "viewRule", table)
-        async with self.db.read() as conn:
+        async with reading(self.db, conn) as conn:
             row = await self._fetch(conn, table, record_id, cond)
         if row is None:
             raise NotFound(NOT_FOUND)

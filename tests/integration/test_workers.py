@@ -11,12 +11,16 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bastion.cli.config import Config
+from bastion.cli.server import WorkerPlace
+from bastion.cli.workers import Supervisor
 from tests.integration.test_cli import Server, run_cli
 from tests.services import BACKENDS
 
@@ -157,3 +161,23 @@ def test_sigterm_stops_every_worker(tmp_path: Path) -> None:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     out = server.log.read_text()
     assert "2 workers" not in out and "3 workers" in out and out.rstrip().endswith("Bastion stopped.")
+
+
+def exits_at_once(config: Config, place: WorkerPlace) -> None:
+    """A worker that cannot start (as with a database refusing every connection)."""
+    raise SystemExit(3)
+
+
+def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path: Path, capsys) -> None:
+    sock = socket.create_server(("127.0.0.1", 0))
+    try:
+        supervisor = Supervisor(Config(data_dir=tmp_path, workers=2, shutdown_grace=1), sock, tmp_path,
+                                target=exits_at_once)
+        started = time.monotonic()
+        assert supervisor.run() == 1
+        assert time.monotonic() - started < 30
+    finally:
+        sock.close()
+    err = capsys.readouterr().err
+    assert "exited 5 times within a minute (last exit code 3); stopping" in err
+    assert all(not p.is_alive() for p in supervisor.procs.values())
