@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.api import (
@@ -45,6 +49,21 @@ class HttpOptions:
     # without a store both are off.
     store: Store | None = None
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+
+
+class Endpoint:
+    """A request handler as the ASGI app of its route. Starlette wraps each handler in
+    its own exception layer (a coroutine and a ``send`` wrapper per request) for the
+    exception handlers Bastion does not use: ErrorMiddleware answers every error."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]):
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class _Asgi(Starlette):
@@ -108,6 +127,9 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
         lifespan=lifespan,
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
+    for route in asgi.router.routes:
+        if isinstance(route, Route) and inspect.isfunction(route.endpoint):
+            route.app = Endpoint(route.endpoint)
     asgi.state.bastion = app
     asgi.bastion = app
     asgi.state.lockout = Lockout(options.store, options.lockout)

@@ -21,8 +21,10 @@ def format_datetime(value: datetime) -> str:
     """Format as ``2024-01-02 15:04:05.000Z`` (always 3 fractional digits, UTC)."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    # %Y does not pad years before 1000 on glibc ("183-08-28"), which would not parse back.
-    return f"{value.year:04d}-" + value.strftime("%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # By hand rather than strftime: a few times faster (every write stamps one), and
+    # years before 1000 keep their four digits (glibc's %Y writes "183-08-28").
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")
 
 
 def now_string() -> str:
