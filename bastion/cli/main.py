@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from bastion import __version__
 from bastion.cli.config import Config
-from bastion.cli.runner import run as _run
 from bastion.core.secretbox import MIN_KEY_LENGTH
+
+if TYPE_CHECKING:
+    from bastion.core.app import App
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     name="bastion", no_args_is_help=True, add_completion=False,
@@ -33,6 +38,13 @@ MigOpt = Annotated[Path | None, typer.Option(
     help="Migration files folder (default: bastion_migrations beside --dir).")]
 DEFAULT_DIR = Path("bastion_data")
 MAX_WORKERS = 64
+
+
+def _run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True) -> T:
+    # Imported here: the supervisor of ``serve --workers`` never loads the App.
+    from bastion.cli.runner import run
+
+    return run(config, work, apply_migrations)
 
 
 def _config(data_dir: Path, database_url: str, migrations_dir: Path | None, **extra: Any) -> Config:

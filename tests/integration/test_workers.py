@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,6 @@ import httpx
 import pytest
 
 from bastion.cli.config import Config
-from bastion.cli.server import WorkerPlace
 from bastion.cli.workers import Supervisor
 from tests.integration.test_cli import Server, run_cli
 from tests.services import BACKENDS
@@ -33,7 +33,7 @@ def children(pid: int) -> list[int]:
     out = []
     for line in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         cmdline = Path(f"/proc/{line}/cmdline").read_bytes()
-        if b"spawn_main" in cmdline:
+        if b"bastion.cli.worker" in cmdline and b"--prepare" not in cmdline:
             out.append(int(line))
     return out
 
@@ -163,16 +163,12 @@ def test_sigterm_stops_every_worker(tmp_path: Path) -> None:
     assert "2 workers" not in out and "3 workers" in out and out.rstrip().endswith("Bastion stopped.")
 
 
-def exits_at_once(config: Config, place: WorkerPlace) -> None:
-    """A worker that cannot start (as with a database refusing every connection)."""
-    raise SystemExit(3)
-
-
 def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path: Path, capsys) -> None:
+    # a worker that cannot start, as with a database refusing every connection
+    exits_at_once = [sys.executable, "-c", "raise SystemExit(3)"]  # the index is appended
     sock = socket.create_server(("127.0.0.1", 0))
     try:
-        supervisor = Supervisor(Config(data_dir=tmp_path, workers=2, shutdown_grace=1), sock, tmp_path,
-                                target=exits_at_once)
+        supervisor = Supervisor(Config(data_dir=tmp_path, workers=2, shutdown_grace=1), sock, exits_at_once)
         started = time.monotonic()
         assert supervisor.run() == 1
         assert time.monotonic() - started < 30
@@ -180,4 +176,19 @@ def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path: Path, capsys) 
         sock.close()
     err = capsys.readouterr().err
     assert "exited 5 times within a minute (last exit code 3); stopping" in err
-    assert all(not p.is_alive() for p in supervisor.procs.values())
+    assert all(p.poll() is not None for p in supervisor.procs.values())
+
+
+def test_secrets_stay_off_the_workers_command_lines(tmp_path: Path) -> None:
+    """Every user of a machine can read command lines (``ps``); a worker's configuration,
+    which may hold the database password or the encryption key, goes by its environment
+    (``/proc/PID/environ`` is readable by its owner only)."""
+    key = "k" * 40
+    server = Server(tmp_path, "--dir", "data", "--workers", "2", "--encryption-key", key)
+    try:
+        workers = children(server.proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            assert key.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    finally:
+        assert server.stop() == 0
