@@ -162,6 +162,12 @@ class SqlDatabase:
     async def schema_changed(self) -> None:
         return None
 
+    def change_notice(self) -> sa.Executable | None:
+        return None
+
+    async def listen_for_changes(self, on_change: Callable[[], None]) -> None:
+        return None
+
     async def table_names(self) -> list[str]:
         async with self._engine.connect() as conn:
             return await conn.run_sync(lambda c: sa.inspect(c).get_table_names())

@@ -9,7 +9,9 @@ or more is pinged before use, so a restart during a quiet spell costs no failed 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +30,11 @@ from bastion.adapters.db_base import (
 )
 
 STATEMENT_TIMEOUT_MS = 30_000
+# Schema and settings changes are announced on this channel (NOTIFY at commit).
+CHANGES_CHANNEL = "bastion_changes"
+LISTEN_RETRY_S = 2.0
+
+log = logging.getLogger("bastion.db")
 
 
 class PostgresDialect:
@@ -100,6 +107,8 @@ class PostgresDatabase(SqlDatabase):
         self._standalone = writer.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = PostgresDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
+        self._listen_dsn = sa.make_url(driver_url(url)).set(drivername="postgresql").render_as_string(
+            hide_password=False)
 
     @asynccontextmanager
     async def statement(self) -> AsyncIterator[SqlConnection]:  # type: ignore[override]
@@ -108,6 +117,45 @@ class PostgresDatabase(SqlDatabase):
                 yield SqlConnection(conn, self.translate)
         except _CONNECTION_ERRORS as exc:
             _raise_mapped(exc, self.translate)
+
+    def change_notice(self) -> sa.Executable:
+        return sa.text(f"NOTIFY {CHANGES_CHANNEL}")
+
+    async def listen_for_changes(self, on_change: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own (not one of the pools'). When it is lost (a
+        restart, a network cut) it is opened again every few seconds; each time it is
+        (re)opened ``on_change`` is called once, for what was missed meanwhile."""
+        import asyncpg
+
+        failing = False
+        while True:
+            try:
+                conn = await asyncpg.connect(self._listen_dsn, timeout=5,
+                                             server_settings={"application_name": "bastion-listen"})
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                if not failing:
+                    log.warning("cannot listen for schema changes (%s); retrying every %g s", exc, LISTEN_RETRY_S)
+                    failing = True
+                await asyncio.sleep(LISTEN_RETRY_S)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _conn, _lost=lost: _lost.set())
+                await conn.add_listener(CHANGES_CHANNEL, lambda *_args: on_change())
+                if failing:
+                    log.info("listening for schema changes again")
+                    failing = False
+                on_change()
+                await lost.wait()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pass
+            finally:
+                if not conn.is_closed():
+                    conn.terminate()
+            if not failing:
+                log.warning("lost the connection listening for schema changes; reconnecting")
+                failing = True
+            await asyncio.sleep(LISTEN_RETRY_S)
 
     async def schema_changed(self) -> None:
         # asyncpg caches prepared statements per connection; plans made before a column

@@ -80,9 +80,10 @@ class _Asgi(Starlette):
         return app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A sibling worker changed the schema or settings: catch up before answering, so
-        # no request is served on a schema older than one a client was already answered on.
-        if self.bastion.siblings.stale():
+        # A sibling worker or another node changed the schema or settings: catch up before
+        # answering, so no request is served on a schema older than one a client was
+        # already answered on (for other nodes: once their notice has arrived).
+        if self.bastion.behind():
             try:
                 await self.bastion.catch_up()
             except Exception:  # noqa: BLE001 - the schema poll retries; the request goes on

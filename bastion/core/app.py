@@ -103,9 +103,17 @@ class App:
         self.collections.after_change.append(self._announce)
         self.settings.after_change.append(self._announce)
         self._catching_up = asyncio.Lock()
+        self._heard = False  # another node announced a change (PostgreSQL NOTIFY)
 
     def _announce(self) -> None:
         self.siblings.announce()
+
+    def _hear_change(self) -> None:
+        self._heard = True
+
+    def behind(self) -> bool:
+        """Whether a sibling worker or another node announced a change not caught up with."""
+        return self._heard or self.siblings.stale()
 
     async def catch_up(self) -> None:
         """Reload the schema and settings a sibling worker announced a change of.
@@ -115,11 +123,15 @@ class App:
         (the database is unreachable) the announcement stays pending and the next
         request tries again."""
         async with self._catching_up:
-            if not self.siblings.stale():
+            if not self.behind():
                 return
-            mark = self.siblings.mark()
-            await self.collections.reload_if_changed()
-            await self.settings.reload_if_changed()
+            mark, self._heard = self.siblings.mark(), False
+            try:
+                await self.collections.reload_if_changed()
+                await self.settings.reload_if_changed()
+            except BaseException:
+                self._heard = True  # still behind: the next request tries again
+                raise
             self.siblings.caught_up(mark)
 
     async def start(self, apply_migrations: bool = True) -> list[str]:
@@ -143,10 +155,19 @@ class App:
         return await self.migrate_up() if apply_migrations else []
 
     async def watch_schema(self, interval: float = 2.0) -> None:
-        """Poll the schema version so a change made on another node is seen here too.
+        """Learn of schema and settings changes made on other nodes: at once where the
+        database announces them (PostgreSQL LISTEN/NOTIFY: the next request catches
+        up), and by polling the stored versions every ``interval`` everywhere.
 
         While the database is unreachable this logs once when the checks start failing
         (with the cause) and once when they succeed again, not every ``interval``."""
+        listener = asyncio.create_task(self.db.listen_for_changes(self._hear_change))
+        try:
+            await self._poll_schema(interval)
+        finally:
+            listener.cancel()
+
+    async def _poll_schema(self, interval: float) -> None:
         failing = False
         while True:
             await asyncio.sleep(interval)

@@ -158,6 +158,9 @@ class CollectionService:
     async def _bump_version(self, conn: Connection) -> None:
         stamp = str(time.time_ns())
         await put_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, stamp)
+        notice = self.db.change_notice()
+        if notice is not None:  # other nodes hear of it when this commits
+            await conn.execute(notice)
         self.version = stamp
 
     async def stored_version(self) -> str:

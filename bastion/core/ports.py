@@ -6,7 +6,7 @@ are always bound parameters. Adapters translate driver errors into ``core.errors
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -76,6 +76,15 @@ class Database(Protocol):
 
     async def schema_changed(self) -> None:
         """Forget cached statements after DDL (prepared statement caches and the like)."""
+
+    def change_notice(self) -> sa.Executable | None:
+        """A statement that, run in a transaction, tells every node listening through
+        ``listen_for_changes`` when that transaction commits; None where the database
+        has no such channel (nodes then learn of changes by polling)."""
+
+    async def listen_for_changes(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` whenever a committed ``change_notice`` arrives, until
+        cancelled; reconnects by itself. Returns at once where there is no channel."""
 
     async def table_names(self) -> list[str]: ...
 

@@ -252,6 +252,9 @@ class SettingsService:
                 raise ValidationFailed(SAVE_FAILED, errors)
             await put_param(conn, self.table, SETTINGS_KEY, orjson.dumps(new).decode())
             await put_param(conn, self.table, VERSION_KEY, stamp)
+            notice = self.db.change_notice()
+            if notice is not None:  # other nodes hear of it when this commits
+                await conn.execute(notice)
         self.current, self.version = new, stamp
         for hook in self.after_change:
             hook()

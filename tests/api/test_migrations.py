@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+
+import pytest
+import sqlalchemy as sa
 
 from bastion.adapters.database import open_database
 from bastion.core.access import AuthIdentity, RequestInfo
@@ -145,4 +149,51 @@ async def test_a_stale_node_keeps_settings_it_has_not_seen(app, database_url, ba
             assert node.settings.current["meta"]["appName"] == "Renamed"
             assert node.settings.current["batch"]["enabled"] is True
     finally:
+        await other.close()
+
+
+async def _until(check, seconds: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.01)
+    return check()
+
+
+async def test_postgres_nodes_hear_of_changes_at_once(app, database_url, backend, tmp_path):
+    if backend.name != "postgres":
+        pytest.skip("change notices are PostgreSQL's LISTEN/NOTIFY; other databases are polled")
+    other = await _second_node(database_url, backend, tmp_path)
+    # polling every 10 minutes: only the notice can tell ``other`` in time
+    watcher = asyncio.create_task(other.watch_schema(interval=600))
+    try:
+        await _until(other.behind, 5)  # the listener's first connect counts as a change
+        await other.catch_up()
+        assert not other.behind()
+        await app.collections.create({"name": "heard", "fields": []})
+        assert await _until(other.behind, 2), "no notice within 2 s"
+        await other.catch_up()
+        assert other.registry.find("heard") is not None and not other.behind()
+        await app.settings.update({"meta": {"appName": "Heard"}})
+        assert await _until(other.behind, 2)
+        await other.catch_up()
+        assert other.settings.current["meta"]["appName"] == "Heard"
+
+        # the listening connection is cut (a restart, a network fault): it comes back
+        # by itself and hears the next change
+        async with app.db.transaction() as conn:
+            await conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'bastion-listen' AND datname = current_database()"))
+        await asyncio.sleep(0.2)
+        await _until(other.behind, 5)  # reconnecting counts as a change
+        await other.catch_up()
+        await app.collections.create({"name": "heard_again", "fields": []})
+        assert await _until(other.behind, 5)
+        await other.catch_up()
+        assert other.registry.find("heard_again") is not None
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await other.close()

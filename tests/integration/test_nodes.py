@@ -1,0 +1,63 @@
+"""Two ``bastion serve`` nodes on one PostgreSQL database: a change made through one is
+in force on the other within milliseconds (LISTEN/NOTIFY), not after the 2 s poll."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import require_or_skip
+from tests.integration.test_cli import Server, run_cli
+from tests.services import BACKENDS
+
+EMAIL, PASSWORD = "root@example.com", "nodes-pass-1234"
+
+
+@pytest.fixture
+async def pg_url(tmp_path: Path):
+    backend = BACKENDS["postgres"]
+    reason = backend.unavailable()
+    if reason:
+        require_or_skip(reason)
+    name = f"bt_{secrets.token_hex(6)}"
+    url = await backend.create_database(name, tmp_path)
+    try:
+        yield url
+    finally:
+        await backend.drop_database(name)
+
+
+def test_a_rule_changed_on_one_node_holds_on_the_other_within_milliseconds(tmp_path: Path, pg_url: str) -> None:
+    args = ["--dir", "data", "--database-url", pg_url]
+    assert run_cli("superuser", "upsert", EMAIL, PASSWORD, *args, cwd=tmp_path).returncode == 0
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = Server(tmp_path / "a", *args), Server(tmp_path / "b", *args)
+    try:
+        token = httpx.post(f"{a.url}/api/collections/_superusers/auth-with-password",
+                           json={"identity": EMAIL, "password": PASSWORD}, timeout=10).json()["token"]
+        su = {"Authorization": token}
+        r = httpx.post(f"{a.url}/api/collections", headers=su, timeout=10,
+                       json={"name": "notes", "listRule": None, "fields": [{"name": "t", "type": "text"}]})
+        assert r.status_code == 200, r.text
+        time.sleep(0.5)
+        lags = []
+        for round_ in range(6):
+            public = round_ % 2 == 0
+            r = httpx.patch(f"{a.url}/api/collections/notes", headers=su, timeout=10,
+                            json={"listRule": "" if public else None})
+            assert r.status_code == 200, r.text
+            started = time.monotonic()
+            while (httpx.get(f"{b.url}/api/collections/notes/records", timeout=10).status_code
+                   != (200 if public else 403)):
+                assert time.monotonic() - started < 1.0, f"round {round_}: node b still on the old rule"
+                time.sleep(0.005)
+            lags.append(time.monotonic() - started)
+        assert max(lags) < 1.0  # the poll alone would take up to 2 s
+    finally:
+        a.stop()
+        b.stop()
