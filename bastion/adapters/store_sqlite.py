@@ -43,6 +43,22 @@ RETURNING value, expires
 """
 
 
+def _wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Switch a (new) file to WAL. Two workers opening it at the same moment may both try:
+    the switch fails with "database is locked" at once, without waiting (SQLite does not
+    use the busy handler for it), so it is tried again until it holds (the mode stays
+    with the file, so the other's switch counts too)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore:
     """Implements ``core.store.Store`` in the SQLite file at ``path``."""
 
@@ -63,7 +79,7 @@ class SqliteStore:
         if self._conn is None:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn, self._busy_timeout)
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute(_SCHEMA)
             self._conn = conn
