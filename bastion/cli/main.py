@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -65,9 +66,11 @@ def serve(
     read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
     sqlite_busy_timeout: Annotated[float, typer.Option(envvar="BASTION_SQLITE_BUSY_TIMEOUT", help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
     encryption_key: Annotated[str, typer.Option(envvar="BASTION_ENCRYPTION_KEY", show_default=False, help="At least 32 characters: TOTP secrets are stored encrypted with it (AES-256-GCM). Keep it: without it they cannot be read.")] = "",
-    workers: Annotated[int, typer.Option(envvar="BASTION_WORKERS", min=1, max=MAX_WORKERS, help="Processes serving requests on the one address (use up to one per CPU core).")] = 1,
+    workers: Annotated[int, typer.Option(envvar="BASTION_WORKERS", min=0, max=MAX_WORKERS, help="Processes serving requests on the one address (use up to one per CPU core); 0: one per core this process may run on.")] = 1,
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
+    if workers == 0:
+        workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
     config = _config(
         data_dir, database_url, migrations_dir, http=http,
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),

@@ -28,7 +28,11 @@ from bastion.core.app import App
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor passes Ctrl-C on as SIGTERM
-    payload = json.loads(os.environ.pop(PAYLOAD_VARIABLE))
+    raw = os.environ.pop(PAYLOAD_VARIABLE, "")
+    if not raw or not argv:
+        print("bastion.cli.worker is started by `bastion serve --workers N`, not by hand.", file=sys.stderr)
+        return 2
+    payload = json.loads(raw)
     config = config_from(payload["config"])
     host, port = config.host_port()
     if argv == ["--prepare"]:

@@ -192,3 +192,14 @@ def test_secrets_stay_off_the_workers_command_lines(tmp_path: Path) -> None:
             assert key.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
     finally:
         assert server.stop() == 0
+
+
+def test_zero_workers_means_one_per_core(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    server = Server(tmp_path, "--dir", "data", "--workers", "0")
+    try:
+        # one core: a single process serving by itself, no supervisor
+        assert len(children(server.proc.pid)) == (cores if cores > 1 else 0)
+        assert httpx.get(f"{server.url}/api/health", timeout=10).status_code == 200
+    finally:
+        assert server.stop() == 0
