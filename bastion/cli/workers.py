@@ -147,6 +147,9 @@ class Supervisor:
         # (Ctrl-C pressed twice) makes them stop without waiting.
         self.stopping = True
         self.signals += 1
+        # The workers stop listening as they drain; with the supervisor's copy of the
+        # socket closed too, new connections are refused rather than left in its queue.
+        self.sock.close()
         self._signal_workers()
 
     def _signal_workers(self) -> None:
@@ -157,6 +160,7 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         if not self.signals:  # stopping because a worker kept dying
+            self.sock.close()
             self._signal_workers()
         deadline = time.monotonic() + self.config.shutdown_grace + EXIT_MARGIN
         for proc in self.procs.values():

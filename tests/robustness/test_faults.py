@@ -258,8 +258,9 @@ def one_call(port: int, method: str, path: str, body: bytes | None) -> Call:
         conn.close()
 
 
-def test_sigterm_drains_in_flight_requests(tmp_path):
-    srv = start_server(tmp_path, ("--dir", "data"), "--shutdown-grace", "10")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_drains_in_flight_requests(tmp_path, workers):
+    srv = start_server(tmp_path, ("--dir", "data"), "--shutdown-grace", "10", "--workers", workers)
     calls: list[Call] = []
     with httpx.Client(base_url=srv.url, timeout=10) as http:
         for i in range(300):
