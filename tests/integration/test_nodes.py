@@ -3,36 +3,20 @@ in force on the other within milliseconds (LISTEN/NOTIFY), not after the 2 s pol
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import require_or_skip
 from tests.integration.test_cli import Server, run_cli
-from tests.services import BACKENDS
 
 EMAIL, PASSWORD = "root@example.com", "nodes-pass-1234"
 
 
-@pytest.fixture
-async def pg_url(tmp_path: Path):
-    backend = BACKENDS["postgres"]
-    reason = backend.unavailable()
-    if reason:
-        require_or_skip(reason)
-    name = f"bt_{secrets.token_hex(6)}"
-    url = await backend.create_database(name, tmp_path)
-    try:
-        yield url
-    finally:
-        await backend.drop_database(name)
-
-
-def test_a_rule_changed_on_one_node_holds_on_the_other_within_milliseconds(tmp_path: Path, pg_url: str) -> None:
-    args = ["--dir", "data", "--database-url", pg_url]
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_rule_changed_on_one_node_holds_on_the_other_within_milliseconds(tmp_path: Path, database_url: str) -> None:
+    args = ["--dir", "data", "--database-url", database_url]
     assert run_cli("superuser", "upsert", EMAIL, PASSWORD, *args, cwd=tmp_path).returncode == 0
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

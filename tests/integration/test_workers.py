@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -22,7 +21,6 @@ import pytest
 from bastion.cli.config import Config
 from bastion.cli.workers import Supervisor
 from tests.integration.test_cli import Server, run_cli
-from tests.services import BACKENDS
 
 EMAIL, PASSWORD = "root@example.com", "workers-pass-123"
 FRESH = {"Connection": "close"}
@@ -43,20 +41,6 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-async def backend_args(name: str, tmp_path: Path) -> tuple[list[str], str]:
-    backend = BACKENDS[name]
-    reason = backend.unavailable()
-    if reason:
-        from tests.conftest import require_or_skip
-
-        require_or_skip(reason)
-    if name == "sqlite":
-        return ["--dir", "data"], ""
-    db = f"bt_{secrets.token_hex(6)}"
-    url = await backend.create_database(db, tmp_path)
-    return ["--dir", "data", "--database-url", url], db
-
-
 def start(tmp_path: Path, args: list[str], workers: int = 2) -> tuple[Server, str]:
     setup = run_cli("superuser", "upsert", EMAIL, PASSWORD, *args, cwd=tmp_path)
     assert setup.returncode == 0, setup.stderr
@@ -67,18 +51,17 @@ def start(tmp_path: Path, args: list[str], workers: int = 2) -> tuple[Server, st
     return server, r.json()["token"]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def served(request: pytest.FixtureRequest, tmp_path: Path):
-    args, db = await backend_args(request.param, tmp_path)
+@pytest.fixture
+def served(database_url: str, tmp_path: Path):
+    args = ["--dir", "data"] + (["--database-url", database_url] if database_url else [])
     server, token = start(tmp_path, args)
     try:
         yield server, token
     finally:
         server.stop()
-        if db:
-            await BACKENDS[request.param].drop_database(db)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 async def test_a_change_made_on_one_worker_holds_on_the_next_request_on_any(served) -> None:
     server, token = served
     su = {"Authorization": token, **FRESH}
