@@ -72,6 +72,7 @@ class _Asgi(Starlette):
     exception layer, each a coroutine and a ``send`` wrapper per request, are left out."""
 
     bastion: App
+    _catch_up_failing = False
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = self.router
@@ -86,8 +87,13 @@ class _Asgi(Starlette):
         if self.bastion.behind():
             try:
                 await self.bastion.catch_up()
-            except Exception:  # noqa: BLE001 - the schema poll retries; the request goes on
-                log.warning("catching up with a sibling worker's change failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the next request retries; this one goes on
+                if not self._catch_up_failing:  # once per outage, not once per request
+                    log.warning("could not load a schema or settings change made elsewhere (%s); "
+                                "serving on the current one and retrying", exc)
+                self._catch_up_failing = True
+            else:
+                self._catch_up_failing = False
         await super().__call__(scope, receive, send)
 
 

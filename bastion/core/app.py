@@ -116,9 +116,10 @@ class App:
         return self._heard or self.siblings.stale()
 
     async def catch_up(self) -> None:
-        """Reload the schema and settings a sibling worker announced a change of.
+        """Reload the schema and settings a sibling worker or another node announced a
+        change of.
 
-        Called before a request when ``siblings.stale()``; requests arriving meanwhile
+        Called before a request when ``behind()``; requests arriving meanwhile
         wait for the same reload instead of starting their own. If the reload fails
         (the database is unreachable) the announcement stays pending and the next
         request tries again."""
