@@ -89,6 +89,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bastion.adapters.db_sqlite import default_readers
 from bastion.adapters.sqlite_threads import Worker, WorkerPool, commit, rollback
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -295,9 +296,10 @@ class ThreadedSqlite:
 
 
 def _sqlite_engines(url: str) -> tuple[Any, Any]:
-    """Bastion's SQLite setup: 4 reader connections that start ``BEGIN``, one writer that
-    starts ``BEGIN IMMEDIATE``, each on a thread of its own."""
-    return ThreadedSqlite(url, 4, "BEGIN"), ThreadedSqlite(url, 1, "BEGIN IMMEDIATE")
+    """Bastion's SQLite setup: as many reader connections as Bastion (one per core, 2-4)
+    that start ``BEGIN``, one writer that starts ``BEGIN IMMEDIATE``, each on a thread of
+    its own."""
+    return ThreadedSqlite(url, default_readers(), "BEGIN"), ThreadedSqlite(url, 1, "BEGIN IMMEDIATE")
 
 
 def _postgres_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
