@@ -71,6 +71,7 @@ class DenyingCompiler:
 
 
 ONLY_SUPERUSERS = "Only superusers can perform this action."
+KEY_ACTIONS = ("list", "view", "create", "update", "delete")
 
 
 class Access:
@@ -88,7 +89,9 @@ class Access:
             return None
         if info.api_key is not None:
             action = rule_name.removesuffix("Rule")
-            if action in ("list", "view", "create", "update", "delete") and info.api_key.allows(col.id, action):
+            # A key never reaches a system collection (superusers, keys, OTPs ...), whatever
+            # it names: "*" means every collection the app's own schema declares.
+            if not col.system and action in KEY_ACTIONS and info.api_key.allows(col.id, action):
                 return None
             raise Forbidden(f"The API key {info.api_key.name!r} does not allow {action} on {col.name}.")
         rule = col.rule(rule_name)

@@ -83,6 +83,34 @@ def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[
     return True, value
 
 
+def modifier_keys(col: Collection, body: dict[str, Any]) -> set[str]:
+    """The fields of ``col`` that ``body`` changes through ``f+``, ``+f`` or ``f-`` keys."""
+    names = set()
+    for key in body:
+        if isinstance(key, str) and (key.endswith(("+", "-")) or key.startswith("+")):
+            name = key.strip("+").removesuffix("-") if key.startswith("+") else key[:-1]
+            if col.field(name) is not None:
+                names.add(name)
+    return names
+
+
+def rule_body(col: Collection, body: dict[str, Any], prepared: PreparedRecord) -> dict[str, Any]:
+    """``body`` as rules see it: every modifier key replaced by the value it resolves to
+    under the plain field name, so ``@request.body.score`` is the score being written
+    whether it came as ``score`` or as ``score+`` (a rule can't be passed by renaming)."""
+    names = modifier_keys(col, body)
+    if not names:
+        return body
+    out = {k: v for k, v in body.items()
+           if not any(k in (f"+{n}", f"{n}+", f"{n}-") for n in names)}
+    for name in names:
+        if name in prepared.values:
+            out[name] = prepared.values[name]
+        else:  # refused (an error is reported) or not writable by this caller: still set
+            out[name] = body.get(name, body.get(f"{name}+", body.get(f"+{name}", body.get(f"{name}-"))))
+    return out
+
+
 def prepare(
     col: Collection, body: dict[str, Any], existing: dict[str, Any] | None, *, can_manage: bool
 ) -> PreparedRecord:

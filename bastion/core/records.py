@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, MutableSequence, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFail
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
-from bastion.core.record_input import PreparedRecord, prepare
+from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
 from bastion.core.system_collections import AUTH_ORIGINS
@@ -216,6 +216,9 @@ class RecordService:
         self._writable(col)
         rule = self.access.condition(info, col, "createRule", self.registry.table(col))
         prepared = prepare(col, body, None, can_manage=info.is_superuser)
+        if rule is not None and modifier_keys(col, body):
+            rule = self.access.condition(
+                replace(info, body=rule_body(col, body, prepared)), col, "createRule", self.registry.table(col))
         id_field = col.field("id")
         client_id = "id" in body and body["id"] not in (None, "")
         if client_id and "id" not in prepared.errors:
@@ -253,12 +256,20 @@ class RecordService:
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "updateRule", table)
+        # With modifier keys the rule must see the values they resolve to, which depend on
+        # the stored record: read it first, then check the rule against the rewritten body.
+        late_rule = cond is not None and bool(modifier_keys(col, body))
         async with self._tx(conn) as conn:
-            existing = await self._fetch(conn, table, record_id, cond, lock=True)
+            existing = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
             if existing is None:
                 raise NotFound(NOT_FOUND)
             manage = await self._can_manage(conn, info, col, table, record_id)
             prepared = prepare(col, body, dict(existing), can_manage=manage)
+            if late_rule:
+                cond = self.access.condition(
+                    replace(info, body=rule_body(col, body, prepared)), col, "updateRule", table)
+                if await self._fetch(conn, table, record_id, cond) is None:
+                    raise NotFound(NOT_FOUND)
             await self._auth_update_checks(manage, col, body, dict(existing), prepared)
             await self._hash(prepared)
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
