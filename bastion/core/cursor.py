@@ -5,11 +5,18 @@ fields and then by ``id``, and answers with ``nextCursor``: an opaque token hold
 sort and the last row's sort values. The next page continues strictly after that row,
 so rows inserted meanwhile never shift or repeat a page. The token's values are bound
 parameters like any other value, and the access rule still applies to every page.
+
+A token is signed (HMAC-SHA256 with a server secret, bound to the collection), so a
+client cannot forge sort values to probe rows it could not list. It holds only values of
+fields the caller may read: hidden fields and, for anyone but a superuser, the email of
+an auth collection cannot be cursor sort keys.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +44,7 @@ def keyset_for(sort: str, col: Collection, info: RequestInfo) -> Keyset:
         f = col.field(name)
         if (
             f is None or f.TYPE not in SORTABLE_TYPES or f.multi
-            or (f.hidden and not info.is_superuser)
+            or (not info.is_superuser and (f.hidden or (col.is_auth and name == "email")))
         ):
             raise BadRequest(
                 f"Invalid sort for cursor pagination: {name!r} is not a plain sortable field "
@@ -49,19 +56,36 @@ def keyset_for(sort: str, col: Collection, info: RequestInfo) -> Keyset:
     return Keyset((*keys, ("id", False)))
 
 
-def encode(keyset: Keyset, row: Row) -> str:
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, collection_id: str, body: bytes) -> bytes:
+    return hmac.new(secret, collection_id.encode() + b"\x00" + body, hashlib.sha256).digest()[:18]
+
+
+def encode(keyset: Keyset, row: Row, secret: bytes, collection_id: str) -> str:
     payload = {"k": [[name, desc] for name, desc in keyset.keys], "v": [row[name] for name, _ in keyset.keys]}
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+    body = orjson.dumps(payload)
+    return f"{_b64(body)}.{_b64(_mac(secret, collection_id, body))}"
 
 
-def decode(token: str, keyset: Keyset) -> list[Any] | None:
+def decode(token: str, keyset: Keyset, secret: bytes, collection_id: str) -> list[Any] | None:
     """The last row's values, or None for the first page; 400 for a token that doesn't fit."""
     if not token:
         return None
     try:
         if len(token) > MAX_CURSOR:
             raise ValueError
-        payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        body_text, _, mac_text = token.partition(".")
+        body = _unb64(body_text)
+        if not hmac.compare_digest(_unb64(mac_text), _mac(secret, collection_id, body)):
+            raise ValueError
+        payload = orjson.loads(body)
         keys = [tuple(k) for k in payload["k"]]
         values = payload["v"]
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, MutableSequence, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
-from bastion.core.system_collections import AUTH_ORIGINS
+from bastion.core.system_collections import AUTH_ORIGINS, SUPERUSERS
 from bastion.tools.ids import random_string
 
 NOT_FOUND = "The requested resource wasn't found."
@@ -139,7 +140,8 @@ class RecordService:
         params: ListParams, conn: Connection | None,
     ) -> dict[str, Any]:
         keyset = cursor.keyset_for(params.sort, col, info)
-        last = cursor.decode(params.cursor or "", keyset)
+        secret = self._cursor_secret()
+        last = cursor.decode(params.cursor or "", keyset, secret, col.id)
         if last is not None:
             where = sa.and_(where, cursor.after(keyset, table, last))
         stmt = sa.select(table).where(where).order_by(*cursor.order(keyset, table)).limit(params.per_page + 1)
@@ -147,8 +149,17 @@ class RecordService:
             rows = list(await conn.fetch_all(stmt))
         more = len(rows) > params.per_page
         rows = rows[:params.per_page]
-        token = cursor.encode(keyset, rows[-1]) if more and rows else None
+        token = cursor.encode(keyset, rows[-1], secret, col.id) if more and rows else None
         return cursor_envelope(self.to_api_rows(col, rows, info), params, token)
+
+    def _cursor_secret(self) -> bytes:
+        """The key cursors are signed with: derived from the superusers' token secret,
+        which every node shares and no API shows."""
+        su = self.registry.find(SUPERUSERS)
+        secret = str(((su.auth if su is not None else {}).get("authToken") or {}).get("secret") or "")
+        if not secret:
+            raise BadRequest("Cursor pagination is not available: the server has no signing secret.")
+        return hashlib.sha256(b"bastion-cursor\x00" + secret.encode()).digest()
 
     async def matches_rule(self, info: RequestInfo, col: Collection, rule_name: str, record_id: str) -> bool:
         """Whether the stored record satisfies one of its collection's rules for ``info``."""
