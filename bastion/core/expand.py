@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.errors import Forbidden
+from bastion.core.errors import BadRequest, Forbidden
 from bastion.core.fields import Field
 from bastion.core.ports import Database, Row
 from bastion.core.registry import Registry
@@ -28,6 +28,7 @@ MAX_DEPTH = 6
 MAX_PATHS = 50
 MAX_BACK = 1000
 CHUNK = 500
+MAX_EMBEDDED = 10_000
 
 Tree = dict[str, "Tree"]
 ToApi = Callable[[Collection, Sequence[Row], RequestInfo], list[dict[str, Any]]]
@@ -56,15 +57,20 @@ class Expander:
         if not tree or not records:
             return
         info = dataclasses.replace(info, context="expand")
-        await self._expand(info, col, records, tree)
+        weights: dict[int, int] = {}
+        await self._expand(info, col, records, tree, weights)
+        if sum(weights.get(id(r), 1) - 1 for r in records) > MAX_EMBEDDED:
+            raise _too_many()
 
-    async def _expand(self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], tree: Tree) -> None:
+    async def _expand(
+        self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], tree: Tree, weights: Weights,
+    ) -> None:
         for key, subtree in tree.items():
             f = col.field(key)
             if f is not None and f.TYPE == "relation" and key in records[0]:
-                await self._relation(info, f, records, key, subtree)
+                await self._relation(info, f, records, key, subtree, weights)
             elif "_via_" in key and f is None:
-                await self._back_relation(info, col, records, key, subtree)
+                await self._back_relation(info, col, records, key, subtree, weights)
 
     async def _visible(self, info: RequestInfo, target: Collection, where: sa.ColumnElement[bool]) -> list[dict[str, Any]] | None:
         """Records of ``target`` matching ``where`` that the caller may view; None if locked."""
@@ -81,7 +87,8 @@ class Expander:
         return self.to_api(target, rows, info)
 
     async def _relation(
-        self, info: RequestInfo, f: Field, records: list[dict[str, Any]], key: str, subtree: Tree
+        self, info: RequestInfo, f: Field, records: list[dict[str, Any]], key: str, subtree: Tree,
+        weights: Weights,
     ) -> None:
         target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
         if target is None:
@@ -96,18 +103,21 @@ class Expander:
                 return
             found.update((r["id"], r) for r in rows)
         if subtree and found:
-            await self._expand(info, target, list(found.values()), subtree)
+            await self._expand(info, target, list(found.values()), subtree, weights)
         for record in records:
             expand = record.setdefault("expand", {})
             values = [found[i] for i in f.values_of(record.get(key)) if i in found]  # type: ignore[attr-defined]
             if f.multi:
                 if values:
                     expand[key] = values
+                    _embed(weights, record, values)
             elif values:
                 expand[key] = values[0]
+                _embed(weights, record, values[:1])
 
     async def _back_relation(
-        self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], key: str, subtree: Tree
+        self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], key: str, subtree: Tree,
+        weights: Weights,
     ) -> None:
         source_name, _, field_name = key.partition("_via_")
         source = self.registry.find(source_name)
@@ -135,13 +145,33 @@ class Expander:
                         bucket.append(row)
         children = [r for rows in by_parent.values() for r in rows]
         if subtree and children:
-            await self._expand(info, source, children, subtree)
+            await self._expand(info, source, children, subtree, weights)
         single = _unique_single(source, field_name)
         for record in records:
             expand = record.setdefault("expand", {})
             rows = by_parent.get(record["id"], [])
             if rows:
                 expand[key] = rows[0] if single else rows
+                _embed(weights, record, rows[:1] if single else rows)
+
+
+Weights = dict[int, int]  # id(record) -> records written out for it, itself included
+
+
+def _too_many() -> BadRequest:
+    return BadRequest(
+        f"The expand would embed more than {MAX_EMBEDDED} records in one response; "
+        "ask for fewer records (perPage) or a shorter expand path.")
+
+
+def _embed(weights: Weights, record: dict[str, Any], children: list[dict[str, Any]]) -> None:
+    """Count ``children`` (with everything embedded in them) as written out under ``record``.
+    Children are complete before their parents are counted, since paths expand deepest
+    first."""
+    total = weights.get(id(record), 1) + sum(weights.get(id(c), 1) for c in children)
+    if total > MAX_EMBEDDED:
+        raise _too_many()
+    weights[id(record)] = total
 
 
 def _unique_single(col: Collection, field_name: str) -> bool:
