@@ -366,6 +366,8 @@ class RecordService:
         if self_id is None and check_id and "id" not in errors:
             if await conn.fetch_one(sa.select(table.c.id).where(table.c.id == prepared.values["id"])):
                 errors["id"] = FieldError("validation_not_unique", "Value must be unique")
+            elif col.is_auth and await self._auth_id_taken(conn, col, prepared.values["id"]):
+                errors["id"] = FieldError("validation_invalid_auth_id", "Invalid or duplicated auth record id.")
         for f in col.fields:
             if f.TYPE != "relation" or f.name in errors or f.name not in prepared.changed:
                 continue
@@ -383,6 +385,16 @@ class RecordService:
         await self._check_unique(conn, col, table, prepared, self_id)
         if errors:
             raise ValidationFailed(message, errors)
+
+    async def _auth_id_taken(self, conn: Connection, col: Collection, record_id: str) -> bool:
+        """Whether another auth collection holds ``record_id``: rules compare
+        ``@request.auth.id`` alone, so an auth id must be unique across all of them."""
+        for other in self.registry.all():
+            if other.is_auth and other.id != col.id:
+                t = self.registry.table(other)
+                if await conn.fetch_one(sa.select(t.c.id).where(t.c.id == record_id)):
+                    return True
+        return False
 
     async def _check_unique(
         self, conn: Connection, col: Collection, table: sa.Table, prepared: PreparedRecord, self_id: str | None
@@ -402,7 +414,9 @@ class RecordService:
             for c in spec.columns:
                 column = table.c[c.name]
                 v = col.field(c.name).to_db(values[c.name])  # type: ignore[union-attr]
-                conds.append(sa.func.lower(column) == str(v).lower() if c.nocase else column == v)
+                # An auth email is unique whatever its case: sign-in matches it without case.
+                nocase = c.nocase or (col.is_auth and c.name == "email")
+                conds.append(sa.func.lower(column) == str(v).lower() if nocase else column == v)
             stmt = sa.select(table.c.id).where(*conds)
             if self_id is not None:
                 stmt = stmt.where(table.c.id != self_id)
