@@ -30,7 +30,12 @@ from bastion.api import (
     settings,
 )
 from bastion.api.errors import ErrorMiddleware
-from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_READ_TIMEOUT, BodyLimitMiddleware
+from bastion.api.limits import (
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_JSON_BODY_LIMIT,
+    DEFAULT_READ_TIMEOUT,
+    BodyLimitMiddleware,
+)
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
 from bastion.core.ratelimit import Lockout, LockoutPolicy, RateLimiter
@@ -41,7 +46,8 @@ log = logging.getLogger("bastion.api")
 
 @dataclass(frozen=True)
 class HttpOptions:
-    body_limit: int = DEFAULT_BODY_LIMIT
+    body_limit: int = DEFAULT_BODY_LIMIT  # multipart bodies
+    json_body_limit: int = DEFAULT_JSON_BODY_LIMIT  # every other body (at most body_limit)
     read_timeout: float = DEFAULT_READ_TIMEOUT  # max wait for each chunk of a request body
     origins: list[str] = field(default_factory=lambda: ["*"])
     manage_lifespan: bool = True
@@ -129,7 +135,8 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             ),
             Middleware(ErrorMiddleware),
             *rate_limits,
-            Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout),
+            Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout,
+                       json_limit=options.json_body_limit),
         ],
         lifespan=lifespan,
     )

@@ -1,4 +1,10 @@
-"""``POST /api/batch`` — several record writes in one transaction."""
+"""``POST /api/batch`` — several record writes in one transaction.
+
+What a batch may cost is settled before its body is parsed: while batches are off the
+body is never read, a body over the batch bound (``BatchService.body_limit``) is refused
+with 413 as it streams in, and the number of requests is checked before any of them is
+looked at.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,22 @@ from starlette.routing import Route
 
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, json_response, read_body, request_info
-from bastion.core.batch import BatchFailed, BatchOp
+from bastion.api.limits import lower_body_limit
+from bastion.core.batch import BatchFailed, BatchOp, BatchService
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 
 _RECORDS = re.compile(r"^/api/collections/([^/]+)/records(?:/([^/]+))?$")
 _ACTIONS = {("POST", False): "create", ("PUT", False): "upsert", ("PATCH", True): "update", ("DELETE", True): "delete"}
 
 
-def parse_ops(body: dict[str, Any]) -> list[BatchOp]:
+def parse_ops(body: dict[str, Any], service: BatchService) -> list[BatchOp]:
     requests = body.get("requests")
     if not isinstance(requests, list):
         raise BadRequest("Failed to read the submitted batch data.")
     if not requests:
         raise ValidationFailed("Invalid batch request data.", {
             "requests": FieldError("validation_required", "Cannot be blank")})
+    service.check_allowed(len(requests))  # before any request is read, as PocketBase validates
     ops = []
     for i, item in enumerate(requests):
         op = _parse_one(item)
@@ -61,9 +69,10 @@ def _parse_one(item: Any) -> BatchOp | FieldError:
 
 async def batch(request: Request) -> Response:
     app = app_of(request)
+    app.batch.check_allowed(0)  # off: refused before the token or the body is read
+    lower_body_limit(request.scope, app.batch.body_limit())
     info = await request_info(request)
-    app.batch.check_allowed(0)
-    ops = parse_ops(await read_body(request))
+    ops = parse_ops(await read_body(request), app.batch)
     results = await app.batch.run(info, ops)
     out = []
     for op, result in zip(ops, results, strict=True):

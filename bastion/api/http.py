@@ -12,10 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.api.fields_param import pick_fields
+from bastion.api.limits import json_body_limit
 from bastion.core.access import RequestInfo
 from bastion.core.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.app import App
-from bastion.core.errors import BadRequest, FieldError, Forbidden, Unauthorized, ValidationFailed
+from bastion.core.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationFailed,
+)
 from bastion.core.ports import Connection
 from bastion.tools.jsonutil import dumps
 
@@ -98,11 +106,17 @@ async def _read_form(request: Request) -> dict[str, Any]:
         raise BadRequest(f"Failed to read the form body: {exc}") from None
     body: dict[str, Any] = {}
     files: dict[str, Any] = {}
+    # Each part holds at most 1 MiB (Starlette), but a body may repeat @jsonPayload: all of
+    # them together may hold no more JSON than a JSON body could.
+    json_left = json_body_limit(request.scope)
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             files[key.strip("+")] = FieldError("validation_invalid_file", "File uploads are not supported yet")
             continue
         if key == "@jsonPayload":
+            json_left -= len(value)
+            if json_left < 0:
+                raise PayloadTooLarge()
             try:
                 payload = orjson.loads(value)
             except orjson.JSONDecodeError:

@@ -13,7 +13,8 @@ class Config:
     migrations_dir: Path | None = None
     http: str = "127.0.0.1:8090"
     origins: tuple[str, ...] = ("*",)
-    body_limit: int = 32 * 1024 * 1024
+    body_limit: int = 32 * 1024 * 1024  # multipart bodies
+    json_body_limit: int = 2 * 1024 * 1024  # every other body (JSON, urlencoded); at most body_limit
     query_timeout: float = 30.0
     shutdown_grace: float = 10.0
     read_timeout: float = 10.0  # request headers, and each chunk of a body, must arrive within this

@@ -59,7 +59,8 @@ def serve(
     migrations_dir: MigOpt = None,
     http: Annotated[str, typer.Option(envvar="BASTION_HTTP", help="Address to listen on.")] = "127.0.0.1:8090",
     origins: Annotated[str, typer.Option(envvar="BASTION_ORIGINS", help="Allowed CORS origins, comma separated.")] = "*",
-    body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes.")] = 32 * 1024 * 1024,
+    body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes (multipart/form-data).")] = 32 * 1024 * 1024,
+    json_body_limit: Annotated[int, typer.Option(envvar="BASTION_JSON_BODY_LIMIT", min=1, help="Max request body in bytes for every other content type (JSON, urlencoded forms); at most --body-limit.")] = 2 * 1024 * 1024,
     query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement.")] = 30.0,
     shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
     redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
@@ -74,7 +75,7 @@ def serve(
     config = _config(
         data_dir, database_url, migrations_dir, http=http,
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
-        body_limit=body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
+        body_limit=body_limit, json_body_limit=json_body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
         encryption_key=encryption_key, workers=workers,
     )

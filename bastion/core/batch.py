@@ -1,7 +1,9 @@
 """Batch writes: create, update, upsert and delete across collections in one transaction.
 
 All operations share one transaction, bounded by ``settings.batch.timeout``; the first
-failure rolls every one of them back and names the failing request.
+failure rolls every one of them back and names the failing request. The body of a batch
+is bounded by ``settings.batch.maxBodySize`` or, when that is 0, by ``maxRequests`` times
+``BYTES_PER_REQUEST``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from bastion.core.registry import Registry
 from bastion.core.settings import SettingsService
 
 ACTIONS = ("create", "update", "upsert", "delete")
+# What one sub-request may bring on average when ``maxBodySize`` is 0: a record of a few
+# KiB with room to spare. (PocketBase allows 128 MiB; parsing that much JSON takes seconds.)
+BYTES_PER_REQUEST = 16 * 1024
 
 
 @dataclass
@@ -55,14 +60,21 @@ class BatchService:
         self.settings = settings
 
     def check_allowed(self, count: int) -> None:
+        """Refuse a batch while batches are off (403) or of more than ``maxRequests`` (400)."""
         conf = self.settings.current["batch"]
-        if not conf["enabled"]:
+        if not conf["enabled"] or conf["maxRequests"] <= 0:
             raise Forbidden("Batch requests are not allowed.")
         if count > conf["maxRequests"]:
             raise ValidationFailed("Invalid batch request data.", {"requests": {
                 "code": "validation_length_too_long",
                 "message": f"The length must be no more than {conf['maxRequests']}.",
             }})
+
+    def body_limit(self) -> int:
+        """The largest batch body in bytes: ``maxBodySize``, or ``maxRequests`` times
+        ``BYTES_PER_REQUEST`` when that is 0."""
+        conf = self.settings.current["batch"]
+        return int(conf["maxBodySize"]) or int(conf["maxRequests"]) * BYTES_PER_REQUEST
 
     async def run(self, info: RequestInfo, ops: list[BatchOp]) -> list[BatchResult]:
         self.check_allowed(len(ops))
