@@ -23,6 +23,7 @@ from bastion.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from bastion.core.mfa import TotpGuard
 from bastion.core.ratelimit import OTP_TOO_MANY
 
 MAX_IMPERSONATE = 94_670_856
@@ -131,6 +132,14 @@ async def _self(request: Request) -> tuple[AuthIdentity, dict[str, Any]]:
     return info.auth, body
 
 
+def _totp_guard(request: Request) -> TotpGuard:
+    """The per-record window and lockout of every TOTP code check (sign-in, confirm,
+    disable): guesses at any of them count together. Six digits are quick to guess, so
+    it is the OTP lockout (10 wrong codes lock for 5 minutes, doubling to a day)."""
+    guards = guards_of(request)
+    return TotpGuard(guards.identity, guards.otp)
+
+
 async def totp_enroll(request: Request) -> Response:
     identity, _ = await _self(request)
     return json_response(request, await app_of(request).mfa.enroll(identity))
@@ -138,13 +147,13 @@ async def totp_enroll(request: Request) -> Response:
 
 async def totp_confirm(request: Request) -> Response:
     identity, body = await _self(request)
-    codes = await app_of(request).mfa.confirm(identity, body.get("code"))
+    codes = await app_of(request).mfa.confirm(identity, body.get("code"), _totp_guard(request))
     return json_response(request, {"recoveryCodes": codes})
 
 
 async def totp_disable(request: Request) -> Response:
     identity, body = await _self(request)
-    await app_of(request).mfa.disable(identity, body.get("code"))
+    await app_of(request).mfa.disable(identity, body.get("code"), _totp_guard(request))
     return no_content()
 
 
@@ -159,16 +168,7 @@ async def auth_with_totp(request: Request) -> Response:
             "mfaId": FieldError("validation_required", "Cannot be blank")})
     app = app_of(request)
     identity = await app.mfa.pending_identity(col, mfa_id)
-    # Six digits are quick to guess: the same window and lockout as OTP codes, per record.
-    guards, who = guards_of(request), f"record#{identity.id}"
-    await guards.otp.check_locked(col, "totp#" + who)
-    await guards.identity.hit(col, "authWithTOTP", who)
-    try:
-        await app.mfa.verify(identity, body.get("code"))
-    except ValidationFailed:
-        await guards.otp.record_failure(col, "totp#" + who)
-        raise
-    await guards.otp.record_success(col, "totp#" + who)
+    await app.mfa.verify(identity, body.get("code"), _totp_guard(request))
     return await signed_in(request, identity, info, "totp", {**body, "mfaId": mfa_id})
 
 

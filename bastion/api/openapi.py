@@ -5,17 +5,26 @@ client generator) can trust it: every status an operation may return, the error 
 and record shapes per collection (zero values included: ``""`` for an unset email, url or
 date, ``[]`` for an empty multiple select). ``?fields=`` may pick any subset of a 2xx
 body, so record properties are never listed as required.
+
+Each caller is described only what it may reach (``Audience``): superusers get the whole
+API; an API key its collections and actions; anyone else (guests and signed-in records)
+the non-system collections whose list or view rule is not null, with only the
+operations whose rule is not null, no hidden field, and the sign-in flows of auth
+collections whose auth rule is not null. Nothing of the rest appears, not even a name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from bastion.api.http import app_of
+from bastion.api.http import app_of, request_info
+from bastion.core.access import KEY_ACTIONS, RequestInfo
+from bastion.core.api_keys import ApiKeyScope
 from bastion.core.collections import Collection
 from bastion.core.fields import Field
 from bastion.core.fields.text import EMAIL_RE, URL_RE, TextField
@@ -41,6 +50,56 @@ STATUS_TEXT = {
 }
 
 
+RECORD_RULES = {"list": "listRule", "view": "viewRule", "create": "createRule", "update": "updateRule",
+                "delete": "deleteRule"}
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whom a document is for, and so what it may name."""
+
+    superuser: bool = False
+    key: ApiKeyScope | None = None
+
+    @classmethod
+    def of(cls, info: RequestInfo) -> Audience:
+        return cls(superuser=info.is_superuser, key=None if info.is_superuser else info.api_key)
+
+    def actions(self, col: Collection) -> tuple[str, ...]:
+        """The record actions on ``col`` to describe, in ``KEY_ACTIONS`` order.
+
+        As ``core.access`` decides: a key reaches the non-system collections and actions it
+        names, and nothing else; anyone else an action whose rule is not null, of a
+        non-system collection that can be listed or viewed (an expression may still refuse
+        them a given record, which the operation's responses say).
+        """
+        possible = KEY_ACTIONS[:2] if col.is_view else KEY_ACTIONS
+        if self.superuser:
+            return possible
+        if col.system:
+            return ()
+        if self.key is not None:
+            return tuple(a for a in possible if self.key.allows(col.id, a))
+        if col.rule("listRule") is None and col.rule("viewRule") is None:
+            return ()
+        return tuple(a for a in possible if col.rule(RECORD_RULES[a]) is not None)
+
+    def signs_in(self, col: Collection) -> bool:
+        """Whether to describe ``col``'s auth flows: superusers see all; a key none (it is
+        no record and cannot sign in); others those of non-system auth collections whose
+        authRule lets anyone but a superuser sign in."""
+        if self.superuser:
+            return col.is_auth
+        return self.key is None and col.is_auth and not col.system and col.rule("authRule") is not None
+
+    def shows(self, f: Field) -> bool:
+        """Hidden fields reach superusers only, so only they read about them."""
+        return self.superuser or not f.hidden
+
+
+EVERYONE = Audience(superuser=True)
+
+
 def field_schema(f: Field, for_input: bool = False) -> dict[str, Any]:
     t = f.TYPE
     simple: dict[str, dict[str, Any]] = {"number": {"type": "number"}, "bool": {"type": "boolean"}, "json": {},
@@ -61,11 +120,11 @@ def field_schema(f: Field, for_input: bool = False) -> dict[str, Any]:
     return schema
 
 
-def record_schema(col: Collection) -> dict[str, Any]:
+def record_schema(col: Collection, audience: Audience = EVERYONE) -> dict[str, Any]:
     """A record as the API returns it (hidden fields only reach superusers)."""
     props: dict[str, Any] = {"collectionId": {"type": "string"}, "collectionName": {"type": "string"}}
     for f in col.fields:
-        if f.TYPE == "password" or f.name == "tokenKey":
+        if f.TYPE == "password" or f.name == "tokenKey" or not audience.shows(f):
             continue
         props[f.name] = field_schema(f)
     props["expand"] = {"type": "object", "description": "Expanded relations, by field name"}
@@ -76,12 +135,17 @@ def record_schema(col: Collection) -> dict[str, Any]:
     return {"type": "object", "properties": props, "description": note}
 
 
-def record_input_schema(col: Collection, creating: bool) -> dict[str, Any]:
-    """A create (or update) body: unknown keys and modifiers such as ``tags+`` pass through."""
+def record_input_schema(col: Collection, creating: bool, audience: Audience = EVERYONE) -> dict[str, Any]:
+    """A create (or update) body: unknown keys and modifiers such as ``tags+`` pass through.
+
+    An auth collection's password is hidden but every client sets it, so it is always
+    described; other hidden fields only to superusers (nobody else may write them)."""
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in col.fields:
         if f.TYPE == "autodate" or f.name == "tokenKey":
+            continue
+        if not audience.shows(f) and not (col.is_auth and f.system and f.TYPE == "password"):
             continue
         if f.TYPE == "password":
             props["password"] = props["passwordConfirm"] = {"type": "string"}
@@ -173,7 +237,8 @@ RULE_OUTCOMES = {
 }
 
 
-def record_paths(col: Collection) -> dict[str, Any]:
+def record_paths(col: Collection, actions: tuple[str, ...] = KEY_ACTIONS) -> dict[str, Any]:
+    """The record operations of ``col`` for ``actions`` (a view has no writes)."""
     name = col.name
     ref = {"$ref": f"#/components/schemas/{name}"}
     base = f"/api/collections/{name}/records"
@@ -199,12 +264,20 @@ def record_paths(col: Collection) -> dict[str, Any]:
                                                 params=ID_PARAM)
     for path, method, action in ((base, "get", "list"), (f"{base}/{{id}}", "get", "view"), (base, "post", "create"),
                                  (f"{base}/{{id}}", "patch", "update"), (f"{base}/{{id}}", "delete", "delete")):
-        if method in paths[path]:
-            paths[path][method]["description"] = RULE_OUTCOMES[action]
-    return paths
+        if method not in paths[path]:
+            continue
+        if action not in actions:
+            del paths[path][method]
+            if action == "list":
+                del paths[f"/api/collections/{name}/aggregate"]  # it reads under the list rule
+            continue
+        paths[path][method]["description"] = RULE_OUTCOMES[action]
+    return {path: ops for path, ops in paths.items() if ops}
 
 
-def auth_paths(col: Collection) -> dict[str, Any]:
+def auth_paths(col: Collection, audience: Audience = EVERYONE) -> dict[str, Any]:
+    """Sign-in and account flows of an auth collection. Superusers read them all; others
+    not impersonation (superusers only) nor a way to sign in that the collection turned off."""
     name, base = col.name, f"/api/collections/{col.name}"
     ref = {"$ref": f"#/components/schemas/{name}"}
     creds = {"type": "object", "required": ["identity", "password"], "properties": {
@@ -224,7 +297,17 @@ def auth_paths(col: Collection) -> dict[str, Any]:
         f"{base}/auth-methods": {"get": _op("List auth methods", ANY_OBJECT, (404,), tag=name, params=[FIELDS_PARAM])},
     }
     paths.update(flow_paths(col, auth))
-    return paths
+    if audience.superuser:
+        return paths
+    off = {"impersonate/{id}"}
+    opts = col.auth
+    if not opts["passwordAuth"]["enabled"]:
+        off.add("auth-with-password")
+    if not opts["otp"]["enabled"]:
+        off.update(("request-otp", "auth-with-otp"))
+    if not opts["oauth2"]["enabled"]:
+        off.add("auth-with-oauth2")
+    return {path: ops for path, ops in paths.items() if path.removeprefix(base + "/") not in off}
 
 
 def _body(*names: str, required: tuple[str, ...] = (), **special: dict[str, Any]) -> dict[str, Any]:
@@ -369,19 +452,31 @@ def system_paths() -> dict[str, Any]:
     }
 
 
-def build_document(cols: list[Collection], version: str) -> dict[str, Any]:
+# System routes anyone may call; the rest (collections, settings, API keys, test email)
+# answer superusers only and are described to them only.
+PUBLIC_PATHS = ("/api/health", "/api/batch", "/api/oauth2-redirect")
+
+
+def build_document(cols: list[Collection], version: str, audience: Audience = EVERYONE) -> dict[str, Any]:
+    """The document for ``audience`` (the whole API for superusers)."""
     schemas: dict[str, Any] = {"Error": {
         "type": "object", "required": ["status", "message", "data"], "properties": {
             "status": {"type": "integer"}, "message": {"type": "string"}, "data": ANY_OBJECT}}}
     paths = system_paths()
+    if not audience.superuser:
+        paths = {path: paths[path] for path in PUBLIC_PATHS}
     for col in sorted(cols, key=lambda c: c.name):
-        schemas[col.name] = record_schema(col)
-        if not col.is_view:
-            schemas[f"{col.name}Create"] = record_input_schema(col, creating=True)
-            schemas[f"{col.name}Update"] = record_input_schema(col, creating=False)
-        paths.update(record_paths(col))
-        if col.is_auth:
-            paths.update(auth_paths(col))
+        actions = audience.actions(col)
+        signs_in = audience.signs_in(col)
+        if actions or signs_in:
+            schemas[col.name] = record_schema(col, audience)
+        if "create" in actions:
+            schemas[f"{col.name}Create"] = record_input_schema(col, True, audience)
+        if "update" in actions:
+            schemas[f"{col.name}Update"] = record_input_schema(col, False, audience)
+        paths.update(record_paths(col, actions))
+        if signs_in:
+            paths.update(auth_paths(col, audience))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bastion API", "version": version,
@@ -396,8 +491,11 @@ def build_document(cols: list[Collection], version: str) -> dict[str, Any]:
 async def openapi_json(request: Request) -> Response:
     from bastion import __version__
 
-    doc = build_document(app_of(request).registry.all(), __version__)
-    return Response(dumps(doc), media_type="application/json")
+    audience = Audience.of(await request_info(request))
+    doc = build_document(app_of(request).registry.all(), __version__, audience)
+    # What it lists depends on the caller: no shared cache may hand one caller's to another.
+    return Response(dumps(doc), media_type="application/json",
+                    headers={"Cache-Control": "private, no-store", "Vary": "Authorization"})
 
 
 DOCS_PAGE = """<!doctype html>

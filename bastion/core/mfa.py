@@ -6,12 +6,19 @@ answers 401 ``{"mfaId": ...}``; a *different* second factor sent with that ``mfa
 completes the sign-in. TOTP codes follow RFC 6238 (30 s steps, one step of drift);
 each code works once, and ten single-use recovery codes (argon2-hashed) replace a lost
 device.
+
+Guessing a six-digit code is the weak spot, so every code check -- sign-in
+(``auth-with-totp``), ``totp/confirm`` and ``totp/disable`` -- goes through one
+``TotpGuard``: the same per-record window and lockout, whichever endpoint is guessed at.
+The service's checking methods take the guard as an argument, so none can skip it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pyotp
 import sqlalchemy as sa
@@ -22,6 +29,7 @@ from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Row
+from bastion.core.ratelimit import IdentityLimiter, Lockout
 from bastion.core.registry import Registry
 from bastion.core.secretbox import SecretBox
 from bastion.core.system_collections import AUTHENTICATORS, MFAS
@@ -34,6 +42,35 @@ ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 # Key of a record row read with ``totp_enrolled``: whether it has a confirmed authenticator
 # (not a field name: field names cannot start with "@").
 TOTP_FLAG = "@totp"
+# The settings.identityRateLimits tag of every TOTP code check (sign-in, confirm, disable).
+TOTP_TAG = "authWithTOTP"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TotpGuard:
+    """What every TOTP or recovery code check passes, per record: the ``authWithTOTP``
+    window of ``settings.identityRateLimits`` (counted before the check, so parallel
+    guesses cannot slip past it) and a lockout with backoff (``Lockout``, counting wrong
+    codes). A right code clears both: only the holder of the secret can do that."""
+
+    window: IdentityLimiter
+    lockout: Lockout
+
+    async def attempt(self, identity: AuthIdentity, check: Callable[[], Awaitable[T]]) -> T:
+        """Run ``check`` unless the record is locked or over its window; a
+        ``ValidationFailed`` from it (a wrong code) counts towards the lockout."""
+        col, who = identity.collection, f"record#{identity.id}"
+        await self.lockout.check_locked(col, "totp#" + who)
+        await self.window.hit(col, TOTP_TAG, who)
+        try:
+            result = await check()
+        except ValidationFailed:
+            await self.lockout.record_failure(col, "totp#" + who)
+            raise
+        await self.lockout.record_success(col, "totp#" + who)
+        await self.window.forget(col, TOTP_TAG, who)
+        return result
 
 
 def totp_enrolled(registry: Registry, col: Collection, table: sa.Table) -> sa.Label[Any] | None:
@@ -161,7 +198,11 @@ class MfaService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=str(self.app_name()))
         return {"secret": secret, "otpauthURL": uri}
 
-    async def confirm(self, identity: AuthIdentity, code: Any) -> list[str]:
+    async def confirm(self, identity: AuthIdentity, code: Any, guard: TotpGuard) -> list[str]:
+        """Activate the enrolled authenticator with a first code; its recovery codes."""
+        return await guard.attempt(identity, lambda: self._confirm(identity, code))
+
+    async def _confirm(self, identity: AuthIdentity, code: Any) -> list[str]:
         row = await self.authenticator(identity.collection, identity.id, confirmed=False)
         if row is None:
             raise BadRequest("Start with totp/enroll.")
@@ -173,8 +214,11 @@ class MfaService:
         await self._update(row["id"], confirmed=True, lastCounter=counter, recoveryCodes=hashes)
         return codes
 
-    async def verify(self, identity: AuthIdentity, code: Any) -> None:
+    async def verify(self, identity: AuthIdentity, code: Any, guard: TotpGuard) -> None:
         """Accept a current TOTP code (once) or an unused recovery code; else 400."""
+        await guard.attempt(identity, lambda: self._verify(identity, code))
+
+    async def _verify(self, identity: AuthIdentity, code: Any) -> None:
         row = await self.authenticator(identity.collection, identity.id, confirmed=True)
         if row is None:
             raise BadRequest("No authenticator is active for this account.")
@@ -190,8 +234,9 @@ class MfaService:
                     return
         raise _invalid_code()
 
-    async def disable(self, identity: AuthIdentity, code: Any) -> None:
-        await self.verify(identity, code)
+    async def disable(self, identity: AuthIdentity, code: Any, guard: TotpGuard) -> None:
+        """Remove the record's authenticator, given a current TOTP or recovery code."""
+        await self.verify(identity, code, guard)
         table = self._table(AUTHENTICATORS)
         async with self.db.transaction() as conn:
             await conn.execute(sa.delete(table).where(

@@ -314,22 +314,40 @@ class IdentityLimiter:
     def _config(self) -> Mapping[str, Any]:
         return self._settings().get("identityRateLimits") or {}
 
-    async def hit(self, collection: Collection, tag: str, identity: str, message: str = "") -> None:
-        """Count one request for ``identity``; raise ``RateLimited`` once its window is full."""
+    def _window(self, collection: Collection, tag: str, identity: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The store key and rule of ``identity``'s window for ``tag``, if one applies."""
         config = self._config()
         if self.store is None or not config.get("enabled") or not normalise_identity(identity):
-            return
+            return None
         rule = find_rule(config.get("rules") or [], [f"{collection.name}:{tag}", f"*:{tag}"], ("",))
         if rule is None:
-            return
+            return None
         rule_id = _digest(collection.id, tag, rule["label"], rule["duration"], rule["maxRequests"])
+        return f"{self.prefix}{rule_id}:{identity_hash(collection, identity)}", rule
+
+    async def hit(self, collection: Collection, tag: str, identity: str, message: str = "") -> None:
+        """Count one request for ``identity``; raise ``RateLimited`` once its window is full."""
+        window = self._window(collection, tag, identity)
+        if self.store is None or window is None:
+            return
+        key, rule = window
         try:
-            count = await self.store.incr(
-                f"{self.prefix}{rule_id}:{identity_hash(collection, identity)}", float(rule["duration"]))
+            count = await self.store.incr(key, float(rule["duration"]))
         except Unavailable:
             return
         if count.value > int(rule["maxRequests"]):
             raise RateLimited(count.expires_in, message)
+
+    async def forget(self, collection: Collection, tag: str, identity: str) -> None:
+        """Close ``identity``'s current window for ``tag``: for checks where only the
+        right secret succeeds (a TOTP code), so a success costs the owner nothing."""
+        window = self._window(collection, tag, identity)
+        if self.store is None or window is None:
+            return
+        try:
+            await self.store.delete(window[0])
+        except Unavailable:
+            return
 
     async def remember_otp(self, collection: Collection, otp_id: str, email: str, ttl: float) -> None:
         """Note whose ``otpId`` this is (made-up ids too), so that guesses at its code

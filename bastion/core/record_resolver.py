@@ -94,8 +94,8 @@ class RecordResolver:
         f = col.field(name)
         if f is None or f.TYPE == "password" or (col.is_auth and name == "tokenKey" and not self.trusted):
             raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
-        if f.hidden and not (self.trusted or self.info.is_superuser):
-            raise FilterError(f'field "{name}" is hidden and cannot be filtered')
+        if f.hidden and not (self.trusted or self.info.is_superuser):  # as unknown: names stay secret
+            raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
         return f
 
     def _path(
