@@ -13,6 +13,7 @@ from bastion.api.http import app_of, json_response, read_body, request_info, req
 from bastion.api.ratelimit import client_ip, guards_of
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
+from bastion.core.auth import credentials
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bastion.core.mfa import MfaRequired
@@ -64,7 +65,8 @@ async def auth_with_password(request: Request) -> Response:
     info = await request_info(request, body)
     guards, who = guards_of(request), str(body.get("identity") or "")
     lockout = guards.password
-    await lockout.check_locked(col, who)
+    credentials(body)  # a malformed request is refused before it counts as an attempt
+    await lockout.begin_attempt(col, who)
     await guards.identity.hit(col, "authWithPassword", who)
     try:
         identity = await app_of(request).auth.with_password(col, body)

@@ -110,7 +110,7 @@ async def auth_with_otp(request: Request) -> Response:
     info = await request_info(request, body)
     guards = guards_of(request)
     who = await guards.identity.otp_identity(col, _text(body, "otpId")[:255]) if _text(body, "otpId") else ""
-    await guards.otp.check_locked(col, who)
+    await guards.otp.begin_attempt(col, who)
     await guards.identity.hit(col, "authWithOTP", who, OTP_TOO_MANY)
     try:
         identity = await app_of(request).flows.auth_with_otp(col, body)

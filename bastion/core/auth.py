@@ -62,7 +62,7 @@ class AuthService:
     async def with_password(self, col: Collection, body: Any) -> AuthIdentity:
         if not col.auth["passwordAuth"]["enabled"]:
             raise Forbidden("The collection is not configured to allow password authentication.")
-        identity, password, field = _credentials(body)
+        identity, password, field = credentials(body)
         fields = col.auth["passwordAuth"]["identityFields"]
         if field:
             if field not in fields:
@@ -101,7 +101,7 @@ class AuthService:
         return AuthIdentity(col, record)
 
 
-def _credentials(body: Any) -> tuple[str, str, str]:
+def credentials(body: Any) -> tuple[str, str, str]:
     errors: dict[str, Any] = {}
     if not isinstance(body, dict):
         body = {}

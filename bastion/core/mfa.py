@@ -61,7 +61,7 @@ class TotpGuard:
         """Run ``check`` unless the record is locked or over its window; a
         ``ValidationFailed`` from it (a wrong code) counts towards the lockout."""
         col, who = identity.collection, f"record#{identity.id}"
-        await self.lockout.check_locked(col, "totp#" + who)
+        await self.lockout.begin_attempt(col, "totp#" + who)
         await self.window.hit(col, TOTP_TAG, who)
         try:
             result = await check()

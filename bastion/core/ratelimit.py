@@ -216,45 +216,74 @@ class Lockout:
     def enabled(self) -> bool:
         return self.store is not None and self.policy.max_failures > 0
 
-    def _keys(self, collection: Collection, identity: str) -> tuple[str, str]:
+    def _keys(self, collection: Collection, identity: str) -> tuple[str, str, str]:
+        """The failure count, the lock (a timestamp) and the count the last lock was set at."""
         who = hashlib.sha256(f"{collection.id}\x1f{identity.strip().lower()}".encode()).hexdigest()[:32]
-        return f"{self.prefix}fail:{who}", f"{self.prefix}until:{who}"
+        return f"{self.prefix}fail:{who}", f"{self.prefix}until:{who}", f"{self.prefix}mark:{who}"
 
     async def check_locked(self, collection: Collection, identity: str) -> None:
         """Raise ``RateLimited`` while (collection, identity) is locked."""
         if self.store is None or not self.enabled or not identity:
             return
-        _, lock_key = self._keys(collection, identity)
+        lock_key = self._keys(collection, identity)[1]
         try:
             until = await self.store.get(lock_key)
         except Unavailable:
             return
-        if until is None:
-            return
-        try:
-            remaining = float(until) - self._clock()
-        except ValueError:
-            return
+        remaining = _remaining(until, self._clock())
         if remaining > 0:
             raise RateLimited(remaining, self.message)
 
-    async def record_failure(self, collection: Collection, identity: str) -> None:
-        """Count a failed sign-in; lock the identity once there are too many."""
+    async def begin_attempt(self, collection: Collection, identity: str) -> None:
+        """Refuse while locked; otherwise count this attempt as a failure until
+        :meth:`record_success` says otherwise.
+
+        Counting before the check (an atomic increment in the store) is what holds
+        parallel guesses to the limit: were failures counted after the password or code
+        was checked, every guess sent at once would pass before the first was counted.
+        The attempt past the limit locks the identity itself."""
+        await self.check_locked(collection, identity)
         if self.store is None or not self.enabled or not identity:
             return
-        fail_key, lock_key = self._keys(collection, identity)
-        policy = self.policy
+        keys = self._keys(collection, identity)
         try:
-            failures = (await self.store.incr(fail_key, policy.window)).value
-            if failures < policy.max_failures:
+            failures = (await self.store.incr(keys[0], self.policy.window)).value
+            # Up to the limit, then one attempt after each lock runs out; any more at once
+            # are refused and lock the identity again.
+            allowed = self.policy.max_failures
+            mark = await self.store.get(keys[2]) if failures > allowed else None
+            if mark is not None:
+                allowed = int(mark) + 1
+            if failures <= allowed:
                 return
-            seconds = policy.lock_for(failures)
-            await self.store.set(lock_key, f"{self._clock() + seconds:.3f}", seconds)
-            await self.store.expire(fail_key, seconds + policy.window)
-        except Unavailable:
+            seconds = await self._lock(collection, keys, failures)
+        except (Unavailable, ValueError):
             return
+        raise RateLimited(seconds, self.message)
+
+    async def record_failure(self, collection: Collection, identity: str) -> None:
+        """A failed attempt begun with :meth:`begin_attempt` (already counted): lock the
+        identity once there are too many."""
+        if self.store is None or not self.enabled or not identity:
+            return
+        keys = self._keys(collection, identity)
+        try:
+            failures = int(await self.store.get(keys[0]) or 0)
+            if failures >= self.policy.max_failures:
+                await self._lock(collection, keys, failures)
+        except (Unavailable, ValueError):
+            return
+
+    async def _lock(self, collection: Collection, keys: tuple[str, str, str], failures: int) -> float:
+        assert self.store is not None
+        fail_key, lock_key, mark_key = keys
+        seconds = self.policy.lock_for(max(failures, self.policy.max_failures))
+        await self.store.set(lock_key, f"{self._clock() + seconds:.3f}", seconds)
+        await self.store.set(mark_key, str(failures), seconds + self.policy.window)
+        await self.store.expire(fail_key, seconds + self.policy.window)
         log.warning("sign-in (%s) to %s locked for %gs after %d failures (identity %s)",
                     self.prefix, collection.name, seconds, failures, lock_key[-8:])
+        return seconds
 
     async def record_success(self, collection: Collection, identity: str) -> None:
         """Forget the failures of (collection, identity)."""
@@ -264,6 +293,14 @@ class Lockout:
             await self.store.delete(*self._keys(collection, identity))
         except Unavailable:
             return
+
+
+def _remaining(until: str | None, now: float) -> float:
+    """Seconds left of a stored lock (``until`` is a timestamp), 0 when none."""
+    try:
+        return float(until) - now if until else 0.0
+    except ValueError:
+        return 0.0
 
 
 # -- per identity ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFail
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
+from bastion.core.ratelimit import Lockout
 from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
@@ -52,6 +53,8 @@ class RecordService:
     registry: Registry
     access: Access
     filters: Filters
+    # Counts wrong ``oldPassword`` values (set by the HTTP layer with its store).
+    password_guard: Lockout | None = None
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -328,10 +331,19 @@ class RecordService:
         if not col.is_auth:
             return
         if prepared.new_password is not None and not manage:
+            # A stolen session must not try passwords as fast as they hash: wrong old
+            # passwords count towards the password lockout, per record.
+            guard, who = self.password_guard, f"record#{existing['id']}"
+            if guard is not None:
+                await guard.begin_attempt(col, who)
             old = body.get("oldPassword")
             if not isinstance(old, str) or not await verify_password(existing.get("password", ""), old):
                 prepared.errors["oldPassword"] = FieldError(
                     "validation_invalid_old_password", "Missing or invalid old password")
+                if guard is not None:
+                    await guard.record_failure(col, who)
+            elif guard is not None:
+                await guard.record_success(col, who)
         if prepared.new_password is not None or "email" in prepared.changed:
             prepared.values["tokenKey"] = random_string(50)
 

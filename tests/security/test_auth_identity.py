@@ -43,3 +43,29 @@ async def test_emails_differing_in_case_cannot_both_register(client):
     signed = await client.post("/api/collections/users/auth-with-password",
                                json={"identity": "ALICE@EXAMPLE.COM", "password": "password-123"})
     assert signed.status_code == 200 and signed.json()["record"]["id"] == first.json()["id"]
+
+
+async def test_old_password_guesses_meet_the_lockout(client):
+    uid, headers = await token_for(client, "alice@example.com")
+    url = f"/api/collections/users/records/{uid}"
+
+    async def change(old):
+        return await client.patch(url, headers=headers, json={
+            "oldPassword": old, "password": "new-password-1", "passwordConfirm": "new-password-1"})
+
+    for i in range(5):
+        res = await change(f"guess-{i}")
+        assert res.status_code == 400 and "oldPassword" in res.json()["data"], res.text
+    locked = await change("password-1")  # the right one, too late
+    assert locked.status_code == 429, locked.text
+    assert "Retry-After" in locked.headers or "retry-after" in locked.headers
+
+
+async def test_parallel_password_guesses_cannot_race_the_lockout(client):
+    import asyncio
+
+    await token_for(client, "bob@example.com")
+    tries = await asyncio.gather(*(client.post("/api/collections/users/auth-with-password", json={
+        "identity": "bob@example.com", "password": f"wrong-{i}"}) for i in range(20)))
+    codes = [r.status_code for r in tries]
+    assert codes.count(400) <= 5 and codes.count(429) >= 15, codes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bastion.adapters.store_memory import MemoryStore
@@ -124,13 +126,18 @@ class Clock:
         return self.now
 
 
+async def fail(lockout: Lockout, who: str) -> None:
+    await lockout.begin_attempt(USERS, who)
+    await lockout.record_failure(USERS, who)
+
+
 async def test_lockout_sequence() -> None:
     clock = Clock()
     lockout = Lockout(MemoryStore(), LockoutPolicy(max_failures=3, first_lock=10, max_lock=40), clock=clock)
     for _ in range(2):
-        await lockout.record_failure(USERS, "A@x.io")
+        await fail(lockout, "A@x.io")
     await lockout.check_locked(USERS, "a@x.io")
-    await lockout.record_failure(USERS, " a@x.io ")
+    await fail(lockout, " a@x.io ")
     with pytest.raises(RateLimited) as exc:
         await lockout.check_locked(USERS, "a@x.io")
     assert exc.value.retry_after == 10 and exc.value.status == 429
@@ -138,8 +145,25 @@ async def test_lockout_sequence() -> None:
     await lockout.check_locked(USERS, "a@x.io")
     await lockout.check_locked(USERS, "b@x.io")
     await lockout.record_success(USERS, "a@x.io")
-    await lockout.record_failure(USERS, "a@x.io")
+    await fail(lockout, "a@x.io")
     await lockout.check_locked(USERS, "a@x.io")  # the success cleared the count
+
+
+async def test_parallel_attempts_are_held_to_the_limit() -> None:
+    clock = Clock()
+    lockout = Lockout(MemoryStore(), LockoutPolicy(max_failures=3, first_lock=10, max_lock=40), clock=clock)
+
+    async def burst(n: int) -> list[object]:
+        return await asyncio.gather(*(lockout.begin_attempt(USERS, "a@x.io") for _ in range(n)),
+                                    return_exceptions=True)
+
+    results = await burst(10)
+    assert sum(r is None for r in results) == 3
+    assert all(isinstance(r, RateLimited) for r in results if r is not None)
+    with pytest.raises(RateLimited):
+        await lockout.begin_attempt(USERS, "a@x.io")
+    clock.now += 41  # the lock ran out: one more attempt, not another burst
+    assert sum(r is None for r in await burst(5)) == 1
 
 
 async def test_disabled_lockout_does_nothing() -> None:
