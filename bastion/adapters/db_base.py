@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bastion.core import errors
 from bastion.core.ports import Row
 
+log = logging.getLogger("bastion.db")
 
 def json_serializer(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -26,6 +30,11 @@ def json_deserializer(value: str | bytes) -> Any:
 
 
 IDLE_PING_S = 1.0
+# One statement's time limit on every engine (``--query-timeout``): PostgreSQL's
+# statement_timeout, MariaDB's max_statement_time, an interrupt on SQLite.
+QUERY_TIMEOUT_S = 10.0
+# Closing a pool gives up on connections that do not close within this (a server gone mute).
+CLOSE_TIMEOUT_S = 5.0
 
 
 def ping_after_idle(engine: AsyncEngine, idle_seconds: float = IDLE_PING_S) -> None:
@@ -56,6 +65,11 @@ def ping_after_idle(engine: AsyncEngine, idle_seconds: float = IDLE_PING_S) -> N
     event.listen(sync.pool, "checkout", checked_out)
 
 
+# What a statement raises when it fails: a driver error, or (asyncpg's client-side
+# ``command_timeout``) the built-in TimeoutError.
+_STATEMENT_ERRORS = (sa_exc.DBAPIError, TimeoutError)
+
+
 class SqlConnection:
     """Implements ``core.ports.Connection`` over an ``AsyncConnection``."""
 
@@ -63,32 +77,26 @@ class SqlConnection:
         self._conn = conn
         self._translate = translate
 
-    async def execute(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> int:
+    async def _execute(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Any:
         try:
-            result = await self._conn.execute(statement, params)
-        except sa_exc.DBAPIError as exc:
+            return await self._conn.execute(statement, params)
+        except _STATEMENT_ERRORS as exc:
             raise self._translate(exc) from exc
+
+    async def execute(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> int:
+        result = await self._execute(statement, params)
         return max(result.rowcount or 0, 0)
 
     async def fetch_all(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row]:
-        try:
-            result = await self._conn.execute(statement, params)
-        except sa_exc.DBAPIError as exc:
-            raise self._translate(exc) from exc
+        result = await self._execute(statement, params)
         return cast(Sequence[Row], result.mappings().all())
 
     async def fetch_one(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Row | None:
-        try:
-            result = await self._conn.execute(statement, params)
-        except sa_exc.DBAPIError as exc:
-            raise self._translate(exc) from exc
+        result = await self._execute(statement, params)
         return cast(Row | None, result.mappings().first())
 
     async def scalar(self, statement: sa.Executable) -> Any:
-        try:
-            result = await self._conn.execute(statement)
-        except sa_exc.DBAPIError as exc:
-            raise self._translate(exc) from exc
+        result = await self._execute(statement)
         return result.scalar()
 
     async def ddl(self, statement: sa.Executable | str) -> None:
@@ -97,7 +105,7 @@ class SqlConnection:
                 await self._conn.exec_driver_sql(statement)
             else:
                 await self._conn.execute(statement)
-        except sa_exc.DBAPIError as exc:
+        except _STATEMENT_ERRORS as exc:
             raise self._translate(exc) from exc
 
     async def column_names(self, table: str) -> list[str]:
@@ -113,6 +121,7 @@ class SqlDatabase:
 
     sql: Any
     url_for_display: str
+    query_timeout: float = QUERY_TIMEOUT_S
 
     def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine | None = None):
         self._engine = engine
@@ -123,12 +132,26 @@ class SqlDatabase:
             await conn.scalar(sa.select(sa.literal(1)))
 
     async def close(self) -> None:
-        await self._engine.dispose()
-        if self._write_engine is not self._engine:
-            await self._write_engine.dispose()
+        """Close the pools' idle connections, giving up after ``CLOSE_TIMEOUT_S``: a
+        process that is stopping must not wait on a server that no longer answers. (A
+        connection still running a statement was closed with its cancelled request:
+        SQLAlchemy terminates a connection whose user was cancelled.)"""
+        engines = {id(e): e for e in (self._engine, self._write_engine)}.values()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.dispose() for e in engines)), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("database connections did not close within %g s; leaving them", CLOSE_TIMEOUT_S)
+
+    def timed_out(self) -> errors.Unavailable:
+        """The answer to a statement stopped at the time limit, the same on every engine."""
+        return errors.Unavailable(
+            f"The query took longer than {self.query_timeout:g} s and was cancelled; "
+            "narrow the filter or try again later.")
 
     def translate(self, exc: Exception) -> Exception:
         """Map a driver error onto the core error tree; subclasses refine it."""
+        if is_statement_timeout(exc):
+            return self.timed_out()
         if isinstance(exc, sa_exc.IntegrityError):
             return errors.Conflict("The value conflicts with existing data.")
         if isinstance(exc, sa_exc.DataError) or "invalid byte sequence" in str(exc):
@@ -178,12 +201,31 @@ class SqlDatabase:
 _CONNECTION_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError)
 
 # PostgreSQL SQLSTATEs meaning "not now": class 08 (connection exception), the server
-# shutting down or starting up, too many connections, a statement cancelled by timeout.
+# shutting down or starting up, too many connections, a lock not granted in time.
 _PG_UNAVAILABLE = {"57P01", "57P02", "57P03", "53300", "53400"}
-_PG_TIMEOUT = {"57014", "55P03"}
-# MariaDB/MySQL client and server error numbers with the same meaning.
+_PG_TIMEOUT = {"55P03"}
+# MariaDB/MySQL client and server error numbers with the same meaning (1205: lock wait).
 _MYSQL_UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055}
-_MYSQL_TIMEOUT = {1205, 1969, 3024}
+_MYSQL_TIMEOUT = {1205}
+# A statement stopped at the time limit: PostgreSQL's query_canceled (statement_timeout),
+# MariaDB's max_statement_time and MySQL's max_execution_time, SQLite's interrupt.
+_PG_STATEMENT_TIMEOUT = "57014"
+_MYSQL_STATEMENT_TIMEOUT = {1969, 3024}
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` says a statement was stopped for running too long."""
+    if isinstance(exc, TimeoutError):  # asyncpg's command_timeout, the client-side backstop
+        return True
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    if str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "") == _PG_STATEMENT_TIMEOUT:
+        return True
+    args = getattr(orig, "args", None) or (None,)
+    if isinstance(args[0], int) and args[0] in _MYSQL_STATEMENT_TIMEOUT:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and str(orig) == "interrupted"
 
 
 def unavailable_error(exc: BaseException) -> errors.Unavailable | None:

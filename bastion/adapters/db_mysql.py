@@ -16,6 +16,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bastion.adapters.db_base import (
+    QUERY_TIMEOUT_S,
     SqlDatabase,
     json_deserializer,
     json_serializer,
@@ -70,7 +71,7 @@ def driver_url(url: str) -> str:
 class MysqlDatabase(SqlDatabase):
     """``core.ports.Database`` for MariaDB 10.6+ (and MySQL 8)."""
 
-    def __init__(self, url: str, pool_size: int = 20, query_timeout: float = 30.0):
+    def __init__(self, url: str, pool_size: int = 20, query_timeout: float = QUERY_TIMEOUT_S):
         engine = create_async_engine(
             driver_url(url),
             pool_size=pool_size,
@@ -82,11 +83,13 @@ class MysqlDatabase(SqlDatabase):
             json_deserializer=json_deserializer,
             connect_args={
                 "connect_timeout": 5,
-                "init_command": f"SET SESSION max_statement_time={int(query_timeout)}",
+                # Seconds, fractions allowed; 0 means no limit.
+                "init_command": f"SET SESSION max_statement_time={max(0.0, query_timeout):.3f}",
             },
         )
         event.listen(engine.sync_engine, "connect", _binary_collation)
         ping_after_idle(engine)
         super().__init__(engine)
+        self.query_timeout = query_timeout
         self.sql = MysqlDialect()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)

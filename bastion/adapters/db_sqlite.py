@@ -8,6 +8,7 @@ its own and runs a statement in one hop (``sqlite_threads``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from bastion.adapters.db_base import (
     _CONNECTION_ERRORS,
+    QUERY_TIMEOUT_S,
     SqlDatabase,
     _raise_mapped,
     json_deserializer,
@@ -108,9 +110,12 @@ class SqliteDatabase(SqlDatabase):
     ``busy_timeout`` bounds how long a statement waits for a lock held by another process
     (a backup, the sqlite3 shell); past it the write fails as ``Unavailable`` (503). Writes
     queued behind the one writer connection wait as long, then get the same answer.
+    ``query_timeout`` bounds how long one statement runs, reads and writes alike (0: no
+    limit); past it the statement is interrupted and fails as ``Unavailable`` too.
     """
 
-    def __init__(self, path: Path, readers: int | None = None, busy_timeout: float = BUSY_TIMEOUT_S):
+    def __init__(self, path: Path, readers: int | None = None, busy_timeout: float = BUSY_TIMEOUT_S,
+                 query_timeout: float = QUERY_TIMEOUT_S):
         path.parent.mkdir(parents=True, exist_ok=True)
         readers = readers or default_readers()
         busy_ms = int(busy_timeout * 1000)
@@ -126,14 +131,15 @@ class SqliteDatabase(SqlDatabase):
             )
             event.listen(engine, "connect", lambda conn, _rec, _ms=busy_ms: _pragmas(conn, _ms))
             event.listen(engine, "begin", lambda conn, _sql=begin: conn.exec_driver_sql(_sql))
-            pools.append(WorkerPool(engine, size, f"sqlite-{role}", timeout=max(1.0, busy_timeout)))
+            pools.append(WorkerPool(engine, size, f"sqlite-{role}", timeout=max(1.0, busy_timeout),
+                                    statement_limit=query_timeout))
         self._readers, self._writers = pools
+        self.query_timeout = query_timeout
         self.sql = SqliteDialect()
         self.url_for_display = f"sqlite:///{path}"
 
     async def close(self) -> None:
-        await self._readers.close()
-        await self._writers.close()
+        await asyncio.gather(self._readers.close(), self._writers.close())
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[WorkerConnection]:  # type: ignore[override]
@@ -176,6 +182,6 @@ class SqliteDatabase(SqlDatabase):
     async def table_names(self) -> list[str]:
         async with self._readers.acquire() as worker:
             try:
-                return await worker.call(lambda c: sa.inspect(c).get_table_names())
+                return await worker.statement(lambda c: sa.inspect(c).get_table_names())
             finally:
                 worker.post(rollback)

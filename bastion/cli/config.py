@@ -15,7 +15,7 @@ class Config:
     origins: tuple[str, ...] = ("*",)
     body_limit: int = 32 * 1024 * 1024  # multipart bodies
     json_body_limit: int = 2 * 1024 * 1024  # every other body (JSON, urlencoded); at most body_limit
-    query_timeout: float = 30.0
+    query_timeout: float = 10.0  # every SQL statement, on every engine (0: no limit)
     shutdown_grace: float = 10.0
     read_timeout: float = 10.0  # request headers, and each chunk of a body, must arrive within this
     sqlite_busy_timeout: float = 10.0  # wait for another process's SQLite write lock, then 503

@@ -61,7 +61,7 @@ def serve(
     origins: Annotated[str, typer.Option(envvar="BASTION_ORIGINS", help="Allowed CORS origins, comma separated.")] = "*",
     body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes (multipart/form-data).")] = 32 * 1024 * 1024,
     json_body_limit: Annotated[int, typer.Option(envvar="BASTION_JSON_BODY_LIMIT", min=1, help="Max request body in bytes for every other content type (JSON, urlencoded forms); at most --body-limit.")] = 2 * 1024 * 1024,
-    query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement.")] = 30.0,
+    query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement, on every database (then 503); 0: no limit.")] = 10.0,
     shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
     redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
     read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,

@@ -7,10 +7,13 @@ import contextlib
 import signal
 import socket
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from bastion.adapters.siblings import MappedSiblings
 from bastion.adapters.store_memory import MemoryStore
@@ -50,6 +53,58 @@ def _store(config: Config, place: WorkerPlace | None) -> Store:
     return MemoryStore()
 
 
+# Requests that change nothing, answered by reads alone: when their client goes away
+# there is nobody to answer, so they are cancelled (and their statements interrupted).
+CANCELLABLE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class CancelWhenGone(HttpToolsProtocol):
+    """Cancels a GET or HEAD whose client disconnected before the answer was complete.
+
+    uvicorn only marks the request as disconnected and lets the handler run on, so a
+    client could start a long read, hang up, and leave the query holding a database
+    connection until it ends. Here the handler's task is cancelled at once; the
+    cancellation reaches the statement (the SQLite adapter interrupts it, asyncpg cancels
+    it on the server). Writes are left to finish: their outcome must not depend on
+    whether the client stayed. Costs one coroutine frame per GET, nothing per statement.
+    """
+
+    _answering: tuple[asyncio.Task[Any], RequestResponseCycle] | None = None
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if cycle.scope["method"] in CANCELLABLE_METHODS:
+            app = partial(self._run_cancellable, app, cycle)
+        super()._start_asgi_task(cycle, app)
+
+    async def _run_cancellable(self, app: Any, cycle: RequestResponseCycle, scope: Any, receive: Any,
+                               send: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._answering = (task, cycle)
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            if not cycle.disconnected:  # the server is stopping: let uvicorn see it
+                raise
+            # Cancelled here because the client left: nobody to answer, nothing to log.
+        finally:
+            if self._answering is not None and self._answering[0] is task:
+                self._answering = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        answering = self._answering
+        super().connection_lost(exc)
+        if answering is not None and not answering[1].response_complete:
+            answering[1].disconnected = True
+            answering[0].cancel()
+
+
+def http_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's ``http=`` class: headers within ``read_timeout`` (``http_protocol``), and
+    reads cancelled when their client disconnects (:class:`CancelWhenGone`)."""
+    return type("BastionHttpProtocol", (CancelWhenGone, guarded_protocol(read_timeout)), {})
+
+
 def print_banner(config: Config, host: str, port: int, database: str) -> None:
     base = f"http://{host}:{port}"
     workers = f", {config.workers} workers" if config.workers > 1 else ""
@@ -81,7 +136,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
         print_banner(config, host, port, app.db.url_for_display)
         await print_superuser_hint(app, config)
     server = uvicorn.Server(uvicorn.Config(
-        asgi, host=host, port=port, lifespan="off", http=guarded_protocol(config.read_timeout),
+        asgi, host=host, port=port, lifespan="off", http=http_protocol(config.read_timeout),
         ws="none",  # no WebSocket routes (realtime is server-sent events, as in PocketBase)
         access_log=False, log_level="warning",
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace)), proxy_headers=False,

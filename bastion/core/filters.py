@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,12 @@ from bastion.core.record_query import FilterBuilder
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
 from bastion.rules import (
+    And,
+    Comparison,
+    Expr,
     FilterError,
+    Identifier,
+    Or,
     SimpleFieldResolver,
     compile_filter,
     compile_sort,
@@ -30,8 +36,72 @@ log = logging.getLogger("bastion.rules")
 MAX_KEPT_TEXT = 128
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """How many multi-valued steps (back-relations ``x_via_y``, multiple relations,
+    ``@collection`` joins) a client filter may take: in one comparison, both operands
+    together, and in the whole filter.
+
+    A comparison visits every combination of the rows its steps reach, so its cost grows
+    as rows ** (steps + 1): ``owner.posts_via_owner.owner.posts_via_owner.title ?~
+    owner.posts_via_owner.id`` takes three steps and, for a user with 106 posts, ran 73 s
+    on SQLite (106 ** 4 comparisons). Two steps stay near rows ** 3 per comparison, and
+    the statement time limit bounds what is left. Checked before the query runs.
+    """
+
+    per_comparison: int
+    per_filter: int
+
+
+# Every caller but superusers (guests, users, API keys).
+CLIENT_FAN_OUT = FanOut(per_comparison=2, per_filter=8)
+# Superusers could run any SQL through a view collection; their filters get more room
+# (the dashboard) and are still refused before the query rather than timed out during it.
+SUPERUSER_FAN_OUT = FanOut(per_comparison=4, per_filter=16)
+
+
 def invalid(kind: str, exc: FilterError) -> BadRequest:
     return BadRequest(f"Invalid {kind}: {exc}")
+
+
+def _comparisons(node: Expr) -> Iterator[Comparison]:
+    if isinstance(node, And | Or):
+        for item in node.items:
+            yield from _comparisons(item)
+    else:
+        yield node
+
+
+def check_fan_out(text: str, resolvers: list[RecordResolver], bound: FanOut) -> None:
+    """Refuse ``text`` when its comparisons take more multi-valued steps than ``bound``.
+
+    The ``@collection`` rows are joined once to the record for the whole filter (each
+    ``name:alias`` one join), so their number multiplies every comparison: together
+    they are held to the bound of one comparison."""
+    steps: dict[Identifier, int] = {}
+    for resolver in resolvers:
+        steps.update(resolver.multi_steps)
+    if not any(steps.values()):
+        return
+    joins = sum(len(resolver.joins) for resolver in resolvers)
+    if joins > bound.per_comparison:
+        raise FilterError(
+            f"too many @collection joins in the filter ({joins}; at most {bound.per_comparison}): "
+            "each multiplies the rows the query reads", 0)
+    total = 0
+    for comparison in _comparisons(parse(text)):
+        taken = sum(steps.get(side, 0) for side in (comparison.left, comparison.right) if isinstance(side, Identifier))
+        if taken > bound.per_comparison:
+            raise FilterError(
+                f"too many multi-valued relation steps in the comparison at position {comparison.pos} "
+                f"({taken}; at most {bound.per_comparison}): each back-relation (_via_), multiple relation "
+                "and @collection join multiplies the rows the query reads", comparison.pos)
+        total += taken
+    if total > bound.per_filter:
+        raise FilterError(
+            f"too many multi-valued relation steps in the filter ({total}; at most {bound.per_filter}): "
+            "each back-relation (_via_), multiple relation and @collection join multiplies the rows "
+            "the query reads", 0)
 
 
 class Filters:
@@ -68,6 +138,7 @@ class Filters:
 
             try:
                 cond = self._condition(text, table, resolver_for)
+                check_fan_out(text, resolvers, SUPERUSER_FAN_OUT if req.is_superuser else CLIENT_FAN_OUT)
             except FilterError as exc:
                 raise invalid("filter", exc) from None
             if reusable and not any(r.request_bound for r in resolvers):

@@ -11,7 +11,7 @@ looked up in the schema and rejected when unknown.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,6 +46,15 @@ def field_kind(f: Field) -> Kind:
     return Kind.TEXT
 
 
+class _Chain(NamedTuple):
+    """A multi-valued path as an item source, and how many rows-multiplying steps it takes."""
+
+    source: ItemSource
+    kind: Kind
+    modifier_applied: bool
+    steps: int
+
+
 # What identifies the caller and never changes for a given auth record.
 AUTH_IDENTITY = frozenset({"@request.auth.id", "@request.auth.collectionId", "@request.auth.collectionName"})
 
@@ -72,6 +81,11 @@ class RecordResolver:
         # on no more than who the caller is (their record's id and collection).
         self.request_bound = False
         self.auth_bound = False
+        # The multi-valued steps of each identifier resolved: back-relations, multiple
+        # relations and the @collection join. Each multiplies the rows a comparison visits
+        # by the rows it reaches (``Filters`` bounds their number before a query runs).
+        self.multi_steps: dict[Identifier, int] = {}
+        self._steps = 0
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
@@ -82,12 +96,17 @@ class RecordResolver:
             else:
                 self.request_bound = True
             return self._request(name[len("@request."):], identifier.modifier)
+        self._steps = 0
         if name.startswith("@collection."):
             self.request_bound = True
-            return self._collection(name[len("@collection."):], identifier.modifier)
+            resolved = self._collection(name[len("@collection."):], identifier.modifier)
+            self.multi_steps[identifier] = self._steps + 1  # every row of the collection
+            return resolved
         if name.startswith("@"):
             raise FilterError(f'unknown identifier "{name}"')
-        return self._path(self.table, self.col, name.split("."), depth=0, modifier=identifier.modifier)
+        resolved = self._path(self.table, self.col, name.split("."), depth=0, modifier=identifier.modifier)
+        self.multi_steps[identifier] = self._steps
+        return resolved
 
     # -- record fields -------------------------------------------------------------
     def _field(self, col: Collection, name: str) -> Field:
@@ -142,34 +161,43 @@ class RecordResolver:
         """A path crossing multi-valued steps: its items are the final field's values over
         every combination of joined rows, iterated in a correlated EXISTS. ``:length`` and
         ``:each`` of the final field apply per joined row, as in PocketBase."""
-        _, kind, applied = self._chain_source(table, col, parts, depth, modifier)  # validates now
+        chain = self._chain_source(table, col, parts, depth, modifier)  # validates now
+        # A single relation leading into the chain resolves the rest first, so the longest
+        # chain seen for this identifier is the one that counts.
+        self._steps = max(self._steps, chain.steps)
 
         def items() -> ItemSource:
-            return self._chain_source(table, col, parts, depth, modifier)[0]
+            return self._chain_source(table, col, parts, depth, modifier).source
 
-        return ResolvedField(expr=table.c.id, multi=True, items=items, item_kind=kind, modifier_applied=applied)
+        return ResolvedField(
+            expr=table.c.id, multi=True, items=items, item_kind=chain.kind, modifier_applied=chain.modifier_applied)
 
     def _chain_source(
         self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None
-    ) -> tuple[ItemSource, Kind, bool]:
-        """(items, their kind, whether ``modifier`` was applied), with fresh aliases."""
+    ) -> _Chain:
+        """The items (with fresh aliases), their kind, whether ``modifier`` was applied,
+        and the number of multi-valued steps taken."""
         froms: list[Any] = []
         where: list[ColumnElement[bool]] = []
         cur, cur_col = table, col
+        steps = 0
         for i, name in enumerate(parts[:-1]):
             if depth + i >= MAX_DEPTH:
                 raise FilterError(f"relations can be followed at most {MAX_DEPTH} levels deep")
             if "_via_" in name and cur_col.field(name) is None:
                 cur, cur_col = self._step_back(cur, cur_col, name, froms, where)
+                steps += 1
                 continue
             f = self._field(cur_col, name)
             if f.TYPE in ("json", "geoPoint"):
                 path = tuple(int(p) if p.isdigit() else p for p in parts[i + 1:])
                 value = self.dialect.json_text(JsonRef(cur.c[name], path))
-                return ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, False
+                return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, False, steps)
             target = self._target(cur_col, f, parts)
             cur, cur_col = self._step_relation(cur, f, target, froms, where), target
-        return self._chain_end(cur, cur_col, parts[-1], modifier, froms, where)
+            steps += 1 if f.multi else 0
+        source, kind, applied = self._chain_end(cur, cur_col, parts[-1], modifier, froms, where)
+        return _Chain(source, kind, applied, steps)
 
     def _chain_end(
         self, cur: Any, cur_col: Collection, name: str, modifier: str | None,
