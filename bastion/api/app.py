@@ -147,7 +147,8 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     asgi.state.bastion = app
     asgi.bastion = app
     asgi.state.lockout = Lockout(options.store, options.lockout)
-    app.records.password_guard = asgi.state.lockout  # wrong oldPassword values count too
+    # Wrong passwords given to change one's own password or email count like sign-ins.
+    app.records.password_guard = app.flows.password_guard = asgi.state.lockout
     app.flows.cooldowns = options.store  # email cooldowns shared like the rate limits
     if options.store is None:
         log.warning("no Store given to create_asgi: rate limits and the sign-in lockout are off")

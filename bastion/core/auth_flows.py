@@ -38,6 +38,7 @@ from bastion.core.errors import (
 from bastion.core.fields.text import EMAIL_RE
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Mailer, Row
+from bastion.core.ratelimit import Lockout
 from bastion.core.registry import Registry
 from bastion.core.store import Store
 from bastion.core.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
@@ -91,6 +92,8 @@ class AuthFlows:
         # Where the two-minute email cooldowns are counted: the shared Store (Redis when
         # several nodes serve the app) once the HTTP layer hands it over, else this process.
         self.cooldowns: Store | None = None
+        # Counts wrong passwords at confirm-email-change (set by the HTTP layer).
+        self.password_guard: Lockout | None = None
         self._outbox: set[asyncio.Task[None]] = set()
 
     # -- helpers -------------------------------------------------------------------
@@ -259,9 +262,16 @@ class AuthFlows:
 
     async def confirm_email_change(self, col: Collection, body: Any) -> None:
         record, claims = await self._check_token(col, _field(body, "token", 4096), "emailChange")
+        guard, who = self.password_guard, f"record#{record['id']}"  # the lock of oldPassword
+        if guard is not None:
+            await guard.begin_attempt(col, who)
         if not await verify_password(record["password"], _field(body, "password", 255)):
+            if guard is not None:
+                await guard.record_failure(col, who)
             raise ValidationFailed("An error occurred while validating the submitted data.", {
                 "password": FieldError("validation_invalid_password", "Missing or invalid auth record password")})
+        if guard is not None:
+            await guard.record_success(col, who)
         new_email = claims.get("newEmail")
         if claims.get("email") != record["email"] or not isinstance(new_email, str):
             raise ValidationFailed("An error occurred while validating the submitted data.", {

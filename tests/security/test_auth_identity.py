@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.api.test_auth_flows import Inbox, token_in
 from tests.api.test_rules_api import token_for
 
 PASSWORD = {"password": "password-123", "passwordConfirm": "password-123"}
@@ -69,3 +70,18 @@ async def test_parallel_password_guesses_cannot_race_the_lockout(client):
         "identity": "bob@example.com", "password": f"wrong-{i}"}) for i in range(20)))
     codes = [r.status_code for r in tries]
     assert codes.count(400) <= 5 and codes.count(429) >= 15, codes
+
+
+async def test_email_change_password_guesses_meet_the_lockout(client, inbox):
+    _, headers = await token_for(client, "carol@example.com")
+    res = await client.post("/api/collections/users/request-email-change", headers=headers,
+                            json={"newEmail": "thief@example.com"})
+    assert res.status_code == 204
+    token = token_in(Inbox.body(await inbox.wait(1)))
+    for i in range(5):
+        wrong = await client.post("/api/collections/users/confirm-email-change",
+                                  json={"token": token, "password": f"guess-{i}"})
+        assert wrong.status_code == 400, wrong.text
+    right = await client.post("/api/collections/users/confirm-email-change",
+                              json={"token": token, "password": "password-1"})
+    assert right.status_code == 429, right.text
