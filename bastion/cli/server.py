@@ -130,8 +130,8 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     if siblings is not None:
         app.siblings = siblings
     asgi = create_asgi(app, HttpOptions(
-        body_limit=config.body_limit, read_timeout=config.read_timeout, origins=list(config.origins),
-        manage_lifespan=False, store=store))
+        body_limit=config.body_limit, json_body_limit=config.json_body_limit, read_timeout=config.read_timeout,
+        origins=list(config.origins), manage_lifespan=False, store=store))
     if place is None:
         print_banner(config, host, port, app.db.url_for_display)
         await print_superuser_hint(app, config)

@@ -186,12 +186,16 @@ async def test_batch_counts_its_requests_before_reading_any(client, monkeypatch)
 ATTACK_BATCH = b'{"requests":[' + b",".join([b'{"method":"POST","url":"/api/collections/notes/records"}'] * 400_000) + b"]}"
 
 
+SERVER_JSON_LIMIT = 1536 * KIB
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root: Path = tmp_path_factory.mktemp("body-limits")
     res = run_cli("superuser", "upsert", SUPERUSER_EMAIL, SUPERUSER_PASSWORD, "--dir", "data", cwd=root)
     assert res.returncode == 0, res.stderr
-    srv = Server(root, "--dir", "data", "--read-timeout", "5")
+    # A JSON limit below the 2 MiB default, to show the flag reaches the server.
+    srv = Server(root, "--dir", "data", "--read-timeout", "5", "--json-body-limit", str(SERVER_JSON_LIMIT))
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as http:
             token = http.post("/api/collections/_superusers/auth-with-password",
@@ -248,6 +252,12 @@ def test_the_json_limit_holds_on_a_real_server(server):
         assert res.status_code == 413, res.text[:200]
         res = http.post(RECORDS, files={"title": (None, "x"), "body": (None, "a" * (900 * KIB))})
         assert res.status_code == 200, res.text[:200]
+
+
+def test_the_json_limit_flag_reaches_the_server(server):
+    body = {"title": "x", "body": "a" * (SERVER_JSON_LIMIT + 100 * KIB)}  # under the default
+    with httpx.Client(base_url=server.url, timeout=20) as http:
+        assert http.post(RECORDS, json=body).status_code == 413
 
 
 def rss_mib(pid: int) -> float:
