@@ -124,6 +124,8 @@ class Expander:
         link = source.field(field_name) if source is not None else None
         if source is None or link is None or link.TYPE != "relation" or link.collectionId != col.id:  # type: ignore[attr-defined]
             return
+        if link.hidden and not info.is_superuser:
+            return  # whom a hidden field points at is not the caller's to learn, as in filters
         table = self.registry.table(source)
         column = table.c[field_name]
         by_parent: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -371,18 +371,7 @@ async def listing(w: World, collection: str, actor: Actor, **params: str) -> htt
 # Attempts that succeed today, by test id (without the engine): each runs as
 # ``xfail(strict=True)``, so the suite stays green until the hole is fixed, and then
 # asks for its mark to be removed.
-HOLES: dict[str, str] = {
-    "bob-users-None-posts_via_watchers": (
-        "HOLE: expand of a back-relation through a hidden multiple relation embeds the records whose "
-        "hidden field points here (users?expand=posts_via_watchers shows which posts Kim watches), "
-        "while the same path in a filter is refused"),
-    "bob-users-None-posts_via_reviewer": (
-        "HOLE: expand of a back-relation through a hidden single relation answers 500 "
-        "(KeyError in expand._back_relation: the hidden field is not in the output row)"),
-    "bob-users-yuki-posts_via_reviewer": (
-        "HOLE: expand of a back-relation through a hidden single relation answers 500 "
-        "(KeyError in expand._back_relation: the hidden field is not in the output row)"),
-}
+HOLES: dict[str, str] = {}
 
 
 def table(rows: list[Any], ids: list[str]) -> list[Any]:
