@@ -171,6 +171,10 @@ class SqlDatabase:
         except _CONNECTION_ERRORS as exc:
             _raise_mapped(exc, self.translate)
 
+    def read_brief(self) -> AbstractAsyncContextManager[SqlConnection]:
+        """As :meth:`read`: the pool is large enough that scans do not take it all."""
+        return self.read()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlConnection]:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from bastion.adapters.sqlite_threads import (
 )
 
 BUSY_TIMEOUT_S = 10.0
+BRIEF_READERS = 1  # reserved for reads by key (``read_brief``)
 
 
 class SqliteJson(sa.types.TypeDecorator[Any]):
@@ -120,7 +121,8 @@ class SqliteDatabase(SqlDatabase):
         readers = readers or default_readers()
         busy_ms = int(busy_timeout * 1000)
         pools = []
-        for role, size, begin in (("reader", readers, "BEGIN"), ("writer", 1, "BEGIN IMMEDIATE")):
+        for role, size, begin in (("reader", readers, "BEGIN"), ("writer", 1, "BEGIN IMMEDIATE"),
+                                  ("brief", BRIEF_READERS, "BEGIN")):
             engine = sa.create_engine(
                 f"sqlite:///{path}",
                 json_serializer=json_serializer,
@@ -133,18 +135,26 @@ class SqliteDatabase(SqlDatabase):
             event.listen(engine, "begin", lambda conn, _sql=begin: conn.exec_driver_sql(_sql))
             pools.append(WorkerPool(engine, size, f"sqlite-{role}", timeout=max(1.0, busy_timeout),
                                     statement_limit=query_timeout))
-        self._readers, self._writers = pools
+        self._readers, self._writers, self._brief = pools
         self.query_timeout = query_timeout
         self.sql = SqliteDialect()
         self.url_for_display = f"sqlite:///{path}"
 
     async def close(self) -> None:
-        await asyncio.gather(self._readers.close(), self._writers.close())
+        await asyncio.gather(self._readers.close(), self._writers.close(), self._brief.close())
+
+    def read(self) -> AbstractAsyncContextManager[WorkerConnection]:  # type: ignore[override]
+        return self._read(self._readers)
+
+    def read_brief(self) -> AbstractAsyncContextManager[WorkerConnection]:  # type: ignore[override]
+        """A reader of its own for lookups by key (sign-in, tokens): with one reader per
+        core, a few heavy lists can hold all of them, and signing in would wait."""
+        return self._read(self._brief)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[WorkerConnection]:  # type: ignore[override]
+    async def _read(self, pool: WorkerPool) -> AsyncIterator[WorkerConnection]:
         try:
-            async with self._readers.acquire() as worker:
+            async with pool.acquire() as worker:
                 try:
                     yield WorkerConnection(worker, self.translate)
                 finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
 from bastion.core.mfa import totp_enrolled
 from bastion.core.passwords import hash_password, needs_rehash, verify_password
-from bastion.core.ports import Connection, Database, reading
+from bastion.core.ports import Connection, Database
 from bastion.core.registry import Registry
 
 MAX_TOKEN = 4096
@@ -36,7 +37,7 @@ class AuthService:
         if not isinstance(record_id, str) or not 0 < len(record_id) <= 255 or "\x00" in record_id:
             return None
         table = self.registry.table(col)
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
         return AuthIdentity(col, dict(row)) if row is not None else None
 
@@ -51,7 +52,7 @@ class AuthService:
         col = self.registry.find(str(claims.get("collectionId", "")))
         if col is None or not col.is_auth or not isinstance(claims.get("id"), str):
             return None
-        async with reading(self.db, conn) as conn:
+        async with nullcontext(conn) if conn is not None else self.db.read_brief() as conn:
             row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": claims["id"]})
         if row is None:
             return None
@@ -77,7 +78,7 @@ class AuthService:
         enrolled = totp_enrolled(self.registry, col, table)
         select = sa.select(table) if enrolled is None else sa.select(table, enrolled)
         row = None
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             for name in candidates:
                 if name not in table.c:
                     continue

@@ -99,12 +99,12 @@ class AuthFlows:
     # -- helpers -------------------------------------------------------------------
     async def _by_email(self, col: Collection, email: str) -> Row | None:
         table = self.registry.table(col)
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             return await conn.fetch_one(sa.select(table).where(sa.func.lower(table.c.email) == email.lower()).limit(1))
 
     async def _by_id(self, col: Collection, record_id: str) -> Row | None:
         table = self.registry.table(col)
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             return await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
 
     async def _update(self, col: Collection, record_id: str, values: dict[str, Any]) -> None:
@@ -367,7 +367,7 @@ class AuthFlows:
         agent = user_agent if len(user_agent) <= 200 else user_agent[:200] + "..."
         fingerprint = hashlib.md5((ip + agent).encode(), usedforsecurity=False).hexdigest()
         table = self._origins()
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             rows = await conn.fetch_all(sa.select(table.c.id, table.c.fingerprint, table.c.updated).where(
                 table.c.collectionRef == col.id, table.c.recordRef == identity.id).order_by(table.c.created.desc()))
         now = now_string()

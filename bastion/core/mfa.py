@@ -152,7 +152,7 @@ class MfaService:
 
     async def _pending(self, col: Collection, mfa_id: str) -> Row:
         table = self._table(MFAS)
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             row = await conn.fetch_one(sa.select(table).where(table.c.id == str(mfa_id)[:255]))
         if row is None or row["collectionRef"] != col.id or _older_than(row["created"], col.auth["mfa"]["duration"]):
             raise BadRequest("Invalid or expired MFA session.")
@@ -167,7 +167,7 @@ class MfaService:
         """The record a pending MFA sign-in belongs to (for a second factor like TOTP)."""
         row = await self._pending(col, mfa_id)
         table = self.registry.table(col)
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             record = await conn.fetch_one(sa.select(table).where(table.c.id == row["recordRef"]))
         if record is None:
             raise BadRequest("Invalid MFA session.")
@@ -179,7 +179,7 @@ class MfaService:
         stmt = sa.select(table).where(table.c.collectionRef == col.id, table.c.recordRef == record_id)
         if confirmed is not None:
             stmt = stmt.where(table.c.confirmed == sa.true() if confirmed else table.c.confirmed == sa.false())
-        async with self.db.read() as conn:
+        async with self.db.read_brief() as conn:
             return await conn.fetch_one(stmt)
 
     async def enroll(self, identity: AuthIdentity) -> dict[str, str]:

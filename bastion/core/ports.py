@@ -67,6 +67,11 @@ class Database(Protocol):
     def read(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for reads (no write lock taken)."""
 
+    def read_brief(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for a read of a few rows by key (a sign-in's lookup, a token's
+        record), kept apart from reads that scan: heavy lists filling every reader must
+        not make signing in wait. Engines with large pools serve it as :meth:`read`."""
+
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A connection inside one transaction: committed on exit, rolled back on error."""
 
