@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.test_cli import Server, free_port, run_cli
+from tests.integration.test_cli import Server, free_port, run_cli, wait_until_healthy
 
 SUPERUSER = ("root@example.com", "root-password-1")
 PASSWORD = "password-123"
@@ -52,17 +51,9 @@ class PocketBaseServer:
         self.proc = subprocess.Popen(
             [binary, "serve", "--http", f"127.0.0.1:{self.port}", "--dir", str(data)],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pocketbase exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("pocketbase did not start within 30 s")
+        if not wait_until_healthy(self.proc, self.url, self.log):
+            self.stop()
+            raise RuntimeError("pocketbase did not start within 30 s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -27,6 +27,21 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def wait_until_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 30) -> bool:
+    """Whether ``url``/api/health answered 200 within ``seconds``; raises when the
+    process exits first (with its log)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False
+
+
 class Server:
     def __init__(self, cwd: Path, *args: str):
         self.port = free_port()
@@ -35,17 +50,9 @@ class Server:
         self.proc = subprocess.Popen(
             [*BASTION, "serve", "--http", f"127.0.0.1:{self.port}", *args], cwd=cwd,
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+        if not wait_until_healthy(self.proc, self.url, self.log):
+            self.stop()
+            raise AssertionError(f"server did not start:\n{self.log.read_text()}")
 
     def stop(self) -> int:
         if self.proc.poll() is None:
