@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 
+from bastion.core import view_query
 from bastion.core.collections import Collection, collection_from_stored, parse_collection
 from bastion.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
@@ -37,13 +39,25 @@ class CollectionService:
         self.tables = system_tables(db.sql)
         self.after_change: list[Callable[[], Any]] = []
         self.version = ""
+        # Held across a whole change (read, check, commit, put in place) and across a
+        # reload, so that in this process the registry only ever moves forward: a reload
+        # cannot read the rows from before a commit and install them after it.
+        self._schema_lock = asyncio.Lock()
 
     async def load(self) -> None:
+        async with self._schema_lock:
+            await self._load()
+
+    async def _load(self) -> None:
+        # The version is read before the rows. A change committed between the two reads
+        # leaves rows newer than the version, and the next check loads them again; the
+        # other order could keep rows older than the version, which no check would notice.
+        version = await self.stored_version()
         t = self.tables["_collections"]
         async with self.db.read() as conn:
             rows = await conn.fetch_all(sa.select(t.c.definition).order_by(t.c.created, t.c.id))
         self.registry.replace_all([collection_from_stored(orjson.loads(r["definition"])) for r in rows])
-        self.version = await self.stored_version()
+        self.version = version
 
     # -- public operations ---------------------------------------------------------
     async def create(self, data: Any, migrate: bool = True, trusted: bool = False) -> Collection:
@@ -140,38 +154,56 @@ class CollectionService:
         """Make a schema change on top of the stored schema. When another node (or worker)
         changed it since this process loaded it, ``_commit`` notices under a lock and rolls
         back; the schema is reloaded and the change, which reads the registry afresh, is
-        made once more. Two moves in a row give up with a 409."""
-        try:
-            return await change()
-        except _SchemaMoved:
-            await self.reload()
-        try:
-            return await change()
-        except _SchemaMoved:
-            await self.reload()
-            raise Conflict("The schema was changed elsewhere at the same moment; please try again.") from None
+        made once more. Two moves in a row give up with a 409.
+
+        Changes made by this process run one at a time, each on the registry the previous
+        one left."""
+        async with self._schema_lock:
+            try:
+                return await change()
+            except _SchemaMoved:
+                await self._reload()
+            try:
+                return await change()
+            except _SchemaMoved:
+                await self._reload()
+                raise Conflict("The schema was changed elsewhere at the same moment; please try again.") from None
 
     async def reload(self) -> None:
-        await self.load()
+        async with self._schema_lock:
+            await self._reload()
+
+    async def _reload(self) -> None:
+        await self._load()
         await self.db.schema_changed()
 
-    async def _bump_version(self, conn: Connection) -> None:
-        stamp = str(time.time_ns())
+    async def _bump_version(self, conn: Connection, stored: str) -> str:
+        """Store a version newer than ``stored`` (read under the row lock), so versions
+        follow the order of commits even across nodes whose clocks differ. The caller
+        takes it as its own only once the transaction has committed."""
+        stamp = str(max(time.time_ns(), int(stored) + 1 if stored.isdigit() else 0))
         await put_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, stamp)
         notice = self.db.change_notice()
         if notice is not None:  # other nodes hear of it when this commits
             await conn.execute(notice)
-        self.version = stamp
+        return stamp
 
     async def stored_version(self) -> str:
         async with self.db.read() as conn:
             return await get_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY) or ""
 
     async def reload_if_changed(self) -> bool:
-        """Reload the registry when another node changed the schema; True if it did."""
+        """Reload the registry when another node changed the schema; True if it did.
+
+        The first look takes no lock, so polling never waits for a change in progress
+        here; a difference is looked at again under the lock, after which a change this
+        process was committing has put its own version in place."""
         if await self.stored_version() == self.version:
             return False
-        await self.reload()
+        async with self._schema_lock:
+            if await self.stored_version() == self.version:
+                return False
+            await self._reload()
         return True
 
     # -- internals -----------------------------------------------------------------
@@ -211,53 +243,66 @@ class CollectionService:
 
     async def _prepare_view(self, col: Collection, errors: dict[str, Any]) -> None:
         query = col.view_query.rstrip().rstrip(";").strip()
+        dialect = self.db.sql.name
         if len(query) > VIEW_QUERY_MAX or ";" in query or not re.match(r"^(select|with)\b", query, re.I):
-            errors["viewQuery"] = FieldError(
-                "validation_invalid_view_query", "Must be a single SELECT statement without semicolons")
+            problem: str | None = "Must be a single SELECT statement without semicolons"
+        elif view_query.selects_wildcard(query, dialect):
+            problem = view_query.WILDCARD_MESSAGE
+        else:  # looked at before the database runs anything of it
+            problem = view_query.unreadable(query, dialect, self.registry.all())
+        if problem:
+            errors["viewQuery"] = FieldError("validation_invalid_view_query", problem)
             return
         col.view_query = query
         try:
             async with self.db.transaction() as conn:
                 rows = await conn.fetch_all(sa.text(f"SELECT * FROM ({query}) AS v LIMIT 0"))
                 del rows
-                result_cols = await self._view_columns(conn, query)
+                names, rewritten, read = await self._view_columns(conn, query)
         except Exception as exc:  # noqa: BLE001 - any database complaint is the user's to see
             errors["viewQuery"] = FieldError("validation_invalid_view_query", f"Invalid query: {_first_line(exc)}")
             return
-        if "id" not in result_cols:
+        problem = view_query.unreadable(query, dialect, self.registry.all(), rewritten, read)
+        if problem:
+            errors["viewQuery"] = FieldError("validation_invalid_view_query", problem)
+            return
+        if "id" not in names:
             errors["viewQuery"] = FieldError(
                 "validation_invalid_view_query", "The query must return an id column")
             return
-        col.fields = self._view_fields(col, result_cols)
+        col.fields = self._view_fields(col, names)
 
-    async def _view_columns(self, conn: Connection, query: str) -> list[str]:
+    async def _view_columns(self, conn: Connection, query: str) -> tuple[list[str], str, list[tuple[str, str]]]:
+        """The view's column names, the database's own text of it and the (table,
+        column) pairs it reads, where the engine keeps those."""
         probe = f"bastion_probe_{time.time_ns()}"
         # Column names come from a temporary view, which every engine can describe.
         await conn.ddl(f"CREATE VIEW {self.db.sql.quote(probe)} AS {query}")
         try:
-            return await conn.column_names(probe)
+            names = await conn.column_names(probe)
+            if self.db.sql.name == "postgresql":
+                rewritten = await conn.scalar(
+                    sa.text("SELECT pg_get_viewdef(CAST(:v AS regclass))").bindparams(v=probe))
+                rows = await conn.fetch_all(sa.text(_PG_VIEW_READS), {"v": probe})
+                return names, str(rewritten or ""), [(r["relname"], r["attname"]) for r in rows]
+            if self.db.sql.name == "mysql":
+                row = await conn.fetch_one(sa.text(
+                    "SELECT VIEW_DEFINITION AS text, TABLE_SCHEMA AS db FROM information_schema.VIEWS"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :v"), {"v": probe})
+                # Without the database's own name, which could look like a catalog's.
+                text = "" if row is None else str(row["text"] or "").replace(f"`{row['db']}`.", "")
+                return names, text, []
+            return names, "", []
         finally:
             await conn.ddl(f"DROP VIEW {self.db.sql.quote(probe)}")
 
     def _view_fields(self, col: Collection, names: list[str]) -> list[Field]:
-        sources = [c for c in self.registry.all() if not c.is_view and _mentions(col.view_query, c.name)]
-        previous = {f.name: f for f in col.fields}
+        """The view's fields, typed from its query afresh on every change (as PocketBase
+        does: fields sent by the client are not taken). Ids come from type and name, so a
+        field keeps its id while both stay."""
+        by_name = {c.name.lower(): c for c in self.registry.all() if c.id != col.id}
         out: list[Field] = []
-        for name in names:
-            if name in previous:
-                out.append(previous[name])
-                continue
-            spec: dict[str, Any] = {"name": name, "type": "json"}
-            for src in sources:
-                f = src.field(name)
-                if f is not None and f.TYPE != "password":
-                    spec = {**f.to_dict(), "id": "", "system": False, "required": False}
-                    if name == "id":
-                        spec = {"name": "id", "type": "text", "system": True, "primaryKey": True}
-                    break
-            else:
-                if name == "id":
-                    spec = {"name": "id", "type": "text", "system": True, "primaryKey": True}
+        for spec in view_query.column_fields(col.view_query, self.db.sql.name, names, by_name):
             field = field_from_dict(spec, {})
             if field is not None:
                 out.append(field)
@@ -268,8 +313,8 @@ class CollectionService:
         migration_path: Path | None = None
         try:
             async with self.db.transaction() as conn:
-                stored = await get_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, for_update=True)
-                if (stored or "") != self.version:
+                stored = await get_param(conn, self.tables["_params"], SCHEMA_VERSION_KEY, for_update=True) or ""
+                if stored != self.version:
                     raise _SchemaMoved
                 await self.sync.apply(conn, old, new)
                 if old is not None:
@@ -280,7 +325,7 @@ class CollectionService:
                         definition=orjson.dumps(new.to_dict(secrets=True)).decode(),
                         created=new.created, updated=new.updated,
                     ))
-                await self._bump_version(conn)
+                version = await self._bump_version(conn, stored)
                 if migrate and self.files is not None:
                     migration_path = self.files.write_change(
                         title, old.to_dict() if old else None, new.to_dict() if new else None)
@@ -291,6 +336,8 @@ class CollectionService:
                 migration_path.unlink(missing_ok=True)
             await self.db.schema_changed()
             raise
+        # Committed: the registry and the version move together, before the lock is let go.
+        self.version = version
         await self.db.schema_changed()
         if old is not None:
             self.registry.remove(old.id)
@@ -306,6 +353,19 @@ T = TypeVar("T")
 
 class _SchemaMoved(Exception):
     """Raised in a schema commit that finds the stored schema newer than this process's."""
+
+
+# The relations and columns a view depends on (its rewrite rule's dependencies): renamed
+# columns and ``*`` show here as the columns they are.
+_PG_VIEW_READS = """
+SELECT c.relname AS relname, a.attname AS attname
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class c ON c.oid = d.refobjid
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND r.ev_class = CAST(:v AS regclass) AND d.refobjid <> r.ev_class AND d.refobjsubid > 0
+"""
 
 
 def _mentions(query: str, name: str) -> bool:

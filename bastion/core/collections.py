@@ -20,6 +20,13 @@ TYPES = ("base", "auth", "view")
 RULES = ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")
 AUTH_RULES = ("authRule", "manageRule")
 NAME_RE = re.compile(r"^\w{1,255}$", re.ASCII)
+# Names a database engine keeps for itself, whatever the engine in use (a schema moves
+# between engines): SQLite refuses sqlite_* tables, PostgreSQL looks up pg_* names in
+# its catalog first and keeps information_schema, MariaDB keeps the databases mysql,
+# performance_schema and sys. Bastion's own tables start with "_", and its view probes
+# with "bastion_probe_".
+RESERVED_NAME_RE = re.compile(
+    r"^(?:sqlite_|pg_|bastion_probe_)|^(?:information_schema|performance_schema|mysql|sys)$", re.I)
 MAX_FIELDS = 500
 MAX_RULE = 3500
 RESERVED_FIELD_NAMES = {"expand", "collectionid", "collectionname"}
@@ -146,6 +153,9 @@ def parse_collection(
         errors["name"] = FieldError("validation_collection_system_name_change", "System collections cannot be renamed")
     elif name.startswith("_") and not (existing and existing.system):
         errors["name"] = FieldError("validation_invalid_name", "Names starting with _ are reserved")
+    elif RESERVED_NAME_RE.match(name) and not (existing and existing.name == name):
+        errors["name"] = FieldError(
+            "validation_collection_name_invalid", "The name shouldn't match with an existing internal table.")
     cid = existing.id if existing else merged.get("id")
     cid = collection_id(ctype, name) if cid in (None, "") else cid
     if not isinstance(cid, str) or not re.match(r"^\w{1,100}$", cid):

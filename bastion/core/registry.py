@@ -2,16 +2,77 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from bastion.core.collections import Collection
 from bastion.core.errors import NotFound
+from bastion.core.fields import StorageKind
 from bastion.core.ports import SqlDialect
-from bastion.core.tables import build_table
+from bastion.core.tables import build_table, column_type
 
 MEMO_LIMIT = 1024
+MAX_SAFE_INT = 2**53
+
+
+class ViewJson(sa.types.TypeDecorator[Any]):
+    """A JSON column of a view. A computed column holds whatever its expression gives
+    (plain text, a number, a NUMERIC, a date), not JSON: text that does not parse as JSON
+    is kept as a string and values JSON has no type for become numbers or text, as
+    PocketBase shows them; reading a view never fails on a value."""
+
+    impl = sa.types.JSON
+    cache_ok = True
+
+    def __init__(self, stored: sa.types.TypeEngine[Any]):
+        super().__init__()
+        self.stored = stored
+
+    def load_dialect_impl(self, dialect: sa.engine.Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(self.stored)
+
+    def result_processor(self, dialect: sa.engine.Dialect, coltype: object) -> Any:
+        decode = self.load_dialect_impl(dialect).result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if decode is not None and isinstance(value, (str, bytes)):
+                try:
+                    return json_value(decode(value))
+                except ValueError:  # not JSON: the text itself
+                    pass
+            return json_value(value)
+
+        return process
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as something JSON can hold."""
+    if value is None or isinstance(value, (str, bool, int, float, list, dict)):
+        return value
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value() and abs(value) < MAX_SAFE_INT:
+            return int(value)
+        return float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _table(col: Collection, sql: SqlDialect) -> sa.Table:
+    if not col.is_view:
+        return build_table(col, sql)
+    columns = [
+        sa.Column(f.name, ViewJson(column_type(f, sql)) if f.storage is StorageKind.JSON else column_type(f, sql))
+        for f in col.fields
+    ]
+    return sa.Table(col.name, sa.MetaData(), *columns, **sql.table_options())
 
 
 class Registry:
@@ -30,7 +91,7 @@ class Registry:
     def replace_all(self, collections: list[Collection]) -> None:
         self._by_id = {c.id: c for c in collections}
         self._by_name = {c.name.lower(): c for c in collections}
-        self._tables = {c.id: build_table(c, self._sql) for c in collections}
+        self._tables = {c.id: _table(c, self._sql) for c in collections}
         self._selects = {}
         self._inserts = {}
         self._memo = {}
@@ -39,7 +100,7 @@ class Registry:
         self.remove(col.id)
         self._by_id[col.id] = col
         self._by_name[col.name.lower()] = col
-        self._tables[col.id] = build_table(col, self._sql)
+        self._tables[col.id] = _table(col, self._sql)
         self._memo = {}
 
     def remove(self, cid: str) -> None:
