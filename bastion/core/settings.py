@@ -205,10 +205,13 @@ class SettingsService:
         self.after_change: list[Callable[[], Any]] = []
 
     async def load(self) -> None:
+        # The version first: a change committed between the two reads then leaves an
+        # older version beside newer settings, which the next poll reloads; the other
+        # order could keep old settings under the new version for good.
         async with self.db.read() as conn:
+            version = await get_param(conn, self.table, VERSION_KEY) or ""
             raw = await get_param(conn, self.table, SETTINGS_KEY)
-            self.version = await get_param(conn, self.table, VERSION_KEY) or ""
-        self.current = _from_stored(raw)
+        self.current, self.version = _from_stored(raw), version
 
     async def reload_if_changed(self) -> bool:
         async with self.db.read() as conn:
