@@ -26,6 +26,7 @@ from bastion.adapters.db_base import (
 
 class MysqlDialect:
     name = "mysql"
+    reserved_columns = frozenset[str]()
 
     def __init__(self) -> None:
         self.sa_dialect = mysql.dialect()

@@ -42,6 +42,7 @@ log = logging.getLogger("bastion.db")
 
 class PostgresDialect:
     name = "postgresql"
+    reserved_columns = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})  # system columns
 
     def __init__(self) -> None:
         self.sa_dialect = postgresql.dialect()

@@ -59,6 +59,7 @@ class SqliteJson(sa.types.TypeDecorator[Any]):
 
 class SqliteDialect:
     name = "sqlite"
+    reserved_columns = frozenset[str]()  # rowid and its aliases yield to a declared column
 
     def __init__(self) -> None:
         self.sa_dialect = sqlite.dialect()

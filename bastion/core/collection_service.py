@@ -216,6 +216,10 @@ class CollectionService:
             errors["id"] = FieldError("validation_collection_id_exists", "Collection id must be unique")
         field_errors: dict[str, Any] = {}
         for i, f in enumerate(col.fields):
+            if not col.is_view and f.name.lower() in self.db.sql.reserved_columns:
+                field_errors[str(i)] = {"name": FieldError(
+                    "validation_field_name_reserved",
+                    f"{f.name} is a name {self.db.sql.name} keeps for itself; choose another field name")}
             if f.TYPE == "relation":
                 target = self.registry.find(f.collectionId) if f.collectionId != col.id else col  # type: ignore[attr-defined]
                 if target is None and f.collectionId in (col.name,):  # type: ignore[attr-defined]

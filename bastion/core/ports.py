@@ -39,6 +39,8 @@ class SqlDialect(Protocol):
 
     name: str
     sa_dialect: sa.engine.Dialect
+    # Column names the engine keeps for itself (a field cannot be called so).
+    reserved_columns: frozenset[str]
 
     def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         """True when the JSON array in ``column`` has the string ``value`` as an item."""
