@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 import pytest
@@ -14,8 +15,10 @@ import sqlalchemy as sa
 from bastion.adapters.database import open_database
 from bastion.core.app import App
 
-STRESS_SECONDS = 15.0
-STRESS_ROUNDS = 3000
+# 5 s per engine in the suite (the step-by-step test below pins the race exactly);
+# BASTION_STRESS_SECONDS=60 runs thousands of rounds.
+STRESS_SECONDS = float(os.environ.get("BASTION_STRESS_SECONDS", "5"))
+STRESS_ROUNDS = 100_000
 POLLERS = 2
 
 
@@ -61,7 +64,7 @@ async def test_a_reload_never_undoes_a_committed_change(app):
     finally:
         stop.set()
         await asyncio.gather(*pollers)
-    assert rounds >= 50  # about 1,400 on SQLite, 700 on MariaDB, 200 on PostgreSQL (pools renewed per change)
+    assert rounds >= 20  # in 15 s about 1,400 on SQLite, 700 on MariaDB, 200 on PostgreSQL (pools renewed per change)
 
 
 class _Paused:
