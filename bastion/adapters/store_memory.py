@@ -2,12 +2,14 @@
 
 State is per process, so with several workers or nodes each one counts on its own (use
 ``store_redis`` to share). Memory is bounded: expired keys are swept when the store is
-full (and at most once a minute otherwise), and when it is still full the keys created
-first are evicted, a tenth of the capacity at a time so the sweep cost stays amortised.
+full (and at most once a minute otherwise), and when it is still full the keys closest
+to expiry are evicted (as ``store_sqlite`` does), a tenth of the capacity at a time so the
+sweep cost stays amortised.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ class MemoryStore:
             raise ValueError("max_keys must be at least 1")
         self.max_keys = max_keys
         self._clock = clock
-        # insertion order is creation order, which eviction uses
+        # insertion order is creation order, which breaks eviction ties
         self._data: dict[str, _Entry] = {}
         self._next_sweep = clock() + SWEEP_INTERVAL
 
@@ -53,8 +55,12 @@ class MemoryStore:
         for key in [k for k, entry in self._data.items() if entry.expires_at <= now]:
             del self._data[key]
         if len(self._data) >= self.max_keys:
+            # The keys closest to expiry go first (ties: the oldest): they would be gone
+            # soonest anyway, and a flood of short counters (made-up identities) cannot
+            # push out a lock that still has minutes to run.
             target = self.max_keys - max(1, self.max_keys // 10)
-            for key in list(self._data)[: len(self._data) - target]:
+            soonest = heapq.nsmallest(len(self._data) - target, self._data.items(), key=lambda kv: kv[1].expires_at)
+            for key, _ in soonest:
                 del self._data[key]
 
     def _put(self, key: str, value: int | str, ttl: float, now: float) -> None:

@@ -122,6 +122,14 @@ async def test_memory_store_is_bounded_and_evicts_oldest_first() -> None:
     assert (await s.incr("k0", 60)).value == 1  # the oldest were evicted
 
 
+async def test_memory_store_flood_of_short_keys_cannot_evict_a_lock() -> None:
+    s = MemoryStore(max_keys=100)
+    await s.set("lock:until:victim", "locked", 900)
+    for i in range(1000):  # made-up identities, each a short counter
+        await s.incr(f"idl:{i}", 60)
+    assert await s.get("lock:until:victim") == "locked"
+
+
 async def test_memory_store_sweeps_expired_keys_before_evicting() -> None:
     clock = FakeClock()
     s = MemoryStore(max_keys=10, clock=clock)
