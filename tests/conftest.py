@@ -31,13 +31,24 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Backend:
-    backend = BACKENDS[request.param]
+def reachable_backend(name: str) -> Backend:
+    """The backend called ``name``; skipped (or failed, in CI) when unreachable."""
+    backend = BACKENDS[name]
     problem = backend.unavailable()
     if problem:
         require_or_skip(problem)
     return backend
+
+
+@pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return reachable_backend(request.param)
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS), ids=list(BACKENDS))
+def engine(request: pytest.FixtureRequest) -> Backend:
+    """``backend`` for a whole module: tests that share one scenario per engine."""
+    return reachable_backend(request.param)
 
 
 @pytest.fixture

@@ -30,8 +30,7 @@ from bastion.adapters.database import open_database
 from bastion.adapters.store_memory import MemoryStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
-from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, require_or_skip
-from tests.services import BACKENDS
+from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
 
 PASSWORD = "correct-horse-battery-1"
 OWNER = "owner = @request.auth.id"
@@ -281,15 +280,6 @@ class World:
                     raise AssertionError(f"{name} changed: added {added}, removed {gone}, changed {changed}")
             self.mark = mark
         self.checked = True
-
-
-@pytest.fixture(scope="module", params=list(BACKENDS), ids=list(BACKENDS))
-def engine(request: pytest.FixtureRequest) -> Any:
-    backend = BACKENDS[request.param]
-    problem = backend.unavailable()
-    if problem:
-        require_or_skip(problem)
-    return backend
 
 
 @pytest.fixture(scope="module")

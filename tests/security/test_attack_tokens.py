@@ -32,20 +32,9 @@ from bastion.api import (
     settings,
 )
 from bastion.api import api_keys as api_keys_routes
-from tests.conftest import require_or_skip
 from tests.security.test_attack_rules import PASSWORD, SECRETS, Actor, World, assert_error
-from tests.services import BACKENDS
 
 SUPERUSERS_ID = "pbc_3142635823"
-
-
-@pytest.fixture(scope="module", params=list(BACKENDS), ids=list(BACKENDS))
-def engine(request: pytest.FixtureRequest) -> Any:
-    backend = BACKENDS[request.param]
-    problem = backend.unavailable()
-    if problem:
-        require_or_skip(problem)
-    return backend
 
 
 class TokenWorld(World):
