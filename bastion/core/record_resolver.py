@@ -11,6 +11,7 @@ looked up in the schema and rejected when unknown.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -53,6 +54,14 @@ class _Chain(NamedTuple):
     kind: Kind
     modifier_applied: bool
     steps: int
+
+
+def json_path(parts: list[str], modifier: str | None) -> tuple[tuple[str | int, ...], bool]:
+    """A JSON path from dotted parts. PocketBase reads a modifier after a JSON path as part
+    of its last key, without the colon (``meta.k:length`` is the key ``klength``)."""
+    if modifier is not None:
+        parts = [*parts[:-1], parts[-1] + modifier]
+    return tuple(int(p) if p.isdigit() else p for p in parts), modifier is not None
 
 
 # What identifies the caller and never changes for a given auth record.
@@ -131,10 +140,10 @@ class RecordResolver:
         f = self._field(col, head)
         column = self._visible_column(table, col, head)
         if not rest:
-            return self._column(f, column)
+            return self._terminal(f, column, modifier)
         if f.TYPE in ("json", "geoPoint"):
-            path = tuple(int(p) if p.isdigit() else p for p in rest)
-            return ResolvedField(expr=column, kind=Kind.JSON, json_path=path)
+            path, applied = json_path(rest, modifier)
+            return ResolvedField(expr=column, kind=Kind.JSON, json_path=path, modifier_applied=applied)
         target = self._target(col, f, parts)
         if f.multi:
             return self._chain(table, col, parts, depth, modifier)
@@ -143,8 +152,15 @@ class RecordResolver:
         if inner.multi:
             return self._chain(table, col, parts, depth, modifier)
         conds = [alias.c.id == column, *self._joined(target, alias)]
-        subquery = sa.select(inner.expr).where(*conds).limit(1).scalar_subquery()
-        return ResolvedField(expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array)
+        # Correlated with whatever encloses it, even when it ends up inside the FROM of an
+        # item source (``author.tags:each``), where automatic correlation would not look.
+        subquery: ColumnElement[Any] = (
+            sa.select(inner.expr).where(*conds).limit(1).correlate_except(alias).scalar_subquery())
+        if modifier == "length" and inner.modifier_applied:
+            subquery = sa.func.coalesce(subquery, 0)  # no related record: no items
+        return ResolvedField(
+            expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array,
+            item_kind=inner.item_kind, modifier_applied=inner.modifier_applied)
 
     def _target(self, col: Collection, f: Field, parts: list[str]) -> Collection:
         if f.TYPE != "relation":
@@ -190,9 +206,9 @@ class RecordResolver:
                 continue
             f = self._field(cur_col, name)
             if f.TYPE in ("json", "geoPoint"):
-                path = tuple(int(p) if p.isdigit() else p for p in parts[i + 1:])
+                path, applied = json_path(parts[i + 1:], modifier)
                 value = self.dialect.json_text(JsonRef(cur.c[name], path))
-                return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, False, steps)
+                return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, applied, steps)
             target = self._target(cur_col, f, parts)
             cur, cur_col = self._step_relation(cur, f, target, froms, where), target
             steps += 1 if f.multi else 0
@@ -205,17 +221,15 @@ class RecordResolver:
     ) -> tuple[ItemSource, Kind, bool]:
         f = self._field(cur_col, name)
         column = self._visible_column(cur, cur_col, name)
-        if modifier == "length":
-            if not f.multi:
-                raise FilterError(f'the :length modifier needs a multi-valued field, and "{name}" is not one')
-            return ItemSource(tuple(froms), self.dialect.array_length(column), tuple(where)), Kind.NUMBER, True
-        if f.multi:  # ``:each``, or a multi-valued field compared item by item
+        if modifier == "each" and f.multi:  # the items of every joined row's list
             values = self.dialect.json_items(column)
             source = ItemSource((*froms, *values.froms), values.value, (*where, *values.where))
-            return source, Kind.TEXT, modifier == "each"
-        if modifier == "each":
-            raise FilterError(f'the :each modifier needs a multi-valued field, and "{name}" is not one')
-        return ItemSource(tuple(froms), column, tuple(where)), field_kind(f), False
+            return source, Kind.TEXT, True
+        if modifier == "length" and f.multi:
+            return ItemSource(tuple(froms), self.dialect.array_length(column), tuple(where)), Kind.NUMBER, True
+        end = self._terminal(f, column, modifier)
+        value = self.dialect.array_text(column) if end.array else end.expr
+        return ItemSource(tuple(froms), value, tuple(where)), end.kind, end.modifier_applied
 
     def _step_relation(
         self, cur: Any, f: Field, target: Collection, froms: list[Any], where: list[ColumnElement[bool]]
@@ -273,9 +287,24 @@ class RecordResolver:
             visible = sa.or_(visible, table.c.id == auth.id)
         return sa.case((visible, column), else_=sa.null())
 
+    def _terminal(self, f: Field, column: ColumnElement[Any], modifier: str | None) -> ResolvedField:
+        """The field a path ends in, as PocketBase reads it. A multiple select, relation or
+        file is its stored JSON array text, whose items ``:each`` and ``:length`` reach; on a
+        single one ``:each`` is its value and ``:length`` 0 or 1. A modifier the type does
+        not take (``:each`` on text, ``:isset`` outside ``@request``) is ignored."""
+        if modifier in ("each", "length") and f.MULTI_VALUER and not f.multi:
+            if modifier == "length":
+                empty = sa.or_(column.is_(None), column == sa.literal("", sa.String()))
+                count = sa.case((empty, 0), else_=1)
+                return ResolvedField(expr=count, kind=Kind.NUMBER, modifier_applied=True)
+            return replace(self._column(f, column), modifier_applied=True)
+        if modifier in ("isset", "changed") or (modifier in ("each", "length") and not f.MULTI_VALUER):
+            return replace(self._column(f, column), modifier_applied=True)
+        return self._column(f, column)
+
     def _column(self, f: Field, column: ColumnElement[Any]) -> ResolvedField:
         if f.multi:
-            return ResolvedField(expr=column, multi=True, array=True, item_kind=Kind.TEXT)
+            return ResolvedField(expr=column, array=True, item_kind=Kind.TEXT)
         kind = field_kind(f)
         if kind is Kind.JSON:
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=())

@@ -127,6 +127,8 @@ class _Compiler:
         if field.multi:
             items = field.items or self._array_items(field.expr, field.item_kind)
             return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind)
+        if field.array:  # compared as a whole: its JSON text
+            return SqlOperand(Kind.TEXT, sql=self.dialect.array_text(field.expr))
         if field.json_path is not None or field.kind is Kind.JSON:
             return SqlOperand(
                 Kind.JSON, json=JsonRef(field.expr, field.json_path or ()), fold=False
@@ -254,6 +256,8 @@ class _Compiler:
         return in_domain(operand, operand.kind, self.dialect).is_(None)
 
     def like(self, left: SqlOperand, right: SqlOperand, negate: bool) -> ColumnElement[bool]:
+        if right.kind is Kind.NULL:  # ``x LIKE NULL`` and ``x NOT LIKE NULL`` are both unknown
+            return sa.false()
         text = as_text(left, self.dialect)
         if right.is_literal:
             pattern: ColumnElement[Any] = sa.literal(like_pattern(right.value), sa.String())

@@ -61,6 +61,11 @@ class SqlDialect(abc.ABC):
     def array_length(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         """Number of items of the JSON array ``array`` (NULL -> 0, a scalar -> 1)."""
 
+    def array_text(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A stored JSON array as its compact text (``["a","b"]``), which is what a filter
+        compares when it names a multiple select, relation or file field directly."""
+        return sa.type_coerce(array, sa.Text())
+
     @abc.abstractmethod
     def json_value(self, ref: JsonRef, kind: Kind) -> ColumnElement[Any]:
         """The node as ``kind`` (TEXT, NUMBER or BOOL), or NULL if its JSON type differs."""
@@ -255,6 +260,17 @@ class PostgresDialect(SqlDialect):
 
     def array_length(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.jsonb_array_length(self._normalized_array(array))
+
+    def array_text(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``jsonb`` prints arrays with a space after each comma; the compact text is the
+        items' JSON joined by commas, in order (a NULL document stays NULL)."""
+        items = sa.func.jsonb_array_elements(self._normalized_array(array)).table_valued(
+            "value", with_ordinality="ordinality")
+        joined = sa.func.string_agg(
+            sa.cast(items.c.value, sa.Text()),
+            _postgresql().aggregate_order_by(sa.literal_column("','"), items.c.ordinality))
+        text = sa.func.concat(_bind("["), joined, _bind("]"), type_=sa.Text())  # concat skips NULL
+        return sa.case((array.is_(None), sa.null()), else_=sa.select(text).select_from(items).scalar_subquery())
 
     def _path(self, ref: JsonRef) -> ColumnElement[Any]:
         return _bind([str(part) for part in ref.path], _postgresql().ARRAY(sa.Text()))

@@ -137,6 +137,8 @@ def _sort_keys(
         if not modifier:
             return dialect.json_sort_keys(ref)
         key = dialect.json_text(ref)
+    elif field.array:  # a multiple select, relation or file sorts by its JSON text
+        key = dialect.array_text(field.expr)
     else:
         key = dialect.to_text(field.expr, field.kind) if modifier else field.expr
     return [dialect.ascii_lower(key) if modifier else key]

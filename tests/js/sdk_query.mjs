@@ -212,20 +212,20 @@ async function main() {
 
     step = 'getList: ?= / = / :length on the tags multi-select';
     {
-        const anyPy = await posts.getList(1, 50, { filter: "tags ?= 'py'", sort: 'title,views' });
+        const anyPy = await posts.getList(1, 50, { filter: "tags:each ?= 'py'", sort: 'title,views' });
         t.deepEqual(ids(anyPy.items), someIds(byTitle(where((r) => r.tags.includes('py'))), '?= py'));
         const anyJsOrGo = await posts.getList(1, 50, {
-            filter: "tags ?= 'js' || tags ?= 'go'", sort: 'title,views',
+            filter: "tags:each ?= 'js' || tags:each ?= 'go'", sort: 'title,views',
         });
         t.deepEqual(ids(anyJsOrGo.items),
             ids(byTitle(where((r) => r.tags.includes('js') || r.tags.includes('go')))));
         // The plain operator requires every item to match (and at least one item).
-        const allJs = await posts.getList(1, 50, { filter: "tags = 'js'", sort: 'title,views' });
+        const allJs = await posts.getList(1, 50, { filter: "tags:each = 'js'", sort: 'title,views' });
         t.deepEqual(ids(allJs.items),
             someIds(byTitle(where((r) => r.tags.length > 0 && r.tags.every((x) => x === 'js'))), '= js'));
         const two = await posts.getList(1, 50, { filter: 'tags:length = 2', sort: 'title,views' });
         t.deepEqual(ids(two.items), someIds(byTitle(where((r) => r.tags.length === 2)), ':length'));
-        const none = await posts.getList(1, 50, { filter: "tags ?= 'nope'" });
+        const none = await posts.getList(1, 50, { filter: "tags:each ?= 'nope'" });
         t.equal(none.totalItems, 0);
         t.deepEqual(none.items, []);
     }
@@ -454,7 +454,7 @@ async function main() {
         const page = await uposts.getList(1, 50, { sort: 'title,views' });
         t.equal(page.totalItems, published.length);
         t.deepEqual(ids(page.items), ids(published));
-        const full = await uposts.getFullList({ filter: "tags ?= 'js'", sort: '-views,title', batch: 3 });
+        const full = await uposts.getFullList({ filter: "tags:each ?= 'js'", sort: '-views,title', batch: 3 });
         const wantJs = sortRows(published.filter((r) => r.tags.includes('js')), ['-views', 'title']);
         t.deepEqual(ids(full), someIds(wantJs, 'user js'));
         await expectError(uposts.getOne(where((r) => !r.published)[0].id), 404);

@@ -42,6 +42,9 @@ class Field:
     """Common keys of every field: ``id name type system hidden presentable required help``."""
 
     TYPE: ClassVar[str] = ""
+    # Holds a list of values when ``multi`` (select, relation, file): filters reach the
+    # items with ``:each`` and ``:length``, which other types ignore, as in PocketBase.
+    MULTI_VALUER: ClassVar[bool] = False
     name: str = ""
     id: str = ""
     system: bool = False

@@ -16,6 +16,7 @@ DEFAULT_FILE_SIZE = 5 * 1024 * 1024
 
 @dataclass
 class _MultiField(Field):
+    MULTI_VALUER = True
     maxSelect: int = 1
 
     @property
