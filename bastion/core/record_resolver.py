@@ -10,6 +10,7 @@ looked up in the schema and rejected when unknown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -64,6 +65,12 @@ def json_path(parts: list[str], modifier: str | None) -> tuple[tuple[str | int, 
     return tuple(int(p) if p.isdigit() else p for p in parts), modifier is not None
 
 
+# The identifiers PocketBase resolves at all; anything else (``@request.nope``,
+# ``@request.method.x``, a bare ``@request.body``) is refused before it means anything.
+IDENTIFIER_FORMS = re.compile(
+    r"\w+[\w.:]*|@request\.(context|method)|@request\.(auth|body|query|headers)\.[\w.:]*\w"
+    r"|@collection\.\w+(:\w+)?\.[\w.:]*\w", re.ASCII)
+
 # What identifies the caller and never changes for a given auth record.
 AUTH_IDENTITY = frozenset({"@request.auth.id", "@request.auth.collectionId", "@request.auth.collectionName"})
 
@@ -95,10 +102,15 @@ class RecordResolver:
         # by the rows it reaches (``Filters`` bounds their number before a query runs).
         self.multi_steps: dict[Identifier, int] = {}
         self._steps = 0
+        # While :meth:`every_row` compiles a comparison: ``@collection`` references read
+        # fresh aliases (kept here) instead of the shared joined row.
+        self._fresh: dict[str, Any] | None = None
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
         name = identifier.name
+        if not IDENTIFIER_FORMS.fullmatch(identifier.text):
+            raise FilterError(f'unknown identifier "{identifier.text}"')
         if name.startswith("@request."):
             if name in AUTH_IDENTITY:
                 self.auth_bound = True
@@ -147,6 +159,8 @@ class RecordResolver:
         target = self._target(col, f, parts)
         if f.multi:
             return self._chain(table, col, parts, depth, modifier)
+        if rest == ["id"]:  # ``author.id`` is the stored id itself, as in PocketBase
+            return self._terminal(f, column, modifier)
         alias = self.registry.table(target).alias()
         inner = self._path(alias, target, rest, depth + 1, modifier)
         if inner.multi:
@@ -319,12 +333,29 @@ class RecordResolver:
         # Every mention of the same ``@collection.name[:alias]`` reads the same joined row, so
         # ``@collection.m.user ?= @request.auth.id && @collection.m.team ?= id`` needs one
         # membership row matching both; ``Filters`` joins them to the record accordingly.
-        alias = self.joins.get(ref)
+        aliases = self.joins if self._fresh is None else self._fresh
+        alias = aliases.get(ref)
         if alias is None:
             alias = self.registry.table(target).alias()
         resolved = self._path(alias, target, field_path.split("."), depth=0, modifier=modifier)
-        self.joins[ref] = alias
+        aliases[ref] = alias
         return resolved
+
+    def every_row(self, build: Callable[[], ColumnElement[bool]]) -> ColumnElement[bool]:
+        """PocketBase's rule for ``@collection`` under a plain operator: besides the joined
+        row, *every* row of the collection must meet the comparison (a row where it is
+        unknown does not count against it). ``build`` compiles the comparison again; here
+        its ``@collection`` references read fresh aliases, and no row may fail it."""
+        saved, self._fresh = self._fresh, {}
+        try:
+            cond = build()
+            aliases = list(self._fresh.values())
+        finally:
+            self._fresh = saved
+        if not aliases:
+            return sa.true()
+        failing: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(*aliases).where(sa.not_(cond))
+        return sa.not_(failing.exists())
 
     # -- @request.* ----------------------------------------------------------------
     def _request(self, path: str, modifier: str | None) -> ResolvedField:

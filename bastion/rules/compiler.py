@@ -90,6 +90,13 @@ class _Compiler:
         return self.comparison(node)
 
     def comparison(self, node: ast.Comparison) -> ColumnElement[bool]:
+        condition = self._comparison(node)
+        every_row = getattr(self.resolver, "every_row", None)
+        if node.op.is_any or every_row is None or not _names_collection(node):
+            return condition
+        return sa.and_(condition, every_row(lambda: self._comparison(node)))
+
+    def _comparison(self, node: ast.Comparison) -> ColumnElement[bool]:
         left, right = self.operand(node.left), self.operand(node.right)
         if left.items is not None or right.items is not None:
             return self.multi(left, node.op, right)
@@ -332,3 +339,9 @@ class _Compiler:
             .where(*source.where)
             .exists()
         )
+
+
+def _names_collection(node: ast.Comparison) -> bool:
+    """Whether an operand is an ``@collection.*`` reference (see ``every_row``)."""
+    return any(isinstance(side, ast.Identifier) and side.name.startswith("@collection.")
+               for side in (node.left, node.right))

@@ -352,6 +352,10 @@ class MysqlDialect(SqlDialect):
             out = sa.func.replace(out, sa.literal_column(f"'{upper}'"), sa.literal_column(f"'{upper.lower()}'"))
         return out
 
+    def array_text(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
+        # JSON columns are utf8mb4_bin; compare in the connection's collation.
+        return sa.collate(sa.type_coerce(array, sa.Text()), "utf8mb4_nopad_bin")
+
     def _normalized_array(self, array: ColumnElement[Any]) -> ColumnElement[Any]:
         as_array = sa.case(
             (sa.func.json_type(array) == "ARRAY", array), else_=sa.func.json_array(array)

@@ -5,9 +5,9 @@ Whitespace and ``// line comments`` separate tokens and are dropped. Tokens:
 - identifiers: start with an ASCII letter, ``_``, ``@`` or ``#``; continue with ASCII
   letters, digits, ``_``, ``.`` and ``:`` (``@request.auth.id``, ``tags:length``);
 - numbers: ``10``, ``-1.5`` (no exponent, no leading or trailing dot);
-- strings: ``'...'`` or ``"..."``; as in PocketBase only a backslash before the
-  enclosing quote is an escape (``"say \\"hi\\""``), every other backslash is kept, so
-  LIKE escapes such as ``"50\\%"`` reach the database unchanged;
+- strings: ``'...'`` or ``"..."``; as in PocketBase a backslash escapes the enclosing
+  quote or another backslash (``"say \\"hi\\""``, ``"a\\\\b"`` is ``a\\b``), every other
+  backslash is kept, so LIKE escapes such as ``"50\\%"`` reach the database unchanged;
 - operators ``= != > >= < <= ~ !~`` and their ``?`` any-of variants, ``&&``, ``||``,
   ``(``, ``)`` and ``,``.
 """
@@ -151,10 +151,17 @@ class _Lexer:
     def _string(self, quote: str) -> Token:
         index = self.pos + 1
         text = self.text
+        value: list[str] = []
         while index < len(text):
-            if text[index] == quote and text[index - 1] != "\\":
-                inner = text[self.pos + 1 : index]
-                return self._take(TokenKind.STRING, index + 1, inner.replace("\\" + quote, quote))
+            ch = text[index]
+            if ch == quote:
+                return self._take(TokenKind.STRING, index + 1, "".join(value))
+            following = text[index + 1] if index + 1 < len(text) else ""
+            if ch == "\\" and following in (quote, "\\"):
+                value.append(following)  # an escaped quote or backslash
+                index += 2
+                continue
+            value.append(ch)
             index += 1
         raise FilterError(
             f"Unterminated string at position {self.pos}: expected a closing {quote}", self.pos

@@ -165,6 +165,11 @@ class FieldResolver(Protocol):
         """Describe ``identifier`` (name plus optional modifier) or raise FilterError."""
         ...
 
+    # Optional: ``every_row(build) -> condition``. When a resolver has it, a comparison
+    # under a plain (not ``?``) operator that names ``@collection.*`` is ANDed with
+    # ``every_row(build)``, where ``build()`` compiles that comparison again; PocketBase
+    # requires every row of the collection to meet it.
+
 
 class SimpleFieldResolver:
     """Resolves plain column names of one table, e.g. for filtering system lists.

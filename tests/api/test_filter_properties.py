@@ -194,8 +194,9 @@ async def _list(node: Node, headers: dict[str, str] | None = None, **params: str
 # -- a strategy for well-formed filters --------------------------------------------------
 
 def quoted(text: str, quote: str) -> str:
-    """A string literal the lexer reads back as ``text`` (only ``\\<quote>`` is an escape)."""
-    return quote + text.replace(quote, "\\" + quote) + quote
+    """A string literal the lexer reads back as ``text`` (a backslash escapes a quote or a
+    backslash)."""
+    return quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
 
 
 def _uncased_beyond_ascii(ch: str) -> bool:

@@ -110,13 +110,18 @@ CASES = [
     ("users", "teams_via_members.projects_via_teams.name ?= 'p2'", ["cat"]),
     ("users", "comments_via_likes.task.project.name ?= 'p1'", ["ann", "bob", "dan"]),
     ("users", "comments_via_likes.task.project.teams.name ?= 'blue'", ["ann", "bob", "dan"]),
-    # @collection paths: relations, :length and :each on the joined row
-    ("tasks", "@collection.teams:t.members:length > 1 && @collection.teams:t.name = 'red'", ["t1", "t2", "t3"]),
-    ("tasks", "@collection.teams:t.members.name ?= 'cat' && project.team = @collection.teams:t.id", ["t2"]),
-    ("tasks", "@collection.teams:t.tags:each ?= 'z' && project.team = @collection.teams:t.id", ["t2"]),
-    ("tasks", "@collection.teams:t.tags:length = 2 && project.team = @collection.teams:t.id", ["t1"]),
-    ("tasks", "@collection.projects:p.team.name = 'blue' && project = @collection.projects:p.id", ["t2"]),
-    ("tasks", "@collection.comments.likes:length > 1 && @collection.comments.task = id", ["t1"]),
+    # @collection paths: relations, :length and :each on the joined row; "?" operators
+    # match one joined row, plain operators need every row of the collection (PocketBase)
+    ("tasks", "@collection.teams:t.members:length ?> 1 && @collection.teams:t.name ?= 'red'", ["t1", "t2", "t3"]),
+    ("tasks", "@collection.teams:t.members.name ?= 'cat' && project.team ?= @collection.teams:t.id", ["t2"]),
+    ("tasks", "@collection.teams:t.tags:each ?= 'z' && project.team ?= @collection.teams:t.id", ["t2"]),
+    ("tasks", "@collection.teams:t.tags:length ?= 2 && project.team ?= @collection.teams:t.id", ["t1"]),
+    ("tasks", "@collection.projects:p.team.name ?= 'blue' && project ?= @collection.projects:p.id", ["t2"]),
+    ("tasks", "@collection.comments.likes:length ?> 1 && @collection.comments.task ?= id", ["t1"]),
+    ("tasks", "@collection.teams:t.members:length > 1", []),  # not every team has two members
+    ("tasks", "@collection.teams.name != ''", ["t1", "t2", "t3"]),  # every team has a name
+    ("tasks", "@collection.teams.name != 'red'", []),
+    ("tasks", "project.team = @collection.teams.id", []),
 ]
 
 
