@@ -55,6 +55,7 @@ class _Chain(NamedTuple):
     kind: Kind
     modifier_applied: bool
     steps: int
+    computed: bool  # the items are computed values (``:each``, ``:length``, JSON), not a column's
 
 
 def json_path(parts: list[str], modifier: str | None) -> tuple[tuple[str | int, ...], bool]:
@@ -174,7 +175,7 @@ class RecordResolver:
             subquery = sa.func.coalesce(subquery, 0)  # no related record: no items
         return ResolvedField(
             expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array,
-            item_kind=inner.item_kind, modifier_applied=inner.modifier_applied)
+            item_kind=inner.item_kind, modifier_applied=inner.modifier_applied, computed=inner.computed)
 
     def _target(self, col: Collection, f: Field, parts: list[str]) -> Collection:
         if f.TYPE != "relation":
@@ -200,7 +201,8 @@ class RecordResolver:
             return self._chain_source(table, col, parts, depth, modifier).source
 
         return ResolvedField(
-            expr=table.c.id, multi=True, items=items, item_kind=chain.kind, modifier_applied=chain.modifier_applied)
+            expr=table.c.id, multi=True, items=items, item_kind=chain.kind, modifier_applied=chain.modifier_applied,
+            computed=chain.computed)
 
     def _chain_source(
         self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None
@@ -222,28 +224,29 @@ class RecordResolver:
             if f.TYPE in ("json", "geoPoint"):
                 path, applied = json_path(parts[i + 1:], modifier)
                 value = self.dialect.json_text(JsonRef(cur.c[name], path))
-                return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, applied, steps)
+                return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, applied, steps, True)
             target = self._target(cur_col, f, parts)
             cur, cur_col = self._step_relation(cur, f, target, froms, where), target
             steps += 1 if f.multi else 0
-        source, kind, applied = self._chain_end(cur, cur_col, parts[-1], modifier, froms, where)
-        return _Chain(source, kind, applied, steps)
+        source, kind, applied, computed = self._chain_end(cur, cur_col, parts[-1], modifier, froms, where)
+        return _Chain(source, kind, applied, steps, computed)
 
     def _chain_end(
         self, cur: Any, cur_col: Collection, name: str, modifier: str | None,
         froms: list[Any], where: list[ColumnElement[bool]],
-    ) -> tuple[ItemSource, Kind, bool]:
+    ) -> tuple[ItemSource, Kind, bool, bool]:
         f = self._field(cur_col, name)
         column = self._visible_column(cur, cur_col, name)
         if modifier == "each" and f.multi:  # the items of every joined row's list
             values = self.dialect.json_items(column)
             source = ItemSource((*froms, *values.froms), values.value, (*where, *values.where))
-            return source, Kind.TEXT, True
+            return source, Kind.TEXT, True, True
         if modifier == "length" and f.multi:
-            return ItemSource(tuple(froms), self.dialect.array_length(column), tuple(where)), Kind.NUMBER, True
+            length = self.dialect.array_length(column)
+            return ItemSource(tuple(froms), length, tuple(where)), Kind.NUMBER, True, True
         end = self._terminal(f, column, modifier)
         value = self.dialect.array_text(column) if end.array else end.expr
-        return ItemSource(tuple(froms), value, tuple(where)), end.kind, end.modifier_applied
+        return ItemSource(tuple(froms), value, tuple(where)), end.kind, end.modifier_applied, end.computed
 
     def _step_relation(
         self, cur: Any, f: Field, target: Collection, froms: list[Any], where: list[ColumnElement[bool]]
@@ -310,8 +313,8 @@ class RecordResolver:
             if modifier == "length":
                 empty = sa.or_(column.is_(None), column == sa.literal("", sa.String()))
                 count = sa.case((empty, 0), else_=1)
-                return ResolvedField(expr=count, kind=Kind.NUMBER, modifier_applied=True)
-            return replace(self._column(f, column), modifier_applied=True)
+                return ResolvedField(expr=count, kind=Kind.NUMBER, modifier_applied=True, computed=True)
+            return replace(self._column(f, column), modifier_applied=True, computed=True)
         if modifier in ("isset", "changed") or (modifier in ("each", "length") and not f.MULTI_VALUER):
             return replace(self._column(f, column), modifier_applied=True)
         return self._column(f, column)

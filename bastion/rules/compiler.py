@@ -12,8 +12,9 @@ PocketBase semantics implemented here:
   wrapped in ``%...%`` unless it contains an unescaped ``%``;
 - multi-valued operands: plain operators need every item to match (an empty set is
   one NULL item, so at least one item must exist for most comparisons), ``?``
-  operators need one;
-- type coercion as described in :mod:`bastion.rules.operands`.
+  operators need one; under a plain operator every row of an ``@collection`` must match;
+- values compare by SQLite's storage classes and column affinity, as described in
+  :mod:`bastion.rules.values`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from bastion.rules import ast
+from bastion.rules import ast, values
 from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
 from bastion.rules.errors import FilterError
 from bastion.rules.functions import compile_call
@@ -37,23 +38,18 @@ from bastion.rules.operands import (
     SqlOperand,
     as_text,
     ascii_lower,
-    common_domain,
-    in_domain,
     like_pattern,
     literal,
-    number_vs_word,
 )
 from bastion.rules.parser import parse
-from bastion.rules.resolver import FieldResolver, ItemsFactory, ItemSource, Kind, ResolvedField
-
-_ORDERING: dict[ast.Op, Callable[[Any, Any], ColumnElement[bool]]] = {
-    ast.Op.GT: lambda a, b: a > b,
-    ast.Op.GTE: lambda a, b: a >= b,
-    ast.Op.LT: lambda a, b: a < b,
-    ast.Op.LTE: lambda a, b: a <= b,
-}
-# For "number OP non-numeric text": numbers sort before text in SQLite.
-_NUMBER_FIRST = {ast.Op.GT: False, ast.Op.GTE: False, ast.Op.LT: True, ast.Op.LTE: True}
+from bastion.rules.resolver import (
+    Affinity,
+    FieldResolver,
+    ItemsFactory,
+    ItemSource,
+    Kind,
+    ResolvedField,
+)
 
 
 def compile_filter(
@@ -106,7 +102,8 @@ class _Compiler:
 
     def operand(self, node: ast.Operand) -> SqlOperand:
         if isinstance(node, ast.Literal):
-            return literal(node.value)
+            value = node.value  # a filter's numbers are floating point, as in PocketBase
+            return literal(float(value) if isinstance(value, int) and not isinstance(value, bool) else value)
         if isinstance(node, ast.Macro):
             return literal(macro_value(node.name, self.now))
         if isinstance(node, ast.Call):
@@ -133,14 +130,16 @@ class _Compiler:
             return literal(field.value)
         if field.multi:
             items = field.items or self._array_items(field.expr, field.item_kind)
-            return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind)
-        if field.array:  # compared as a whole: its JSON text
-            return SqlOperand(Kind.TEXT, sql=self.dialect.array_text(field.expr))
+            affinity = Affinity.NONE if field.computed else _column_affinity(field.item_kind)
+            return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind, affinity=affinity)
+        if field.array:  # compared as a whole: its JSON text, in a column of numeric affinity
+            return SqlOperand(Kind.TEXT, sql=self.dialect.array_text(field.expr), affinity=Affinity.NUMERIC)
         if field.json_path is not None or field.kind is Kind.JSON:
             return SqlOperand(
                 Kind.JSON, json=JsonRef(field.expr, field.json_path or ()), fold=False
             )
-        return SqlOperand(field.kind, sql=field.expr)
+        affinity = Affinity.NONE if field.computed else _column_affinity(field.kind)
+        return SqlOperand(field.kind, sql=field.expr, affinity=affinity)
 
     def _array_items(self, array: ColumnElement[Any], item_kind: Kind) -> ItemsFactory:
         return lambda: self.dialect.json_items(array, item_kind)
@@ -184,83 +183,50 @@ class _Compiler:
             return self.equality(left, right, negate=op is ast.Op.NEQ)
         if op in (ast.Op.LIKE, ast.Op.NLIKE):
             return self.like(left, right, negate=op is ast.Op.NLIKE)
-        return self.ordering(left, op, right)
+        a, b = self._typed(left, right)
+        return values.compare(a, b, op)
 
-    def ordering(self, left: SqlOperand, op: ast.Op, right: SqlOperand) -> ColumnElement[bool]:
-        if Kind.NULL in (left.kind, right.kind):
-            return sa.false()  # "x < NULL" is never true
-        if number_vs_word(left, right):
-            number_side = left if left.kind is not Kind.TEXT else right
-            holds = _NUMBER_FIRST[op] == (number_side is left)
-            return self._not_null(number_side) if holds else sa.false()
-        domain = common_domain(left, right)
-        return _ORDERING[op](
-            in_domain(left, domain, self.dialect), in_domain(right, domain, self.dialect)
-        )
-
-    def _not_null(self, operand: SqlOperand) -> ColumnElement[bool]:
+    def _value(self, operand: SqlOperand) -> values.Value:
+        """``operand`` as its number and text forms (see :mod:`bastion.rules.values`)."""
         if operand.is_literal:
-            return sa.true()
-        return in_domain(operand, operand.kind, self.dialect).is_not(None)
+            return values.literal_value(operand.value)
+        dialect = self.dialect
+        if operand.json is not None:
+            ref = operand.json
+            number = sa.func.coalesce(
+                dialect.json_value(ref, Kind.NUMBER),
+                dialect.to_number(dialect.json_value(ref, Kind.BOOL), Kind.BOOL))
+            return values.Value(num=number, text=sa.case((number.is_(None), dialect.json_text(ref))))
+        assert operand.sql is not None
+        if operand.kind in (Kind.NUMBER, Kind.BOOL):
+            return values.Value(num=dialect.to_number(operand.sql, operand.kind))
+        return values.Value(text=operand.sql)
+
+    def _typed(self, left: SqlOperand, right: SqlOperand) -> tuple[values.Value, values.Value]:
+        return values.with_affinity(
+            self._value(left), left.affinity, self._value(right), right.affinity, self.dialect)
 
     def equality(self, left: SqlOperand, right: SqlOperand, negate: bool) -> ColumnElement[bool]:
+        """PocketBase's ``=`` and ``!=`` (``!=`` is always ``IS NOT``): JSON values compare
+        with ``IS``; a known non-empty literal directly; an empty literal (``''``, ``null``)
+        as "empty or NULL"; two fields with NULL read as ``''``, without affinity."""
+        if not (left.fold and right.fold):
+            equal = values.null_safe_equal(*self._typed(left, right))
+            return sa.not_(equal) if negate else equal
         if left.is_empty_literal and right.is_empty_literal:
             return sa.false() if negate else sa.true()
-        if not (left.fold and right.fold):
-            return self._strict_equality(left, right, negate)
         if left.is_known_non_empty or right.is_known_non_empty:
-            return self._direct_equality(left, right, negate)
-        if right.is_empty_literal:
-            return self._is_empty(left, negate)
-        if left.is_empty_literal:
-            return self._is_empty(right, negate)
-        return self._field_equality(left, right, negate)
-
-    def _direct_equality(
-        self, left: SqlOperand, right: SqlOperand, negate: bool
-    ) -> ColumnElement[bool]:
-        if number_vs_word(left, right):
-            return sa.true() if negate else sa.false()
-        left, right = (literal("") if side.is_empty_literal else side for side in (left, right))
-        domain = common_domain(left, right)
-        a, b = in_domain(left, domain, self.dialect), in_domain(right, domain, self.dialect)
-        return a.is_distinct_from(b) if negate else a == b
-
-    def _is_empty(self, operand: SqlOperand, negate: bool) -> ColumnElement[bool]:
-        sql = in_domain(operand, operand.kind, self.dialect)
-        if operand.kind is not Kind.TEXT:
-            return sql.is_not(None) if negate else sql.is_(None)
-        empty = sa.literal("", sa.String())
-        if negate:
-            return sa.and_(sql != empty, sql.is_not(None))
-        return sa.or_(sql == empty, sql.is_(None))
-
-    def _field_equality(
-        self, left: SqlOperand, right: SqlOperand, negate: bool
-    ) -> ColumnElement[bool]:
-        domain = common_domain(left, right)
-        a, b = in_domain(left, domain, self.dialect), in_domain(right, domain, self.dialect)
-        if domain is Kind.TEXT:
-            empty = sa.literal("", sa.String())
-            a, b = sa.func.coalesce(a, empty), sa.func.coalesce(b, empty)
-            return a != b if negate else a == b
-        return a.is_distinct_from(b) if negate else a.is_not_distinct_from(b)
-
-    def _strict_equality(
-        self, left: SqlOperand, right: SqlOperand, negate: bool
-    ) -> ColumnElement[bool]:
-        if Kind.NULL in (left.kind, right.kind):
-            other = right if left.kind is Kind.NULL else left
-            is_null = self._is_null(other)
-            return sa.not_(is_null) if negate else is_null
-        domain = common_domain(left, right)
-        a, b = in_domain(left, domain, self.dialect), in_domain(right, domain, self.dialect)
-        return a.is_distinct_from(b) if negate else a.is_not_distinct_from(b)
-
-    def _is_null(self, operand: SqlOperand) -> ColumnElement[bool]:
-        if operand.json is not None:
-            return self.dialect.json_is_null(operand.json)
-        return in_domain(operand, operand.kind, self.dialect).is_(None)
+            left, right = (literal("") if side.is_empty_literal else side for side in (left, right))
+            a, b = self._typed(left, right)
+            return sa.not_(values.null_safe_equal(a, b)) if negate else values.compare(a, b, ast.Op.EQ)
+        if left.is_empty_literal or right.is_empty_literal:
+            other = right if left.is_empty_literal else left
+            a, empty = self._typed(other, literal(""))
+            if negate:
+                return sa.and_(sa.not_(a.is_null()), values.compare(a, empty, ast.Op.NEQ))
+            return sa.or_(values.compare(a, empty, ast.Op.EQ), a.is_null())
+        a, b = values.empty_or_null(self._value(left)), values.empty_or_null(self._value(right))
+        return values.compare(a, b, ast.Op.NEQ if negate else ast.Op.EQ)
 
     def like(self, left: SqlOperand, right: SqlOperand, negate: bool) -> ColumnElement[bool]:
         if right.kind is Kind.NULL:  # ``x LIKE NULL`` and ``x NOT LIKE NULL`` are both unknown
@@ -280,8 +246,8 @@ class _Compiler:
         sides = [left, right]
         multi_sides = [index for index, side in enumerate(sides) if side.items is not None]
 
-        def predicate(values: dict[int, SqlOperand]) -> ColumnElement[bool]:
-            a, b = (values.get(index, side) for index, side in enumerate(sides))
+        def predicate(chosen: dict[int, SqlOperand]) -> ColumnElement[bool]:
+            a, b = (chosen.get(index, side) for index, side in enumerate(sides))
             condition = self.scalar(a, op.base, b)
             if op.is_any:
                 return condition
@@ -305,7 +271,7 @@ class _Compiler:
         cases = []
         for empties in product((False, True), repeat=len(multi_sides)):
             conditions: list[ColumnElement[bool]] = []
-            values: dict[int, SqlOperand] = {}
+            chosen: dict[int, SqlOperand] = {}
             froms: list[Any] = []
             wheres: list[ColumnElement[bool]] = []
             for index, empty in zip(multi_sides, empties, strict=True):
@@ -313,15 +279,15 @@ class _Compiler:
                 assert side.items is not None
                 if empty:
                     conditions.append(sa.not_(self._exists(side.items())))
-                    values[index] = SqlOperand(
-                        side.item_kind, sql=self.dialect.typed_null(side.item_kind)
+                    chosen[index] = SqlOperand(
+                        side.item_kind, sql=self.dialect.typed_null(side.item_kind), affinity=side.affinity
                     )
                     continue
                 source = side.items()
                 froms.extend(source.froms)
                 wheres.extend(source.where)
-                values[index] = SqlOperand(side.item_kind, sql=source.value)
-            matched = predicate(values)
+                chosen[index] = SqlOperand(side.item_kind, sql=source.value, affinity=side.affinity)
+            matched = predicate(chosen)
             if froms:
                 matched = (
                     sa.select(sa.literal_column("1"))
@@ -345,3 +311,9 @@ def _names_collection(node: ast.Comparison) -> bool:
     """Whether an operand is an ``@collection.*`` reference (see ``every_row``)."""
     return any(isinstance(side, ast.Identifier) and side.name.startswith("@collection.")
                for side in (node.left, node.right))
+
+
+def _column_affinity(kind: Kind) -> Affinity:
+    """A column's affinity by what it stores (PocketBase declares text columns TEXT and
+    number, bool and JSON columns NUMERIC, BOOLEAN or JSON)."""
+    return Affinity.TEXT if kind is Kind.TEXT else Affinity.NUMERIC

@@ -289,7 +289,13 @@ class PostgresDialect(SqlDialect):
         return sa.case((json_type == name, sa.cast(self.json_text(ref), sql_type)))
 
     def json_text(self, ref: JsonRef) -> ColumnElement[Any]:
-        return self._jsonb(ref.doc).op("#>>", return_type=sa.Text())(self._path(ref))
+        text = self._jsonb(ref.doc).op("#>>", return_type=sa.Text())(self._path(ref))
+        # jsonb writes containers with ", " and ": "; SQLite (PocketBase) writes them
+        # compact. Whitespace outside strings goes; strings are matched whole and kept.
+        compact = sa.func.regexp_replace(
+            text, _bind(r'("(?:[^"\\]|\\.)*")|\s+'), _bind(r"\1"), _bind("g"), type_=sa.Text())
+        container = sa.func.jsonb_typeof(self._node(ref)).in_(("array", "object"))
+        return sa.case((container, compact), else_=text)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return self.json_text(ref).is_(None)
@@ -404,7 +410,10 @@ class MysqlDialect(SqlDialect):
     def json_text(self, ref: JsonRef) -> ColumnElement[Any]:
         node = self._node(ref)
         unquoted = sa.collate(sa.func.json_unquote(node), "utf8mb4_nopad_bin")
-        return sa.case((sa.func.json_type(node) == "NULL", sa.null()), else_=unquoted)
+        compact = sa.collate(sa.func.json_compact(node), "utf8mb4_nopad_bin")  # as SQLite writes them
+        json_type = sa.func.json_type(node)
+        return sa.case((json_type == "NULL", sa.null()), (json_type.in_(("ARRAY", "OBJECT")), compact),
+                       else_=unquoted)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return sa.func.coalesce(sa.func.json_type(self._node(ref)), "NULL") == "NULL"

@@ -1,18 +1,11 @@
-"""Compiled operands and PocketBase's type-coercion rules between them.
+"""Compiled operands: one side of a comparison after resolution.
 
-A :class:`SqlOperand` is one side of a comparison after resolution: a bound literal, a
-SQL expression of a known :class:`~bastion.rules.resolver.Kind`, a JSON node, or a
-multi-valued item source. :func:`common_domain` decides in which type two operands are
-compared, following SQLite's affinity rules as PocketBase experiences them:
-
-- text vs number literal: the number is compared as text (``title = 10`` -> ``'10'``);
-- number vs numeric text literal: compared as numbers (``total = "10"``);
-- number vs non-numeric text literal: numbers sort before text, so ``=`` is false and
-  ``<`` is true (:func:`number_vs_word`);
-- booleans compare as 1/0 with numbers and as ``'1'``/``'0'`` with text;
-- JSON nodes compare type-strictly: a JSON string only with text, a JSON number only
-  with numbers (this is where the other databases cannot mimic SQLite's dynamic typing
-  exactly, so all three follow the strict rule).
+A :class:`SqlOperand` is a bound literal, a SQL expression of a known
+:class:`~bastion.rules.resolver.Kind`, a JSON node, or a multi-valued item source, with
+the :class:`~bastion.rules.resolver.Affinity` of where it came from. How two operands
+compare (SQLite's storage classes and affinity, as PocketBase experiences them) is in
+:mod:`bastion.rules.values`; the helpers here turn operands into text for ``LIKE`` and
+into typed SQL for function arguments.
 """
 
 from __future__ import annotations
@@ -25,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules.dialects import JsonRef, SqlDialect
-from bastion.rules.resolver import ItemsFactory, Kind
+from bastion.rules.resolver import Affinity, ItemsFactory, Kind
 
 NO_VALUE: Any = object()
 JSON_TEXT = "json_text"
@@ -46,6 +39,7 @@ class SqlOperand:
     items: ItemsFactory | None = None
     item_kind: Kind = Kind.TEXT
     fold: bool = True
+    affinity: Affinity = Affinity.NONE
 
     @property
     def is_literal(self) -> bool:
@@ -98,37 +92,6 @@ def text_value(value: Any) -> str | None:
 def numeric_text(value: str) -> float | None:
     """The number a text literal spells (SQLite's NUMERIC affinity), or None."""
     return float(value) if _NUMERIC_TEXT.fullmatch(value) else None
-
-
-def is_word(operand: SqlOperand) -> bool:
-    """A text literal that does not spell a number."""
-    return operand.kind is Kind.TEXT and operand.is_literal and numeric_text(operand.value) is None
-
-
-def number_vs_word(left: SqlOperand, right: SqlOperand) -> bool:
-    """True when one side is a number/bool and the other a non-numeric text literal."""
-    numeric = (Kind.NUMBER, Kind.BOOL)
-    return (left.kind in numeric and is_word(right)) or (right.kind in numeric and is_word(left))
-
-
-def common_domain(left: SqlOperand, right: SqlOperand) -> Kind | str:
-    """The Kind (or :data:`JSON_TEXT`) in which ``left`` and ``right`` are compared."""
-    kinds = (left.kind, right.kind)
-    if left.kind is Kind.JSON and right.kind is Kind.JSON:
-        return JSON_TEXT
-    if Kind.NULL in kinds:
-        other_kind = right.kind if left.kind is Kind.NULL else left.kind
-        return Kind.TEXT if other_kind in (Kind.NULL, Kind.JSON) else other_kind
-    if Kind.JSON in kinds:
-        return right.kind if left.kind is Kind.JSON else left.kind
-    if left.kind is right.kind:
-        return left.kind
-    if Kind.TEXT not in kinds:
-        return Kind.NUMBER
-    text_side, other = (left, right) if left.kind is Kind.TEXT else (right, left)
-    if text_side.is_literal:
-        return Kind.NUMBER
-    return Kind.TEXT if other.is_literal else Kind.NUMBER
 
 
 def in_domain(operand: SqlOperand, domain: Kind | str, dialect: SqlDialect) -> ColumnElement[Any]:

@@ -87,6 +87,17 @@ class Kind(enum.Enum):
     NULL = "null"
 
 
+class Affinity(enum.Enum):
+    """What a value's source converts the other side of a comparison to, as SQLite's
+    column affinity does (see :mod:`bastion.rules.values`): a text column reads numbers
+    as text, a number or bool column reads numeric text as numbers; literals, functions
+    and computed values convert nothing."""
+
+    TEXT = "text"
+    NUMERIC = "numeric"
+    NONE = "none"
+
+
 @dataclass(frozen=True, slots=True)
 class ItemSource:
     """The items of a multi-valued operand: ``SELECT value FROM froms WHERE where``.
@@ -120,6 +131,9 @@ class ResolvedField:
     json_path: tuple[str | int, ...] | None = None
     modifier_applied: bool = False
     value: Any = field(default=_NO_VALUE, repr=False)
+    # A value computed from a column (``:length``, a modifier's result): it has no
+    # column affinity. Columns, relation paths and their items keep theirs.
+    computed: bool = False
 
     @property
     def is_literal(self) -> bool:
