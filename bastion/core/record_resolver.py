@@ -202,7 +202,7 @@ class RecordResolver:
 
         return ResolvedField(
             expr=table.c.id, multi=True, items=items, item_kind=chain.kind, modifier_applied=chain.modifier_applied,
-            computed=chain.computed)
+            computed=chain.computed, counts=modifier == "length" and chain.kind is Kind.NUMBER and chain.computed)
 
     def _chain_source(
         self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None

@@ -131,7 +131,8 @@ class _Compiler:
         if field.multi:
             items = field.items or self._array_items(field.expr, field.item_kind)
             affinity = Affinity.NONE if field.computed else _column_affinity(field.item_kind)
-            return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind, affinity=affinity)
+            return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind, affinity=affinity,
+                              counts=field.counts)
         if field.array:  # compared as a whole: its JSON text, in a column of numeric affinity
             return SqlOperand(Kind.TEXT, sql=self.dialect.array_text(field.expr), affinity=Affinity.NUMERIC)
         if field.json_path is not None or field.kind is Kind.JSON:
@@ -279,7 +280,7 @@ class _Compiler:
                 assert side.items is not None
                 if empty:
                     conditions.append(sa.not_(self._exists(side.items())))
-                    chosen[index] = SqlOperand(
+                    chosen[index] = literal(0) if side.counts else SqlOperand(
                         side.item_kind, sql=self.dialect.typed_null(side.item_kind), affinity=side.affinity
                     )
                     continue

@@ -40,6 +40,7 @@ class SqlOperand:
     item_kind: Kind = Kind.TEXT
     fold: bool = True
     affinity: Affinity = Affinity.NONE
+    counts: bool = False  # multi-valued counts: an empty set is one item 0 (not NULL)
 
     @property
     def is_literal(self) -> bool:

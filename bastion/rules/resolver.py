@@ -134,6 +134,9 @@ class ResolvedField:
     # A value computed from a column (``:length``, a modifier's result): it has no
     # column affinity. Columns, relation paths and their items keep theirs.
     computed: bool = False
+    # Multi-valued items that count (``members.tags:length``): no joined row reads as one
+    # item 0, where other items read as one NULL (PocketBase's length of a missing list).
+    counts: bool = False
 
     @property
     def is_literal(self) -> bool:
