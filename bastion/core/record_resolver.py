@@ -153,7 +153,10 @@ class RecordResolver:
         f = self._field(col, head)
         column = self._visible_column(table, col, head)
         if not rest:
-            return self._terminal(f, column, modifier)
+            resolved = self._terminal(f, column, modifier)
+            if column is not table.c[head]:  # a hidden email: the comparison itself fails
+                resolved = replace(resolved, guard=self._email_visible(table))
+            return resolved
         if f.TYPE in ("json", "geoPoint"):
             path, applied = json_path(rest, modifier)
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=path, modifier_applied=applied)
@@ -292,17 +295,17 @@ class RecordResolver:
         return [] if cond is None else [cond]
 
     def _visible_column(self, table: Any, col: Collection, name: str) -> ColumnElement[Any]:
-        """An auth record's email reads as NULL to client filters unless it is visible to
-        the caller, so emails cannot be guessed one filter at a time."""
+        """An auth record's email reads as NULL to client filters and sorts unless the
+        record shows it (``emailVisibility``), so emails cannot be guessed one filter at a
+        time; as in PocketBase this holds for the caller's own record too."""
         column: ColumnElement[Any] = table.c[name]
         if self.trusted or self.info.is_superuser or not col.is_auth or name != "email":
             return column
-        self.request_bound = True
-        visible: ColumnElement[bool] = table.c.emailVisibility == sa.true()
-        auth = self.info.auth
-        if auth is not None and auth.collection.id == col.id:
-            visible = sa.or_(visible, table.c.id == auth.id)
-        return sa.case((visible, column), else_=sa.null())
+        return sa.case((self._email_visible(table), column), else_=sa.null())
+
+    @staticmethod
+    def _email_visible(table: Any) -> ColumnElement[bool]:
+        return table.c.emailVisibility == sa.true()
 
     def _terminal(self, f: Field, column: ColumnElement[Any], modifier: str | None) -> ResolvedField:
         """The field a path ends in, as PocketBase reads it. A multiple select, relation or

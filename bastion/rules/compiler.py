@@ -96,7 +96,9 @@ class _Compiler:
         left, right = self.operand(node.left), self.operand(node.right)
         if left.items is not None or right.items is not None:
             return self.multi(left, node.op, right)
-        return self.scalar(left, node.op.base, right)
+        guards = [side.guard for side in (left, right) if side.guard is not None]
+        condition = self.scalar(left, node.op.base, right)
+        return sa.and_(condition, *guards) if guards else condition
 
     # -- operands ------------------------------------------------------------------
 
@@ -140,7 +142,7 @@ class _Compiler:
                 Kind.JSON, json=JsonRef(field.expr, field.json_path or ()), fold=False
             )
         affinity = Affinity.NONE if field.computed else _column_affinity(field.kind)
-        return SqlOperand(field.kind, sql=field.expr, affinity=affinity)
+        return SqlOperand(field.kind, sql=field.expr, affinity=affinity, guard=field.guard)
 
     def _array_items(self, array: ColumnElement[Any], item_kind: Kind) -> ItemsFactory:
         return lambda: self.dialect.json_items(array, item_kind)
@@ -175,7 +177,7 @@ class _Compiler:
 
             return SqlOperand(Kind.TEXT, items=lowered, item_kind=Kind.TEXT)
         text = self.dialect.ascii_lower(as_text(operand, self.dialect))
-        return SqlOperand(Kind.TEXT, sql=text, fold=operand.fold)
+        return SqlOperand(Kind.TEXT, sql=text, fold=operand.fold, guard=operand.guard)
 
     # -- scalar comparisons ----------------------------------------------------------
 

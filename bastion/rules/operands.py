@@ -41,6 +41,7 @@ class SqlOperand:
     fold: bool = True
     affinity: Affinity = Affinity.NONE
     counts: bool = False  # multi-valued counts: an empty set is one item 0 (not NULL)
+    guard: ColumnElement[bool] | None = None  # ANDed to every comparison (see ResolvedField)
 
     @property
     def is_literal(self) -> bool:

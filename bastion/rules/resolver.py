@@ -137,6 +137,9 @@ class ResolvedField:
     # Multi-valued items that count (``members.tags:length``): no joined row reads as one
     # item 0, where other items read as one NULL (PocketBase's length of a missing list).
     counts: bool = False
+    # A condition every comparison of this value also needs (PocketBase ANDs
+    # ``emailVisibility = TRUE`` to a client's comparison of an auth record's email).
+    guard: ColumnElement[bool] | None = None
 
     @property
     def is_literal(self) -> bool:
