@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,12 +22,14 @@ from bastion.api import (
     auth_flows,
     batch,
     collections,
+    files,
     health,
     oauth2,
     openapi,
     records,
     settings,
 )
+from bastion.api.cors import CorsMiddleware
 from bastion.api.errors import ErrorMiddleware
 from bastion.api.limits import (
     DEFAULT_BODY_LIMIT,
@@ -36,6 +37,7 @@ from bastion.api.limits import (
     DEFAULT_READ_TIMEOUT,
     BodyLimitMiddleware,
 )
+from bastion.api.paths import CleanPathMiddleware
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
 from bastion.core.ratelimit import Lockout, LockoutPolicy, RateLimiter
@@ -123,16 +125,15 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
         routes=[
             *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
             *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-            *oauth2.routes,
+            *oauth2.routes, *files.routes,
         ],
-        # CORS comes first so that every answer, errors included, carries its headers:
-        # a browser shows a script no status or message of an answer without them.
+        # An unclean path is redirected before anything else, as PocketBase's router does.
+        # CORS comes next so that every answer, errors included, carries its headers (a
+        # browser shows a script no status or message of an answer without them), and so
+        # that preflights are answered before rate limits and routing.
         middleware=[
-            Middleware(
-                CORSMiddleware, allow_origins=options.origins,
-                allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
-                allow_headers=["*"], max_age=86400,
-            ),
+            Middleware(CleanPathMiddleware),
+            Middleware(CorsMiddleware, origins=options.origins),
             Middleware(ErrorMiddleware),
             *rate_limits,
             Middleware(BodyLimitMiddleware, limit=options.body_limit, read_timeout=options.read_timeout,

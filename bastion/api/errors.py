@@ -19,7 +19,13 @@ SECURITY_HEADERS = [
     (b"x-xss-protection", b"1; mode=block"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"SAMEORIGIN"),
+    (b"cross-origin-opener-policy", b"same-origin"),
 ]
+
+# No route for a method and path: PocketBase's router sends GET and HEAD to its static
+# file handler (pb_public) and every other method to its catch-all route, so the message
+# tells which; it never answers 405.
+FILE_NOT_FOUND = "File not found."
 
 # Request ids: unique, not secret. A random prefix per process and a counter (one
 # getrandom() per request was 1 % of a small request's CPU).
@@ -48,9 +54,10 @@ def response_for(exc: BastionError, request_id: str) -> tuple[int, list[tuple[by
 class ErrorMiddleware:
     """Adds a request id and security headers; turns any escaped error into JSON.
 
-    Known errors keep their status and message, and so do the router's own answers
-    (404 for an unknown path, 405 with ``Allow``); anything else is logged with the
-    request id and answered with a bare 500 that reveals nothing of the cause.
+    Known errors keep their status and message. The router's own answers (no route for
+    the path, or none for the method) become PocketBase's 404s (see ``route_not_found``);
+    anything else is logged with the request id and answered with a bare 500 that
+    reveals nothing of the cause.
     """
 
     def __init__(self, app: ASGIApp):
@@ -85,6 +92,10 @@ class ErrorMiddleware:
             if started:
                 raise
             headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
+            if exc.status_code in (404, 405):  # Starlette's router: no route for this path or method
+                body = route_not_found(scope["method"])
+                await _send(send, 404, headers + SECURITY_HEADERS, body)
+                return
             headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
             await _send(send, exc.status_code, headers + SECURITY_HEADERS, error_body(exc.status_code))
         except Exception:
@@ -93,6 +104,11 @@ class ErrorMiddleware:
                 raise
             headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
             await _send(send, 500, headers + SECURITY_HEADERS, error_body(500))
+
+
+def route_not_found(method: str) -> bytes:
+    """The body of PocketBase's 404 for a method and path no route serves."""
+    return error_body(404, FILE_NOT_FOUND if method in ("GET", "HEAD") else None)
 
 
 def _incoming_id(scope: Scope) -> str | None:

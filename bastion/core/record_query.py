@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,24 +31,30 @@ class ListParams:
     cursor: str | None = None  # keyset pagination when set ("" = first page)
 
 
+# What PocketBase (Go's strconv) reads as an integer and a boolean: ASCII digits with an
+# optional sign, within 64 bits; no spaces, underscores or other scripts' digits.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INT64 = 2**63
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
 def _int_param(query: Mapping[str, str], key: str, default: int) -> int:
     raw = query.get(key)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"Invalid {key} parameter: expected an integer, got {raw[:30]!r}.") from None
+    # (at most 19 significant digits before converting: int() refuses very long text)
+    value = int(raw) if _INTEGER.fullmatch(raw) and len(raw.lstrip("+-").lstrip("0")) <= 19 else None
+    if value is None or not -_INT64 <= value < _INT64:
+        raise BadRequest(f"Invalid {key} parameter: expected an integer, got {raw[:30]!r}.")
+    return value
 
 
 def _bool_param(raw: str | None) -> bool:
-    if raw is None:
+    if raw is None or raw == "" or raw in _FALSE:
         return False
-    value = raw.strip().lower()
-    if value in ("1", "t", "true"):
+    if raw in _TRUE:
         return True
-    if value in ("", "0", "f", "false"):
-        return False
     raise BadRequest(f"Invalid skipTotal parameter: expected a boolean, got {raw[:30]!r}.")
 
 

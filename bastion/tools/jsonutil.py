@@ -8,7 +8,7 @@ import orjson
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def dumps_str(value: Any) -> str:

@@ -118,7 +118,7 @@ async def test_error_answers_carry_cors_headers(client):
         assert res.headers["x-request-id"]
         assert res.json()["message"]
     preflight = await client.options(POSTS, headers={**origin, "Access-Control-Request-Method": "PATCH"})
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204
     assert "PATCH" in preflight.headers["access-control-allow-methods"]
 
 

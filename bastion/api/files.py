@@ -1,0 +1,21 @@
+"""``/api/files/{collection}/{recordId}/{filename}``: no files are stored yet (file fields
+hold names only), so every download is one of PocketBase's 404s for a missing file (an
+unknown collection has its own message), not the router's answer for a path it does not
+serve."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.api.http import app_of
+from bastion.core.errors import NotFound
+
+
+async def download(request: Request) -> Response:
+    app_of(request).registry.get(request.path_params["collection"], "Missing or invalid collection context.")
+    raise NotFound()
+
+
+routes = [Route("/api/files/{collection}/{record}/{filename}", download, methods=["GET", "HEAD"])]
