@@ -76,6 +76,19 @@ class BadRequest(BastionError):
     status = 400
 
 
+class InvalidQuery(BadRequest):
+    """A ``filter`` or ``sort`` that cannot be read. The answer is PocketBase's (its generic
+    400 message, empty ``data``); what is wrong, with its position, is in ``detail``, a key
+    PocketBase's shape does not have."""
+
+    def __init__(self, detail: str):
+        super().__init__()
+        self.detail = sentence(detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "detail": self.detail}
+
+
 class ValidationFailed(BadRequest):
     """Field-level validation errors; ``data`` maps field names to FieldError (or nests)."""
 

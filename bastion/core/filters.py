@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.errors import BadRequest, Forbidden
+from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
 from bastion.core.record_query import FilterBuilder
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
@@ -61,7 +61,7 @@ SUPERUSER_FAN_OUT = FanOut(per_comparison=4, per_filter=16)
 
 
 def invalid(kind: str, exc: FilterError) -> BadRequest:
-    return BadRequest(f"Invalid {kind}: {exc}")
+    return InvalidQuery(f"Invalid {kind}: {exc}")
 
 
 def _comparisons(node: Expr) -> Iterator[Comparison]:
@@ -70,6 +70,19 @@ def _comparisons(node: Expr) -> Iterator[Comparison]:
             yield from _comparisons(item)
     else:
         yield node
+
+
+def check_sort_fan_out(resolver: RecordResolver, bound: FanOut) -> None:
+    """Refuse a sort whose keys take more multi-valued steps than ``bound``: each such key
+    reads every row its path reaches, for every record sorted."""
+    for identifier, taken in resolver.multi_steps.items():
+        if taken > bound.per_comparison:
+            raise FilterError(
+                f"too many multi-valued relation steps in the sort key at position {identifier.pos} "
+                f"({taken}; at most {bound.per_comparison})", identifier.pos)
+    total = sum(resolver.multi_steps.values())
+    if total > bound.per_filter:
+        raise FilterError(f"too many multi-valued relation steps in the sort ({total}; at most {bound.per_filter})", 0)
 
 
 def check_fan_out(text: str, resolvers: list[RecordResolver], bound: FanOut) -> None:
@@ -141,34 +154,43 @@ class Filters:
                 check_fan_out(text, resolvers, SUPERUSER_FAN_OUT if req.is_superuser else CLIENT_FAN_OUT)
             except FilterError as exc:
                 raise invalid("filter", exc) from None
+            guards = [guard for resolver in resolvers if resolver.table is table for guard in resolver.guards]
+            if guards:
+                cond = sa.and_(cond, *guards)
             if reusable and not any(r.request_bound for r in resolvers):
                 self.registry.remember(key, cond)
             return cond
 
         return build
 
-    def order_by(self, text: str, col: Collection, table: sa.Table, info: RequestInfo) -> list[Any]:
+    def ordering(
+        self, text: str, col: Collection, table: sa.Table, info: RequestInfo
+    ) -> tuple[list[Any], sa.ColumnElement[bool]]:
+        """ORDER BY clauses for ``text``, and what sorting by it adds to the query's
+        conditions: as in PocketBase, a record whose related record on a sort path the
+        caller may not list drops out."""
         if not text:
-            return []
+            return [], sa.true()
         if not info.is_superuser:
             for marker in ("@collection.", "@request."):
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         if "@collection." in text:
-            raise BadRequest("Invalid sort: @collection fields cannot be sorted by.")
+            raise InvalidQuery("Invalid sort: @collection fields cannot be sorted by.")
         key = self._sort_key(col, table, text, info)
         cached = self.registry.memo(key)
         if cached is not None:
-            return list(cached)
+            return list(cached), sa.true()  # kept only when nothing in it depends on the caller
         resolver = self.client_resolver(col, table, info)
         rowid = None if self.dialect == "sqlite" else table.c.id
         try:
             clauses = compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
+            check_sort_fan_out(resolver, SUPERUSER_FAN_OUT if info.is_superuser else CLIENT_FAN_OUT)
         except FilterError as exc:
             raise invalid("sort", exc) from None
-        if not resolver.request_bound and len(text) <= MAX_KEPT_TEXT:
+        if not resolver.request_bound and not resolver.guards and len(text) <= MAX_KEPT_TEXT:
             self.registry.remember(key, clauses)
-        return clauses
+        return clauses, sa.and_(sa.true(), *resolver.guards)
 
     def reused(self, col: Collection, table: sa.Table, filter_text: str, sort: str, info: RequestInfo) -> bool:
         """Whether the client filter and sort over ``col`` were compiled once and kept

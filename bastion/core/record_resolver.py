@@ -106,6 +106,9 @@ class RecordResolver:
         # While :meth:`every_row` compiles a comparison: ``@collection`` references read
         # fresh aliases (kept here) instead of the shared joined row.
         self._fresh: dict[str, Any] | None = None
+        # For client filters and sorts: conditions on the record as a whole, one per single
+        # relation followed, that its related record (if any) passes its list rule.
+        self.guards: list[ColumnElement[bool]] = []
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
@@ -169,6 +172,8 @@ class RecordResolver:
         inner = self._path(alias, target, rest, depth + 1, modifier)
         if inner.multi:
             return self._chain(table, col, parts, depth, modifier)
+        if table is self.table:  # (deeper hops: their subqueries apply the rules)
+            self._guard_relation(target, column)
         conds = [alias.c.id == column, *self._joined(target, alias)]
         # Correlated with whatever encloses it, even when it ends up inside the FROM of an
         # item source (``author.tags:each``), where automatic correlation would not look.
@@ -293,6 +298,18 @@ class RecordResolver:
         self.request_bound = True
         cond = self.join_rule(target, alias)
         return [] if cond is None else [cond]
+
+    def _guard_relation(self, target: Collection, column: ColumnElement[Any]) -> None:
+        """PocketBase joins a followed relation and adds, for the whole query, "the joined
+        record is missing or passes its list rule": a record whose related record the
+        caller may not list drops out of the answer, whatever else the filter says."""
+        joined = self.registry.table(target).alias()
+        rule = self._joined(target, joined)
+        if not rule:
+            return
+        hidden: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(joined).where(
+            joined.c.id == column, sa.not_(sa.func.coalesce(rule[0], sa.false(), type_=sa.Boolean())))
+        self.guards.append(sa.not_(hidden.exists()))
 
     def _visible_column(self, table: Any, col: Collection, name: str) -> ColumnElement[Any]:
         """An auth record's email reads as NULL to client filters and sorts unless the

@@ -14,6 +14,7 @@ from bastion.core import cursor
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.fields.scalar import AutodateField
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
@@ -129,8 +130,9 @@ class RecordService:
         if kept is not None and kept[2] is access:
             return kept[0], kept[1]
         where = self._where(info, col, table, access, params)
-        page = (sa.select(table).where(where)
-                .order_by(*self.filters.order_by(params.sort, col, table, info))
+        order, guard = self.filters.ordering(params.sort, col, table, info)
+        where = sa.and_(where, guard)
+        page = (sa.select(table).where(where).order_by(*order)
                 .limit(params.per_page).offset(sa.bindparam(OFFSET)))
         count = None if params.skip_total else sa.select(sa.func.count()).select_from(table).where(where)
         if ((access is None or self.filters.kept(access))
@@ -253,13 +255,23 @@ class RecordService:
                 row = await single.fetch_one(insert, self._db_values(col, prepared.values))
             assert row is not None
             return self.to_api(col, row, info)
+        # The create rule sees the new record before its autodate fields are stamped, as in
+        # PocketBase ("created != ''" refuses every create): they are set after the check.
+        stamps = {} if rule is None else {
+            f.name: prepared.values[f.name] for f in col.fields
+            if isinstance(f, AutodateField) and prepared.values.get(f.name)}
         async with self._tx(conn) as conn:
             # A generated id is random enough not to collide: the primary key still guards it.
             await self._check_consistency(
                 conn, col, prepared, None, "Failed to create record.", check_id=client_id)
-            row = await conn.fetch_one(insert, self._db_values(col, prepared.values))
+            unstamped = {**prepared.values, **dict.fromkeys(stamps, "")}
+            row = await conn.fetch_one(insert, self._db_values(col, unstamped))
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
                 raise BadRequest("Failed to create record.")
+            if stamps:
+                await conn.execute(table.update().where(table.c.id == prepared.values["id"])
+                                   .values(self._db_values(col, stamps)))
+                row = {**dict(row or {}), **self._db_values(col, stamps)}
         assert row is not None
         return self.to_api(col, row, info)
 

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules.ast import Identifier
-from bastion.rules.dialects import JsonRef, get_dialect
+from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
 from bastion.rules.errors import FilterError
 from bastion.rules.lexer import TokenKind, tokenize
 from bastion.rules.parser import parse_identifier
-from bastion.rules.resolver import FieldResolver, Kind
+from bastion.rules.resolver import FieldResolver, Kind, ResolvedField
 
 MAX_SORT_FIELDS = 8
 MAX_SORT_FIELD_LENGTH = 255
@@ -118,20 +118,30 @@ def _sort_keys(
         field = resolver.resolve(item.field)
     except FilterError as error:
         raise error.at(item.field.pos, f'sort field "{item.field.text}"') from None
-    if field.is_literal or field.multi:
+    if field.is_literal:
         raise FilterError(
             f'Invalid sort field "{item.field.text}" at position {item.field.pos}: '
-            "only single-valued fields can be sorted",
+            "only fields can be sorted",
             item.field.pos,
         )
     modifier = None if field.modifier_applied else item.field.modifier
-    if modifier not in (None, "lower"):
+    if modifier not in (None, "lower", "length", "each"):
         raise FilterError(
             f'Invalid sort field "{item.field.text}" at position {item.field.pos}: '
             f"the :{modifier} modifier cannot be used for sorting",
             item.field.pos,
         )
     dialect = get_dialect(dialect_name)
+    if field.multi or (modifier == "each" and field.array):
+        return [_many_key(field, item.descending, modifier == "lower", dialect)]
+    if modifier in ("length", "each"):
+        if not field.array:
+            raise FilterError(
+                f'Invalid sort field "{item.field.text}" at position {item.field.pos}: '
+                f"the :{modifier} modifier needs a multiple field",
+                item.field.pos,
+            )
+        return [dialect.array_length(field.expr)]
     if field.json_path is not None or field.kind is Kind.JSON:
         ref = JsonRef(field.expr, field.json_path or ())
         if not modifier:
@@ -142,3 +152,15 @@ def _sort_keys(
     else:
         key = dialect.to_text(field.expr, field.kind) if modifier else field.expr
     return [dialect.ascii_lower(key) if modifier else key]
+
+
+def _many_key(field: ResolvedField, descending: bool, lower: bool, dialect: SqlDialect) -> ColumnElement[Any]:
+    """A many-valued path (``comments_via_post.created``, ``tags:each``) sorts by its
+    smallest value ascending and its largest descending (PocketBase joins every value
+    and leaves which one orders a record unspecified)."""
+    source = field.items() if field.items is not None else dialect.json_items(field.expr, field.item_kind)
+    value = source.value
+    if lower:
+        value = dialect.ascii_lower(dialect.to_text(value, field.item_kind))
+    pick = sa.func.max if descending else sa.func.min
+    return sa.select(pick(value)).select_from(*source.froms).where(*source.where).scalar_subquery()

@@ -88,9 +88,10 @@ async def test_filter_and_sort_parameters(client):
     assert await titles("filter=tags:length=0") == ["other"]
     assert await titles("filter=(views>1 %26%26 views<9) || title='help'&sort=title") == ["Hello", "help"]
     bad = await client.get("/api/collections/posts/records?filter=views>")
-    assert bad.status_code == 400 and "position" in bad.json()["message"]
+    assert bad.status_code == 400 and "position" in bad.json()["detail"]
+    assert bad.json()["message"] == "Something went wrong while processing your request."  # PocketBase's
     unknown = await client.get("/api/collections/posts/records?filter=nope=1")
-    assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
+    assert unknown.status_code == 400 and "nope" in unknown.json()["detail"]
     hidden = await client.get("/api/collections/posts/records?filter=secret='x'")
     assert hidden.status_code == 400
     req = await client.get("/api/collections/posts/records?filter=@request.auth.id=''")
@@ -137,7 +138,7 @@ async def test_client_filters_respect_joined_collections(client):
     await client.post("/api/collections/boxes/records", headers=su, json={"vault": v, "notes": [secret]})
     await client.post("/api/collections/boxes/records", headers=su, json={"notes": [shown]})
     probe = await client.get("/api/collections/boxes/records", params={"filter": "vault.code = '1234'"}, headers=ha)
-    assert probe.status_code == 400 and "vault" in probe.json()["message"]
+    assert probe.status_code == 400 and "vault" in probe.json()["detail"]
     via = await client.get("/api/collections/boxes/records", params={"filter": "notes.text ?= 'hidden'"}, headers=ha)
     assert via.status_code == 200 and via.json()["items"] == []
     ok = await client.get("/api/collections/boxes/records", params={"filter": "notes.text ?= 'shown'"}, headers=ha)
@@ -194,3 +195,19 @@ async def test_collection_references_share_one_joined_row(client):
     await client.delete("/api/collections/members/truncate", headers=su)
     names = [p["name"] for p in (await client.get("/api/collections/projects/records", headers=ha)).json()["items"]]
     assert names == ["other"]
+
+
+async def test_create_rule_sees_autodate_fields_unstamped(client):
+    su = client.su()
+    fields = [{"name": "title", "type": "text"}, {"name": "created", "type": "autodate", "onCreate": True}]
+    for name, rule in (("stamped", "created != ''"), ("unstamped", "created = ''")):
+        res = await client.post("/api/collections", headers=su, json={
+            "name": name, "createRule": rule, "listRule": "", "fields": fields})
+        assert res.status_code == 200, res.text
+    refused = await client.post("/api/collections/stamped/records", json={"title": "x"})
+    assert refused.status_code == 400
+    made = await client.post("/api/collections/unstamped/records", json={"title": "x"})
+    assert made.status_code == 200 and made.json()["created"] != ""
+    listed = await client.get("/api/collections/unstamped/records")
+    assert listed.json()["items"][0]["created"] == made.json()["created"]  # stamped after the check
+    assert (await client.get("/api/collections/stamped/records")).json()["totalItems"] == 0

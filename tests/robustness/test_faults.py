@@ -112,7 +112,7 @@ class Load:
         out = Outcome(started, time.monotonic() - started, kind, res.status_code, res.headers.get("retry-after"))
         doc = res.json()
         if res.status_code >= 400:
-            out.shape_ok = set(doc) == {"status", "message", "data"} and doc["status"] == res.status_code
+            out.shape_ok = set(doc) - {"detail"} == {"status", "message", "data"} and doc["status"] == res.status_code
         elif kind == "create":
             out.marker, out.record_id = marker, doc["id"]
             mine.append(doc["id"])
