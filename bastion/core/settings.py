@@ -34,8 +34,8 @@ _S3 = {"enabled": False, "bucket": "", "region": "", "endpoint": "", "accessKey"
 
 DEFAULTS: dict[str, Any] = {
     "meta": {"appName": "Bastion", "appURL": "http://localhost:8090", "senderName": "Support",
-             "senderAddress": "support@example.com", "hideControls": False, "accentColor": ""},
-    "logs": {"maxDays": 5, "minLevel": 0, "logIP": True, "logAuthId": False},
+             "senderAddress": "support@example.com", "hideControls": False, "accentColor": "#1055c9"},
+    "logs": {"maxDays": 5, "minLevel": 0, "logIP": True, "logAuthId": False, "maxDataSize": 0},
     "smtp": {"enabled": False, "host": "smtp.example.com", "port": 587, "username": "", "password": "",
              "authMethod": "", "tls": False, "localName": ""},
     "s3": dict(_S3),
@@ -60,6 +60,7 @@ _SCALARS: dict[tuple[str, ...], tuple[type, float, float]] = {
     ("meta", "hideControls"): (bool, 0, 0), ("meta", "accentColor"): (str, 0, 32),
     ("logs", "maxDays"): (int, 0, 100_000), ("logs", "minLevel"): (int, -100, 100),
     ("logs", "logIP"): (bool, 0, 0), ("logs", "logAuthId"): (bool, 0, 0),
+    ("logs", "maxDataSize"): (int, 0, 1 << 30),
     ("smtp", "enabled"): (bool, 0, 0), ("smtp", "host"): (str, 0, 255), ("smtp", "port"): (int, 1, 65535),
     ("smtp", "username"): (str, 0, 255), ("smtp", "password"): (str, 0, 255),
     ("smtp", "authMethod"): (str, 0, 10), ("smtp", "tls"): (bool, 0, 0), ("smtp", "localName"): (str, 0, 255),
