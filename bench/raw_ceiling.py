@@ -184,7 +184,7 @@ TRUE = ("1", "t", "true")
 
 USERS_COLLECTION_ID = "_pb_users_auth_"  # Bastion's id of the default users collection
 USERS_SECRET = "raw-ceiling-users-collection-auth-token-secret-50"  # 50 chars, as PocketBase's secrets
-TOKEN_DURATION = 604800  # Bastion's default for users (7 days)
+TOKEN_DURATION = 432000  # the default authToken duration of users (5 days), as in PocketBase
 HIDDEN_USER_COLUMNS = ("password", "tokenKey")
 
 

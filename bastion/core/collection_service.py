@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,10 +14,16 @@ import orjson
 import sqlalchemy as sa
 
 from bastion.core import view_query
-from bastion.core.collections import Collection, collection_from_stored, parse_collection
+from bastion.core.collections import (
+    Collection,
+    auth_problems,
+    collection_from_stored,
+    parse_collection,
+)
 from bastion.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
 from bastion.core.filters import Filters
+from bastion.core.indexes import IndexSpec, parse_index
 from bastion.core.migrations import MigrationFiles
 from bastion.core.params import get_param, put_param
 from bastion.core.ports import Connection, Database
@@ -25,6 +32,8 @@ from bastion.core.schema_sync import SchemaSync
 from bastion.core.tables import system_tables
 
 VIEW_QUERY_MAX = 5000
+# PostgreSQL keeps 63 bytes of a name, MariaDB 64: an index name must fit both.
+MAX_INDEX_NAME = 63
 
 
 class CollectionService:
@@ -71,9 +80,25 @@ class CollectionService:
 
     async def _create(self, data: Any, migrate: bool, trusted: bool) -> Collection:
         col = parse_collection(data, None, creating=True, trusted=trusted)
-        await self._check(col, None, "Failed to create collection.")
+        if isinstance(data, dict) and data.get("id") in (None, ""):
+            self._free_generated_id(col)
+        await self._check(col, None, "Failed to create collection.", strict=not trusted)
         await self._commit(None, col, f'create collection "{col.name}"', migrate)
         return col
+
+    def _free_generated_id(self, col: Collection) -> None:
+        """A generated id already taken (by a collection renamed since, say) gets a number
+        after it, in the index names too, as PocketBase does."""
+        taken = {c.id for c in self.registry.all()}
+        if col.id not in taken:
+            return
+        base = col.id
+        free = next((f"{base}{n}" for n in range(2, 1000) if f"{base}{n}" not in taken), base)
+        renamed = []
+        for text in col.indexes:
+            spec = parse_index(text)
+            renamed.append(replace(spec, name=spec.name.replace(base, free)).to_sql() if base in spec.name else text)
+        col.id, col.indexes = free, renamed
 
     async def _update(self, id_or_name: str, data: Any, migrate: bool) -> Collection:
         old = self.registry.get(id_or_name)
@@ -139,7 +164,7 @@ class CollectionService:
         old = self.registry.find(after["id"]) or self.registry.find(after["name"])
         new = parse_collection(after, old, creating=old is None, trusted=True)
         new.id = after["id"]
-        await self._check(new, old, "Failed to apply migration.")
+        await self._check(new, old, "Failed to apply migration.", strict=False)
         await self._commit(old, new, "", migrate=False)
 
     async def matching_ids(self, text: str, allowed: tuple[str, ...]) -> set[str]:
@@ -207,13 +232,16 @@ class CollectionService:
         return True
 
     # -- internals -----------------------------------------------------------------
-    async def _check(self, col: Collection, old: Collection | None, message: str) -> None:
+    async def _check(self, col: Collection, old: Collection | None, message: str, strict: bool = True) -> None:
+        """Checks that need the other collections or the database. ``strict`` is False for
+        definitions Bastion wrote itself (migrations, system collections): the checks
+        across auth options, which older versions did not make, are left out."""
         errors: dict[str, Any] = {}
-        clash = self.registry.find(col.name)
-        if clash is not None and (old is None or clash.id != old.id):
-            errors["name"] = FieldError("validation_collection_name_exists", "Collection name must be unique")
+        name_problem = await self._name_problem(col, old)
+        if name_problem is not None:
+            errors["name"] = name_problem
         if old is None and self.registry.find(col.id) is not None:
-            errors["id"] = FieldError("validation_collection_id_exists", "Collection id must be unique")
+            errors["id"] = FieldError("validation_invalid_or_existing_id", "The model id is invalid or already exists.")
         field_errors: dict[str, Any] = {}
         for i, f in enumerate(col.fields):
             if not col.is_view and f.name.lower() in self.db.sql.reserved_columns:
@@ -237,13 +265,101 @@ class CollectionService:
             errors["fields"] = field_errors
         if col.is_view and "viewQuery" not in errors:
             await self._prepare_view(col, errors)
+        if not errors and not col.is_view:
+            index_problem = await self._index_name_problem(col, old)
+            if index_problem:
+                errors["indexes"] = index_problem
         if not errors:
             for rule, text in col.rules.items():
                 problem = self.filters.check_rule(text, col) if text else None
                 if problem:
                     errors[rule] = FieldError("validation_invalid_rule", f"Invalid rule: {problem}")
+        if not errors and col.is_auth and strict:
+            errors.update(auth_problems(col, self.filters.check_rule))
         if errors:
             raise ValidationFailed(message, errors)
+
+    async def _name_problem(self, col: Collection, old: Collection | None) -> FieldError | None:
+        """PocketBase's checks of a name against what exists: another collection's name
+        (in any case) or id, or a table of the database that is no collection's."""
+        if not col.name:
+            return None
+        lowered = col.name.lower()
+        others = [c for c in self.registry.all() if old is None or c.id != old.id]
+        if any(c.name.lower() == lowered for c in others):
+            return FieldError("validation_collection_name_exists", "Collection name must be unique (case insensitive).")
+        if any(c.id == col.name for c in others):
+            return FieldError("validation_collection_name_id_duplicate",
+                              "The name must not match an existing collection id.")
+        if old is not None and old.name.lower() == lowered:
+            return None
+        collections = {c.name.lower() for c in self.registry.all()}
+        tables = {t.lower() for t in await self.db.table_names()} | set(self.tables)
+        if lowered in tables - collections:
+            return FieldError("validation_collection_name_invalid",
+                              "The name shouldn't match with an existing internal table.")
+        return None
+
+    async def _index_name_problem(self, col: Collection, old: Collection | None) -> dict[str, Any]:
+        """The first index whose name another collection's index, or a table, already has,
+        or that repeats an earlier index's definition. Index names share one namespace per
+        database in SQLite and PostgreSQL; they are checked the same way on every engine,
+        as a schema moves between them."""
+        others = [c for c in self.registry.all() if c.id != col.id and (old is None or c.id != old.id)]
+        used = {parse_index(text).name.lower(): c.name for c in others for text in c.indexes}
+        relations = {c.name.lower() for c in self.registry.all()} | {col.name.lower()} | set(self.tables)
+        dropped = {parse_index(text).name.lower() for text in old.indexes} if old is not None else set()
+        definitions: set[IndexSpec] = set()
+        for i, text in enumerate(col.indexes):
+            spec = parse_index(text)
+            name, lowered = spec.name, spec.name.lower()
+            if lowered in used:
+                return {str(i): FieldError(
+                    "validation_existing_index_name", f"The index name is already used in {used[lowered]} collection.",
+                    {"usedTableName": used[lowered]})}
+            definition = IndexSpec("", "", spec.unique, spec.columns, spec.where)
+            if definition in definitions:
+                return {str(i): FieldError(
+                    "validation_duplicated_index_definition", "The index definition already exists.")}
+            definitions.add(definition)
+            if lowered in relations:
+                return {str(i): FieldError(
+                    "validation_invalid_index_expression",
+                    f"Failed to create index {name} - there is already a table named {name}.")}
+            # Names an engine gives its own indexes (a table's primary key), on every engine.
+            if lowered.startswith("sqlite_") or lowered in ("primary", f"{col.name.lower()}_pkey"):
+                return {str(i): FieldError(
+                    "validation_invalid_index_expression",
+                    f"Failed to create index {name} - the name is reserved for internal use.")}
+            if len(name.encode()) > MAX_INDEX_NAME:
+                return {str(i): FieldError(
+                    "validation_invalid_index_expression",
+                    f"Failed to create index {name} - the name is longer than {MAX_INDEX_NAME} bytes.")}
+            if lowered not in dropped:
+                owner = await self._relation_owner(name)
+                if owner is not None:
+                    return {str(i): FieldError(
+                        "validation_existing_index_name", f"The index name is already used in {owner} collection.",
+                        {"usedTableName": owner})}
+        return {}
+
+    async def _relation_owner(self, name: str) -> str | None:
+        """The table owning the index (or the relation) called ``name`` in the database's
+        one namespace for them, if there is one: engine-made indexes such as primary
+        keys are in no collection's list."""
+        dialect = self.db.sql.name
+        if dialect == "sqlite":
+            query = sa.text("SELECT tbl_name AS owner FROM sqlite_master WHERE lower(name) = lower(:n) LIMIT 1")
+        elif dialect == "postgresql":
+            query = sa.text(
+                "SELECT coalesce(t.relname, c.relname) AS owner FROM pg_class c"
+                " LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid"
+                " WHERE c.relnamespace = to_regnamespace(current_schema()) AND lower(c.relname) = lower(:n) LIMIT 1")
+        else:  # MariaDB names indexes per table
+            return None
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(query, {"n": name})
+        return None if row is None else str(row["owner"])
 
     async def _prepare_view(self, col: Collection, errors: dict[str, Any]) -> None:
         query = col.view_query.rstrip().rstrip(";").strip()

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.core.auth_options import AUTH_DEFAULTS, parse_auth_options, public_auth_options
-from bastion.core.errors import FieldError, ValidationFailed
+from bastion.core.auth_options import (
+    AUTH_DEFAULTS,
+    LOAD_ERROR,
+    forget_missing_mapped_fields,
+    parse_auth_options,
+    public_auth_options,
+)
+from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
-from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import TextField
 from bastion.core.indexes import IndexColumn, IndexError_, IndexSpec, IndexWhere, parse_index
-from bastion.tools.ids import collection_id
+from bastion.tools.ids import collection_id, field_id
 from bastion.tools.timeutil import now_string
 
 TYPES = ("base", "auth", "view")
@@ -23,15 +29,16 @@ NAME_RE = re.compile(r"^\w{1,255}$", re.ASCII)
 # Names a database engine keeps for itself, whatever the engine in use (a schema moves
 # between engines): SQLite refuses sqlite_* tables, PostgreSQL looks up pg_* names in
 # its catalog first and keeps information_schema, MariaDB keeps the databases mysql,
-# performance_schema and sys. Bastion's own tables start with "_", and its view probes
-# with "bastion_probe_".
+# performance_schema and sys; Bastion's view probes start with "bastion_probe_". (Its own
+# tables, _collections, _params and _migrations, are refused as the tables they are.)
 RESERVED_NAME_RE = re.compile(
     r"^(?:sqlite_|pg_|bastion_probe_)|^(?:information_schema|performance_schema|mysql|sys)$", re.I)
 MAX_FIELDS = 500
 MAX_RULE = 3500
-RESERVED_FIELD_NAMES = {"expand", "collectionid", "collectionname"}
-AUTH_RESERVED_FIELD_NAMES = {"passwordconfirm", "oldpassword"}
-AUTH_SYSTEM_FIELDS = ("id", "password", "tokenKey", "email", "emailVisibility", "verified")
+# Field names PocketBase refuses, exactly so (the last three are keys of every record).
+RESERVED_FIELD_NAMES = {"null", "true", "false", "_rowid_", "expand", "collectionId", "collectionName"}
+AUTH_RESERVED_FIELD_NAMES = {"passwordConfirm", "oldPassword"}  # exactly so, as in PocketBase
+ID_PATTERN = r"^[a-z0-9]+$"
 
 
 @dataclass
@@ -95,16 +102,15 @@ class Collection:
 def id_field(system: bool = True) -> TextField:
     f = TextField(
         name="id", id="text3208210256", system=system, required=True, primaryKey=True,
-        min=15, max=15, pattern=r"^[a-z0-9]+$", autogeneratePattern="[a-z0-9]{15}",
+        min=15, max=15, pattern=ID_PATTERN, autogeneratePattern="[a-z0-9]{15}",
     )
     f.parse_options(f.to_dict(), {})
     return f
 
 
-def auth_system_fields(existing: Collection | None = None) -> list[Field]:
-    """The fields every auth collection has, in PocketBase's order."""
-    errs: dict[str, Any] = {}
-    specs = [
+def auth_field_specs() -> list[dict[str, Any]]:
+    """The fields every auth collection has besides ``id``, in PocketBase's order."""
+    return [
         {"name": "password", "type": "password", "system": True, "hidden": True, "required": True, "min": 8},
         {"name": "tokenKey", "type": "text", "system": True, "hidden": True, "required": True,
          "min": 30, "max": 60, "autogeneratePattern": "[a-zA-Z0-9]{50}"},
@@ -112,12 +118,13 @@ def auth_system_fields(existing: Collection | None = None) -> list[Field]:
         {"name": "emailVisibility", "type": "bool", "system": True},
         {"name": "verified", "type": "bool", "system": True},
     ]
-    out: list[Field] = [id_field()]
-    for spec in specs:
-        f = field_from_dict(spec, errs)
-        assert f is not None
-        out.append(f)
-    return out
+
+
+def _unreadable(creating: bool, key: str) -> BadRequest:
+    """PocketBase's answer to a body it cannot decode (a key of the wrong type)."""
+    if creating and key in ("name", "type"):
+        return BadRequest("Failed to load the collection type data due to invalid formatting.")
+    return BadRequest(LOAD_ERROR)
 
 
 def parse_collection(
@@ -131,41 +138,34 @@ def parse_collection(
     message = "Failed to create collection." if creating else "Failed to update collection."
     if not isinstance(data, dict):
         raise ValidationFailed(message, {"": FieldError("validation_invalid_value", "Must be a JSON object")})
+    if not trusted:
+        for key in ("name", "type", "id"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise _unreadable(creating, key)
     errors: dict[str, Any] = {}
     base = existing.to_dict(secrets=True) if existing else {}
     merged = {**base, **data}
     ctype = merged.get("type")
     ctype = "base" if ctype in (None, "") else ctype
     if ctype not in TYPES:
-        errors["type"] = FieldError("validation_in_invalid", f"Must be one of {', '.join(TYPES)}")
+        errors["type"] = FieldError("validation_in_invalid", "Must be a valid value")
         ctype = "base"
     if existing and ctype != existing.type:
         errors["type"] = FieldError("validation_collection_type_change", "Collection type cannot be changed")
-    name = merged.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        errors["name"] = FieldError(
-            "validation_invalid_name", "Must be 1-255 letters, digits or underscores"
-        )
-        name = ""
-    elif trusted:
-        pass
-    elif existing and existing.system and name != existing.name:
-        errors["name"] = FieldError("validation_collection_system_name_change", "System collections cannot be renamed")
-    elif name.startswith("_") and not (existing and existing.system):
-        errors["name"] = FieldError("validation_invalid_name", "Names starting with _ are reserved")
-    elif RESERVED_NAME_RE.match(name) and not (existing and existing.name == name):
-        errors["name"] = FieldError(
-            "validation_collection_name_invalid", "The name shouldn't match with an existing internal table.")
+    name = _parse_name(merged.get("name"), existing, trusted, errors)
     cid = existing.id if existing else merged.get("id")
     cid = collection_id(ctype, name) if cid in (None, "") else cid
-    if not isinstance(cid, str) or not re.match(r"^\w{1,100}$", cid):
-        errors["id"] = FieldError("validation_invalid_value", "Must be 1-100 letters, digits or underscores")
+    if not isinstance(cid, str) or len(cid) > 100:
+        errors["id"] = FieldError("validation_length_out_of_range", "The length must be between 1 and 100",
+                                  {"max": 100, "min": 1})
+    elif not NAME_RE.match(cid):
+        errors["id"] = FieldError("validation_match_invalid", "Must be in a valid format")
     col = Collection(
         id=cid if isinstance(cid, str) else "", name=name, type=ctype,
         system=bool(merged.get("system")) if trusted else (existing.system if existing else False),
         created=existing.created if existing else now_string(), updated=now_string(),
     )
-    col.rules = _parse_rules(merged, ctype, None if trusted else existing, errors)
+    col.rules = _parse_rules(merged, ctype, None if trusted else existing, errors, strict=not trusted)
     if ctype == "view":
         query = merged.get("viewQuery", "")
         if not isinstance(query, str) or not query.strip():
@@ -173,8 +173,10 @@ def parse_collection(
         else:
             col.view_query = query.strip()
     if ctype == "auth":
-        col.auth = parse_auth_options(merged, existing.auth if existing else None, errors)
-    col.fields = _parse_fields(merged.get("fields"), ctype, existing, errors)
+        col.auth = parse_auth_options(merged, existing.auth if existing else None, errors, strict=not trusted)
+    col.fields = _parse_fields(merged.get("fields"), ctype, existing, errors, strict=not trusted)
+    if ctype == "auth":
+        forget_missing_mapped_fields(col.auth, {f.name for f in col.fields})
     renames = {}
     if existing is not None:
         for f in col.fields:
@@ -187,8 +189,33 @@ def parse_collection(
     return col
 
 
+def _parse_name(name: Any, existing: Collection | None, trusted: bool, errors: dict[str, Any]) -> str:
+    """The collection name, checked in PocketBase's order (a name taken by another
+    collection or an internal table is the service's to find)."""
+    if name is None or name == "":
+        errors["name"] = FieldError("validation_required", "Cannot be blank")
+    elif not isinstance(name, str) or len(name) > 255:
+        errors["name"] = FieldError("validation_length_out_of_range", "The length must be between 1 and 255",
+                                    {"max": 255, "min": 1})
+    elif not trusted and "_via_" in name.lower():
+        errors["name"] = FieldError("validation_found_via", 'The value cannot contain "_via_".')
+    elif not NAME_RE.match(name):
+        errors["name"] = FieldError("validation_match_invalid", "Must be in a valid format")
+    elif trusted:
+        return name
+    elif existing and existing.system and name != existing.name:
+        errors["name"] = FieldError(
+            "validation_collection_system_name_change", "System collection name cannot be changed")
+    elif RESERVED_NAME_RE.match(name) and not (existing and existing.name == name):
+        errors["name"] = FieldError(
+            "validation_collection_name_invalid", "The name shouldn't match with an existing internal table.")
+    else:
+        return name
+    return ""
+
+
 def _parse_rules(
-    merged: dict[str, Any], ctype: str, existing: Collection | None, errors: dict[str, Any]
+    merged: dict[str, Any], ctype: str, existing: Collection | None, errors: dict[str, Any], strict: bool
 ) -> dict[str, str | None]:
     names = RULES + (AUTH_RULES if ctype == "auth" else ())
     rules: dict[str, str | None] = {}
@@ -196,25 +223,79 @@ def _parse_rules(
         default = AUTH_DEFAULTS.get(rule) if rule in AUTH_RULES else None
         value = merged.get(rule, default)
         if value is not None and not isinstance(value, str):
+            if strict:
+                raise BadRequest(LOAD_ERROR)
             errors[rule] = FieldError("validation_invalid_rule", "Must be a string or null")
             continue
         if isinstance(value, str) and len(value) > MAX_RULE:
             errors[rule] = FieldError("validation_invalid_rule", f"Must be at most {MAX_RULE} characters")
             continue
         if rule == "manageRule" and value == "":
-            errors[rule] = FieldError("validation_invalid_rule", "Use null or a non-empty rule")
+            errors[rule] = FieldError("validation_nil_or_not_empty_required", "Cannot be blank")
             continue
         if existing and existing.system and existing.name.startswith("_") and value != existing.rules.get(rule):
             errors[rule] = FieldError(
-                "validation_collection_system_rule_change", "System collection rules cannot be changed"
+                "validation_collection_system_rule_change", "System collection API rule cannot be changed"
             )
             continue
         rules[rule] = value
     return rules
 
 
+# The system fields, each with the type it must have and the flags PocketBase enforces
+# on a submitted field of that name and type.
+_SYSTEM_FLAGS: dict[str, tuple[str, dict[str, bool]]] = {
+    "password": ("password", {"system": True, "hidden": True, "required": True}),
+    "tokenKey": ("text", {"system": True, "hidden": True, "required": True}),
+    "email": ("email", {"system": True, "hidden": False}),
+    "emailVisibility": ("bool", {"system": True}),
+    "verified": ("bool", {"system": True}),
+}
+
+
+def _merged_items(raw: list[Any]) -> list[Any]:
+    """The submitted field definitions merged as PocketBase merges them: a field with an
+    id replaces the earlier one with that id; one without replaces the earlier one of the
+    same name (taking its id), in place. Every other field gets the id derived from its
+    type and name, made unique with a number."""
+    out: list[Any] = []
+    for item in raw:
+        given = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or given not in (None, "") and not isinstance(given, str):
+            out.append(item)  # not a field, or an id of the wrong type: the parser says so
+            continue
+        item = dict(item)
+        name, ftype = _text(item.get("name")), _text(item.get("type"))
+        if given:
+            at = next((i for i, other in enumerate(out) if _key(other, "id") == given), None)
+        else:
+            item.pop("id", None)
+            if ftype:
+                base, taken = field_id(ftype, name), {_key(other, "id") for other in out}
+                item["id"] = next((f"{base}{n}" for n in ("", *range(2, 1000)) if f"{base}{n}" not in taken), base)
+            at = next((i for i, other in enumerate(out) if name and _key(other, "name") == name), None)
+            if at is not None:
+                item["id"] = out[at].get("id")
+        if at is None:
+            out.append(item)
+        else:
+            out[at] = item
+    return out
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _key(entry: Any, key: str) -> str:
+    """A text key (``id`` or ``name``) of a definition or a field; "" when there is none."""
+    if isinstance(entry, Field):
+        return str(getattr(entry, key))
+    return _text(entry.get(key)) if isinstance(entry, dict) else ""
+
+
 def _parse_fields(
-    raw: Any, ctype: str, existing: Collection | None, errors: dict[str, Any]
+    raw: Any, ctype: str, existing: Collection | None, errors: dict[str, Any], strict: bool = True
 ) -> list[Field]:
     if raw is None:
         raw = []
@@ -224,42 +305,114 @@ def _parse_fields(
     if len(raw) > MAX_FIELDS:
         errors["fields"] = FieldError("validation_too_many_values", f"At most {MAX_FIELDS} fields")
         return []
+    # Every entry is a submitted definition or a system field put in by Bastion, in the
+    # final order (error keys are positions in it, as in PocketBase's answers).
+    entries: list[Any] = _merged_items(raw)
+    if ctype != "view":
+        given_id = next((e for e in entries if isinstance(e, dict) and e.get("name") == "id"), None)
+        if given_id is None or given_id.get("type") != "text":
+            entries.insert(0, id_field())
+    if ctype == "auth":
+        for spec in auth_field_specs():
+            at = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == spec["name"]),
+                      None)
+            if at is None:
+                entries.append(field_from_dict(spec, {}))
+            elif entries[at].get("type") != spec["type"]:
+                replacement = field_from_dict(spec, {})
+                assert replacement is not None
+                replacement.id = _key(entries[at], "id") or replacement.id
+                entries[at] = replacement
     field_errors: dict[str, Any] = {}
     fields: list[Field] = []
-    # Missing system fields are put in front, and error keys count them, as PocketBase's do.
-    submitted = {item.get("name") for item in raw if isinstance(item, dict) and isinstance(item.get("name"), str)}
-    system_names = () if ctype == "view" else (("id",) if ctype != "auth" else AUTH_SYSTEM_FIELDS)
-    offset = sum(1 for name in system_names if name not in submitted)
-    position: dict[int, int] = {}
-    for i, item in enumerate(raw):
+    for i, entry in enumerate(entries):
+        if isinstance(entry, Field):
+            fields.append(entry)
+            continue
         ferrs: dict[str, Any] = {}
-        f = field_from_dict(item, ferrs)
-        if f is not None and existing is not None:
-            _check_system_change(f, existing, ferrs)
+        f = field_from_dict(entry, ferrs)
+        if f is not None and not ferrs:
+            _enforce_system(f, ctype)
+            if existing is not None:
+                _check_system_change(f, existing, ferrs)
         if ferrs:
-            field_errors[str(i + offset)] = ferrs
+            field_errors[str(i)] = ferrs
         elif f is not None:
             fields.append(f)
-            position[id(f)] = i + offset
-    fields = _with_system_fields(fields, ctype)
-    reserved = RESERVED_FIELD_NAMES | (AUTH_RESERVED_FIELD_NAMES if ctype == "auth" else set())
-    seen: set[str] = set()
-    for i, f in enumerate(fields):
-        key = str(position.get(id(f), i))
-        lname = f.name.lower()
-        if lname in seen:
+    duplicate = _first_duplicate(entries)
+    if duplicate:
+        errors["fields"] = duplicate
+        return fields
+    if existing is not None and ctype != "view" and _system_field_lost(existing, entries):
+        errors["fields"] = FieldError("validation_system_field_change", "System fields cannot be deleted or renamed")
+        return fields
+    reserved = [str(i) for i, e in enumerate(entries)
+                if ctype == "auth" and isinstance(e, dict) and _key(e, "name") in AUTH_RESERVED_FIELD_NAMES]
+    if reserved:
+        errors["fields"] = {key: {"name": FieldError(
+            "validation_reserved_field_name", "The field name is reserved and cannot be used")} for key in reserved}
+        return fields
+    for i, entry in enumerate(entries):
+        name = _key(entry, "name") if isinstance(entry, dict) else ""
+        key = str(i)
+        if not strict:  # names older versions took stay readable
+            pass
+        elif name in RESERVED_FIELD_NAMES:
+            field_errors.setdefault(key, {})["name"] = FieldError("validation_not_in_invalid", "Must not be in list")
+        elif "_via_" in name.lower() and "name" not in field_errors.get(key, {}):
+            # A back-relation in a rule is written name_via_field: no field may look like one.
             field_errors.setdefault(key, {})["name"] = FieldError(
-                "validation_duplicated_field_name", f"Duplicated field name {f.name}")
-        if lname in reserved:
-            field_errors.setdefault(key, {})["name"] = FieldError(
-                "validation_not_in_invalid", f"{f.name} is a reserved field name")
-        seen.add(lname)
-        if ctype == "auth" and isinstance(f, PasswordField) and f.name != "password":
+                "validation_found_via", 'The value cannot contain "_via_".')
+        if ctype == "auth" and isinstance(entry, dict) and entry.get("type") == "password" and name != "password":
             field_errors.setdefault(key, {})["type"] = FieldError(
                 "validation_invalid_value", "Only the system password field may be of type password")
     if field_errors:
         errors["fields"] = field_errors
     return fields
+
+
+def _first_duplicate(entries: list[Any]) -> dict[str, Any] | None:
+    """PocketBase's one error for the first field repeating an earlier id or name."""
+    ids: set[str] = set()
+    names: set[str] = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, (dict, Field)):
+            continue
+        fid, name = _key(entry, "id"), _key(entry, "name")
+        if fid in ids:
+            return {str(i): {"id": FieldError(
+                "validation_duplicated_field_id", f'Duplicated or invalid field id "{fid}"')}}
+        if name.lower() in names:
+            return {str(i): {"name": FieldError(
+                "validation_duplicated_field_name", f"Duplicated or invalid field name {name}",
+                {"fieldName": name})}}
+        ids.add(fid)
+        names.add(name.lower())
+    return None
+
+
+def _system_field_lost(existing: Collection, entries: list[Any]) -> bool:
+    """Whether a system field of ``existing`` is missing (by id) or renamed."""
+    names: dict[str, str] = {}
+    for entry in entries:
+        names.setdefault(_key(entry, "id"), _key(entry, "name"))
+    return any(f.system and names.get(f.id) != f.name for f in existing.fields)
+
+
+def _enforce_system(f: Field, ctype: str) -> None:
+    """The flags a submitted system field keeps whatever was sent (PocketBase's rules)."""
+    if ctype == "view":
+        return
+    if f.name == "id" and isinstance(f, TextField):
+        f.system = f.required = f.primaryKey = True
+        f.hidden = False
+        if not f.pattern:
+            f.pattern = ID_PATTERN
+        return
+    wanted, flags = _SYSTEM_FLAGS.get(f.name, ("", {}))
+    if ctype == "auth" and wanted == f.TYPE:
+        for attr, value in flags.items():
+            setattr(f, attr, value)
 
 
 def _check_system_change(f: Field, existing: Collection, ferrs: dict[str, Any]) -> None:
@@ -270,71 +423,60 @@ def _check_system_change(f: Field, existing: Collection, ferrs: dict[str, Any]) 
         f.system = True
 
 
-def _with_system_fields(fields: list[Field], ctype: str) -> list[Field]:
-    """Ensure the ``id`` field (and auth fields) exist, first and in order."""
-    if ctype == "view":
-        return fields
-    required = [id_field()] if ctype != "auth" else auth_system_fields()
-    by_name = {f.name: f for f in fields}
-    head: list[Field] = []
-    for sys_field in required:
-        given = by_name.get(sys_field.name)
-        if given is not None and given.TYPE == sys_field.TYPE:
-            given.system = True
-            if sys_field.name == "id":
-                given.primaryKey = True  # type: ignore[attr-defined]
-            head.append(given)
-        else:
-            head.append(sys_field)
-    names = {f.name for f in head}
-    return head + [f for f in fields if f.name not in names]
-
-
 def _parse_indexes(
     raw: Any, col: Collection, errors: dict[str, Any], renames: dict[str, str]
 ) -> list[str]:
+    """The indexes in Bastion's canonical text; the first problem found is reported, at
+    its position, as PocketBase reports it."""
     if raw is None:
         raw = []
     if not isinstance(raw, list) or len(raw) > 100:
         errors["indexes"] = FieldError("validation_invalid_value", "Must be a list of at most 100 indexes")
         return []
     out: list[str] = []
-    index_errors: dict[str, Any] = {}
+    problem: dict[str, Any] = {}
     names = {f.name for f in col.fields}
     for i, text in enumerate(raw):
         try:
             spec = parse_index(text)
         except IndexError_ as exc:
-            index_errors[str(i)] = FieldError("validation_invalid_index_expression", f"Invalid index: {exc}")
-            continue
+            problem = {str(i): FieldError("validation_invalid_index_expression", f"Invalid index: {exc}")}
+            break
         if renames:
             spec = _renamed(spec, renames, names)
         missing = [c.name for c in spec.columns if c.name not in names]
         if spec.where and spec.where.column not in names:
             missing.append(spec.where.column)
         if missing:
-            index_errors[str(i)] = FieldError(
-                "validation_invalid_index_expression", f"Unknown field(s) in index: {', '.join(dict.fromkeys(missing))}")
-            continue
+            problem = {str(i): FieldError(
+                "validation_invalid_index_expression", f"Unknown field(s) in index: {', '.join(dict.fromkeys(missing))}")}
+            break
         spec = IndexSpec(spec.name, col.name, spec.unique, spec.columns, spec.where)
         out.append(spec.to_sql())
     if "name" in errors or "id" in errors:
         # Index texts name the table (generated auth ones the id too): with either invalid
         # they cannot be read back, and the collection is refused anyway.
-        if index_errors:
-            errors["indexes"] = index_errors
+        if problem:
+            errors["indexes"] = problem
         return out
-    if col.is_auth:
+    if col.is_auth and not problem:
         out = _ensure_auth_indexes(out, col)
-    seen: set[str] = set()
-    for i, text in enumerate(out):
-        iname = parse_index(text).name.lower()
-        if iname in seen:
-            index_errors[str(i)] = FieldError("validation_duplicated_index_name", "Duplicated index name")
-        seen.add(iname)
-    if index_errors:
-        errors["indexes"] = index_errors
+    problem = problem or _index_repeats(out)
+    if problem:
+        errors["indexes"] = problem
     return out
+
+
+def _index_repeats(indexes: list[str]) -> dict[str, Any]:
+    """The first index repeating an earlier one's name (its definition is the service's
+    to check, after the names other collections use, in PocketBase's order)."""
+    names: set[str] = set()
+    for i, text in enumerate(indexes):
+        name = parse_index(text).name.lower()
+        if name in names:
+            return {str(i): FieldError("validation_duplicated_index_name", "The index name already exists")}
+        names.add(name)
+    return {}
 
 
 def _renamed(spec: IndexSpec, renames: dict[str, str], names: set[str]) -> IndexSpec:
@@ -366,3 +508,30 @@ def collection_from_stored(data: dict[str, Any]) -> Collection:
     col.id = data["id"]
     col.created, col.updated = data.get("created", ""), data.get("updated", "")
     return col
+
+
+def auth_problems(col: Collection, check_rule: Callable[[str, Collection], str | None]) -> dict[str, Any]:
+    """PocketBase's checks across an auth collection's options, made once everything else
+    is valid: MFA needs a second way to sign in (and a valid rule), and every identity
+    field must exist and have a single-column UNIQUE index."""
+    mfa, password_auth = col.auth["mfa"], col.auth["passwordAuth"]
+    if mfa["enabled"]:
+        methods = sum(bool(col.auth[key]["enabled"]) for key in ("passwordAuth", "otp", "oauth2"))
+        if methods < 2:
+            return {"mfa": {"enabled": FieldError(
+                "validation_mfa_not_enough_auths", "MFA requires at least 2 auth methods to be enabled.")}}
+        problem = check_rule(mfa["rule"], col) if mfa["rule"] else None
+        if problem:
+            return {"mfa": {"rule": FieldError("validation_invalid_rule", f"Invalid rule: {problem}")}}
+    if not password_auth["enabled"]:
+        return {}
+    unique = {s.columns[0].name.lower() for s in col.index_specs() if s.unique and len(s.columns) == 1}
+    for name in password_auth["identityFields"]:
+        if col.field(name) is None:
+            return {"passwordAuth": {"identityFields": FieldError(
+                "validation_missing_field", f"Invalid or missing field {name}", {"fieldName": name})}}
+        if name.lower() not in unique:
+            return {"passwordAuth": {"identityFields": FieldError(
+                "validation_missing_unique_constraint", f"The field {name} doesn't have a UNIQUE constraint.",
+                {"fieldName": name})}}
+    return {}

@@ -145,6 +145,13 @@ class SchemaSync:
         if self.sql.name == "mysql":
             lengths = {c.name: 255 for c in spec.columns if table.c[c.name].type.__class__.__name__ in ("LONGTEXT", "JSON")}
             if lengths and not unique:
+                if any(c.desc for c in spec.columns):
+                    # SQLAlchemy cannot put a prefix length on a descending column.
+                    cols = ", ".join(
+                        self.q(c.name) + (f"({lengths[c.name]})" if c.name in lengths else "") + (" DESC" if c.desc else "")
+                        for c in spec.columns)
+                    await conn.ddl(f"CREATE INDEX {self.q(spec.name)} ON {self.q(col.name)} ({cols})")
+                    return
                 kwargs["mysql_length"] = lengths
         await conn.ddl(sa.schema.CreateIndex(sa.Index(spec.name, *exprs, **kwargs)))
 

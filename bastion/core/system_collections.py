@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bastion.core.collections import ID_PATTERN, auth_field_specs
+
 SUPERUSERS = "_superusers"
 SUPERUSERS_ID = "pbc_3142635823"
 USERS_ID = "_pb_users_auth_"
@@ -12,6 +14,14 @@ _AUTODATES = [
     {"name": "created", "type": "autodate", "system": True, "onCreate": True, "onUpdate": False},
     {"name": "updated", "type": "autodate", "system": True, "onCreate": True, "onUpdate": True},
 ]
+_ID = {"name": "id", "type": "text", "system": True, "required": True, "primaryKey": True,
+       "min": 15, "max": 15, "pattern": ID_PATTERN, "autogeneratePattern": "[a-z0-9]{15}"}
+
+
+def _auth_fields(*fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """An auth collection's system fields first (submitted fields keep their place, and
+    missing system fields would come after them), then ``fields``."""
+    return [_ID, *auth_field_specs(), *fields]
 
 
 # The record a system row belongs to: which collection, which record.
@@ -27,7 +37,7 @@ def superusers_definition() -> dict[str, Any]:
         "listRule": None, "viewRule": None, "createRule": None, "updateRule": None,
         "deleteRule": None, "authRule": "", "manageRule": None,
         "authToken": {"duration": 86400},
-        "fields": list(_AUTODATES),
+        "fields": _auth_fields(*_AUTODATES),
     }
 
 
@@ -37,14 +47,14 @@ def users_definition() -> dict[str, Any]:
         "id": USERS_ID, "name": "users", "type": "auth", "system": False,
         "listRule": owner, "viewRule": owner, "createRule": "", "updateRule": owner,
         "deleteRule": owner, "authRule": "", "manageRule": None,
-        "authToken": {"duration": 604800},
         "oauth2": {"mappedFields": {"id": "", "name": "name", "username": "", "avatarURL": "avatar"}},
-        "fields": [
+        # As PocketBase's: its created and updated fields are not system fields.
+        "fields": _auth_fields(
             {"name": "name", "type": "text", "max": 255},
             {"name": "avatar", "type": "file", "maxSelect": 1,
              "mimeTypes": ["image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp"]},
-            *_AUTODATES,
-        ],
+            *({**f, "system": False} for f in _AUTODATES),
+        ),
     }
 
 

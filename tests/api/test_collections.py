@@ -80,7 +80,7 @@ async def test_validation_errors(client):
     assert res.status_code == 400
     body = res.json()
     assert body["message"] == "Failed to create collection."
-    assert body["data"]["name"]["code"] == "validation_invalid_name"
+    assert body["data"]["name"]["code"] == "validation_match_invalid"
     assert body["data"]["type"]["code"] == "validation_in_invalid"
     await make_posts(client)
     dup = await client.post("/api/collections", json={"name": "POSTS"}, headers=client.su())
