@@ -1,4 +1,8 @@
-"""Fixtures of the differential suite: PocketBase and Bastion running side by side."""
+"""Fixtures of the differential suite: PocketBase and Bastion running side by side.
+
+At the end of a run the summary says how many requests were sent to both servers and
+compared, and how many recorded PocketBase answers (the filter table) were checked.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import pytest
 from tests.compat.harness import Pair, binary_runs, run_pair
 from tests.conftest import require_or_skip
 
+COUNTS = {"compared": 0, "recorded": 0}
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
@@ -17,4 +23,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     if problem:
         require_or_skip(problem)
     folder: Path = tmp_path_factory.mktemp("compat")
-    yield from run_pair(folder)
+    for running in run_pair(folder):
+        yield running
+        COUNTS["compared"] += running.compared
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if COUNTS["compared"] or COUNTS["recorded"]:
+        terminalreporter.write_line(
+            f"compat: {COUNTS['compared']} requests sent to PocketBase and Bastion and compared; "
+            f"{COUNTS['recorded']} answers checked against PocketBase's recorded ones")
