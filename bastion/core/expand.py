@@ -2,16 +2,31 @@
 
 ``expand=author,comments_via_post.author`` adds ``record["expand"]`` with the related
 records: an object for a single relation, a list for a multiple one or a back-relation
-(an object when the back-relation field is unique). Paths go up to six levels deep.
-Every expanded record passes its own collection's ``viewRule`` (``@request.context`` is
-``expand``): records that fail are left out, and a collection whose rule is locked
-(``null``) ends that path. Errors in a path are never returned, as in PocketBase.
+(an object when the back-relation field is unique). As in PocketBase:
+
+* the parameter is split at commas, spaces are removed and dots trimmed from each path
+  (``.author.`` is ``author``), and a path that another path extends is dropped
+  (``author,author.mentor`` is ``author.mentor``);
+* each path is expanded on its own, up to six levels (the rest of a longer path is
+  ignored). A path fails as a whole when a step names no relation field of its collection
+  (``author.name``, ``author.nope``), no back-relation, or a collection whose view rule is
+  locked (``null``) for the caller: a failing path adds nothing, not even its first
+  levels. Paths that succeed are merged (``author.mentor,author.posts_via_author``);
+* every expanded record passes its collection's ``viewRule`` (``@request.context`` is
+  ``expand``): records that fail are left out; a record whose path level was reached gets
+  ``"expand": {}`` even when nothing is left to show.
+
+Unlike PocketBase, a relation field that is ``hidden`` leads nowhere for a caller who is
+not a superuser (the record shows no value for it, and no back-relation goes through it):
+PocketBase expands it, showing whom the hidden field points at.
+
+Errors in a path are never returned.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,8 +34,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.errors import BadRequest, Forbidden
-from bastion.core.fields import Field
+from bastion.core.errors import BadRequest, BastionError
 from bastion.core.ports import Database, Row
 from bastion.core.registry import Registry
 
@@ -30,18 +44,70 @@ MAX_BACK = 1000
 CHUNK = 500
 MAX_EMBEDDED = 10_000
 
-Tree = dict[str, "Tree"]
 ToApi = Callable[[Collection, Sequence[Row], RequestInfo], list[dict[str, Any]]]
+Record = dict[str, Any]
+
+_VIA = re.compile(r"^(\w+)_via_(\w+)$", re.ASCII)
+_VIA_OLD = re.compile(r"^(\w+)\((\w+)\)$", re.ASCII)  # the deprecated posts(author) form
 
 
-def parse_expand(text: str) -> Tree:
-    """``a.b,c`` → ``{"a": {"b": {}}, "c": {}}``; silently bounded in depth and count."""
-    tree: Tree = {}
-    for path in [p.strip() for p in text.split(",") if p.strip()][:MAX_PATHS]:
-        node = tree
-        for part in path.split(".")[:MAX_DEPTH]:
-            node = node.setdefault(part, {})
-    return tree
+class PathFailed(Exception):
+    """An expand path that cannot be followed; it adds nothing to the records."""
+
+
+def parse_expand(text: str) -> list[str]:
+    """``" a.b , a,.c."`` → ``["a.b", "c"]``: spaces removed, dots trimmed, paths that
+    another path extends dropped, duplicates dropped; at most MAX_PATHS."""
+    paths = [p for p in (part.replace(" ", "").strip(".") for part in text.split(",")) if p]
+    kept = [p for i, p in enumerate(paths)
+            if not any(j != i and q.startswith(p + ".") for j, q in enumerate(paths))]
+    return list(dict.fromkeys(kept))[:MAX_PATHS]
+
+
+def merge_expand(record: Record, expand: dict[str, Any] | None) -> None:
+    """Merge ``expand`` (the same relations, expanded by another path) into ``record``'s."""
+    if not expand:
+        return
+    if "expand" not in record:
+        record["expand"] = dict(expand)
+        return
+    mine = record["expand"]
+    for key, new in expand.items():
+        old = mine.get(key)
+        if old is None or not isinstance(old, (dict, list)):
+            mine[key] = new
+            continue
+        olds = list(old) if isinstance(old, list) else [old]
+        if not isinstance(new, (dict, list)):
+            continue
+        news = new if isinstance(new, list) else [new]
+        by_id = {o.get("id"): o for o in olds}
+        for item in news:
+            match = by_id.get(item.get("id"))
+            if match is not None:
+                merge_expand(match, item.get("expand"))
+            else:
+                olds.append(item)
+        multiple = isinstance(old, list) or isinstance(new, list) or not olds
+        mine[key] = olds if multiple else olds[0]
+
+
+def _count(records: Sequence[Record], limit: int) -> int:
+    """Records written out under ``records`` (each occurrence), counted up to ``limit``."""
+    total = 0
+    stack: list[Any] = [r.get("expand") for r in records]
+    while stack:
+        expand = stack.pop()
+        if not expand:
+            continue
+        for value in expand.values():
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, dict):
+                    total += 1
+                    if total > limit:
+                        return total
+                    stack.append(child.get("expand"))
+    return total
 
 
 class Expander:
@@ -51,129 +117,114 @@ class Expander:
         self.access = access
         self.to_api = to_api
 
-    async def apply(self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], spec: str) -> None:
+    async def apply(self, info: RequestInfo, col: Collection, records: list[Record], spec: str) -> None:
         """Add ``expand`` to each record in place."""
-        tree = parse_expand(spec or "")
-        if not tree or not records:
+        paths = parse_expand(spec or "")
+        if not paths or not records:
             return
         info = dataclasses.replace(info, context="expand")
-        weights: dict[int, int] = {}
-        await self._expand(info, col, records, tree, weights)
-        if sum(weights.get(id(r), 1) - 1 for r in records) > MAX_EMBEDDED:
-            raise _too_many()
+        for path in paths:
+            try:
+                await self._expand(info, col, records, path, 1)
+            except PathFailed:
+                continue
+            if _count(records, MAX_EMBEDDED) > MAX_EMBEDDED:
+                raise _too_many()
 
-    async def _expand(
-        self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], tree: Tree, weights: Weights,
-    ) -> None:
-        for key, subtree in tree.items():
-            f = col.field(key)
-            if f is not None and f.TYPE == "relation" and key in records[0]:
-                await self._relation(info, f, records, key, subtree, weights)
-            elif "_via_" in key and f is None:
-                await self._back_relation(info, col, records, key, subtree, weights)
-
-    async def _visible(self, info: RequestInfo, target: Collection, where: sa.ColumnElement[bool]) -> list[dict[str, Any]] | None:
-        """Records of ``target`` matching ``where`` that the caller may view; None if locked."""
-        table = self.registry.table(target)
-        try:
-            cond = self.access.condition(info, target, "viewRule", table)
-        except Forbidden:
-            return None
-        stmt = sa.select(table).where(where)
-        if cond is not None:
-            stmt = stmt.where(cond)
-        async with self.db.read() as conn:
-            rows = await conn.fetch_all(stmt.limit(MAX_BACK * 10))
-        return self.to_api(target, rows, info)
-
-    async def _relation(
-        self, info: RequestInfo, f: Field, records: list[dict[str, Any]], key: str, subtree: Tree,
-        weights: Weights,
-    ) -> None:
-        target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
-        if target is None:
+    async def _expand(self, info: RequestInfo, col: Collection, records: list[Record], path: str, level: int) -> None:
+        if not path or level > MAX_DEPTH or not records:
             return
-        ids = list(dict.fromkeys(i for r in records for i in f.values_of(r.get(key))))  # type: ignore[attr-defined]
-        found: dict[str, dict[str, Any]] = {}
-        table = self.registry.table(target)
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            rows = await self._visible(info, target, table.c.id.in_(chunk))
-            if rows is None:
-                return
-            found.update((r["id"], r) for r in rows)
-        if subtree and found:
-            await self._expand(info, target, list(found.values()), subtree, weights)
+        key, _, rest = path.partition(".")
+        via = _VIA_OLD.match(key) if "(" in key else _VIA.match(key)
+        target: Collection | None
+        if via:
+            target, ids_of, multiple = await self._back_relation(
+                info, col, records, via.group(1), via.group(2))
+        else:
+            f = col.field(key)
+            if f is None or f.TYPE != "relation":
+                raise PathFailed
+            target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+            multiple = f.multi
+
+            def ids_of(record: Record) -> list[str]:
+                return list(f.values_of(record.get(key)))  # type: ignore[attr-defined]
+
+        if target is None:
+            raise PathFailed
+        wanted = list(dict.fromkeys(i for r in records for i in ids_of(r)))
+        rels = await self._fetch(info, target, wanted)
+        if rest:
+            await self._expand(info, target, rels, rest, level + 1)
+        found = {r["id"]: r for r in rels}
         for record in records:
             expand = record.setdefault("expand", {})
-            values = [found[i] for i in f.values_of(record.get(key)) if i in found]  # type: ignore[attr-defined]
-            if f.multi:
-                if values:
-                    expand[key] = values
-                    _embed(weights, record, values)
-            elif values:
-                expand[key] = values[0]
-                _embed(weights, record, values[:1])
+            valid = [found[i] for i in ids_of(record) if i in found]
+            if not valid:
+                continue
+            previous = expand.get(key)
+            for old in previous if isinstance(previous, list) else [previous] if previous else []:
+                for rel in valid:
+                    if isinstance(old, dict) and rel["id"] == old.get("id"):
+                        merge_expand(rel, old.get("expand"))
+            expand[key] = valid if multiple else valid[0]
 
     async def _back_relation(
-        self, info: RequestInfo, col: Collection, records: list[dict[str, Any]], key: str, subtree: Tree,
-        weights: Weights,
-    ) -> None:
-        source_name, _, field_name = key.partition("_via_")
+        self, info: RequestInfo, col: Collection, records: list[Record], source_name: str, field_name: str,
+    ) -> tuple[Collection, Callable[[Record], list[str]], bool]:
+        """The records of ``source_name`` whose ``field_name`` points at each record (at
+        most MAX_BACK each, the view rule applied later), as PocketBase's ``x_via_y``."""
         source = self.registry.find(source_name)
         link = source.field(field_name) if source is not None else None
         if source is None or link is None or link.TYPE != "relation" or link.collectionId != col.id:  # type: ignore[attr-defined]
-            return
+            raise PathFailed
+        multiple = not _unique_single(source, field_name)
+        by_parent: dict[str, list[str]] = {}
         if link.hidden and not info.is_superuser:
-            return  # whom a hidden field points at is not the caller's to learn, as in filters
+            # Whom a hidden field points at is not the caller's to learn (as in filters, and
+            # as a hidden relation of the record itself): no record is found through it.
+            return source, lambda record: [], multiple
         table = self.registry.table(source)
         column = table.c[field_name]
-        by_parent: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        parent_ids = [r["id"] for r in records]
-        if link.multi:
-            for pid in parent_ids:
-                rows = await self._visible(info, source, self.db.sql.json_array_contains(column, pid))
-                if rows is None:
-                    return
-                by_parent[pid] = rows[:MAX_BACK]
-        else:
-            for start in range(0, len(parent_ids), CHUNK):
-                rows = await self._visible(info, source, column.in_(parent_ids[start:start + CHUNK]))
-                if rows is None:
-                    return
-                for row in rows:
-                    bucket = by_parent[row[field_name]]
-                    if len(bucket) < MAX_BACK:
-                        bucket.append(row)
-        children = [r for rows in by_parent.values() for r in rows]
-        if subtree and children:
-            await self._expand(info, source, children, subtree, weights)
-        single = _unique_single(source, field_name)
-        for record in records:
-            expand = record.setdefault("expand", {})
-            rows = by_parent.get(record["id"], [])
-            if rows:
-                expand[key] = rows[0] if single else rows
-                _embed(weights, record, rows[:1] if single else rows)
+        async with self.db.read() as conn:
+            if link.multi:
+                for record in records:
+                    stmt = sa.select(table.c.id).where(self.db.sql.json_array_contains(column, record["id"]))
+                    rows = await conn.fetch_all(stmt.limit(MAX_BACK))
+                    by_parent[record["id"]] = [row["id"] for row in rows]
+            else:
+                parent_ids = [r["id"] for r in records]
+                for start in range(0, len(parent_ids), CHUNK):
+                    stmt = sa.select(table.c.id, column).where(column.in_(parent_ids[start:start + CHUNK]))
+                    for row in await conn.fetch_all(stmt):
+                        bucket = by_parent.setdefault(row[field_name], [])
+                        if len(bucket) < MAX_BACK:
+                            bucket.append(row["id"])
+        return source, lambda record: by_parent.get(record["id"], []), multiple
 
-
-Weights = dict[int, int]  # id(record) -> records written out for it, itself included
+    async def _fetch(self, info: RequestInfo, target: Collection, ids: list[str]) -> list[Record]:
+        """The records of ``target`` with ``ids`` the caller may view; PathFailed when its
+        view rule is locked for the caller (whether or not there are ids)."""
+        table = self.registry.table(target)
+        try:
+            cond = self.access.condition(info, target, "viewRule", table)
+        except BastionError:
+            raise PathFailed from None
+        out: list[Record] = []
+        async with self.db.read() as conn:
+            for start in range(0, len(ids), CHUNK):
+                stmt = sa.select(table).where(table.c.id.in_(ids[start:start + CHUNK]))
+                if cond is not None:
+                    stmt = stmt.where(cond)
+                rows = await conn.fetch_all(stmt.limit(MAX_BACK * 10))
+                out.extend(self.to_api(target, rows, info))
+        return out
 
 
 def _too_many() -> BadRequest:
     return BadRequest(
         f"The expand would embed more than {MAX_EMBEDDED} records in one response; "
         "ask for fewer records (perPage) or a shorter expand path.")
-
-
-def _embed(weights: Weights, record: dict[str, Any], children: list[dict[str, Any]]) -> None:
-    """Count ``children`` (with everything embedded in them) as written out under ``record``.
-    Children are complete before their parents are counted, since paths expand deepest
-    first."""
-    total = weights.get(id(record), 1) + sum(weights.get(id(c), 1) for c in children)
-    if total > MAX_EMBEDDED:
-        raise _too_many()
-    weights[id(record)] = total
 
 
 def _unique_single(col: Collection, field_name: str) -> bool:

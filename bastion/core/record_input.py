@@ -20,6 +20,7 @@ from bastion.core.fields.text import TextField
 from bastion.tools.timeutil import now_string
 
 IGNORED_KEYS = {"collectionId", "collectionName", "expand"}
+_LIST_TYPES = ("select", "relation", "file")
 
 
 @dataclass
@@ -66,7 +67,7 @@ def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[
             if f"{name}-" in body:
                 base -= f.normalize(body[f"{name}-"], ctx)
             return True, f.normalize(base, ctx)
-        if f.TYPE in ("select", "relation", "file") and len(keys) > (1 if name in body else 0):
+        if f.TYPE in _LIST_TYPES and len(keys) > (1 if name in body else 0):
             items = list(f.values_of(value if value is not None else f.zero()))  # type: ignore[attr-defined]
             if f"+{name}" in body:
                 items = f.items_of(body[f"+{name}"]) + items  # type: ignore[attr-defined]
@@ -77,10 +78,18 @@ def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[
                 items = [i for i in items if i not in drop]
             return True, f.normalize(list(dict.fromkeys(items)), ctx)
         if name not in body:
-            errors[name] = FieldError("validation_invalid_value", f"Modifiers are not supported on {f.TYPE} fields")
+            return False, current  # no such modifier on this type: ignored, as in PocketBase
     except FieldError as exc:
         errors[name] = exc
     return True, value
+
+
+def has_modifier(f: Field, key: str) -> bool:
+    """True when ``key`` is a modifier ``f`` has: ``f+``/``f-`` on a number, ``+f``,
+    ``f+``/``f-`` on a select, relation or file. Other such keys are ignored."""
+    if isinstance(f, NumberField):
+        return key in (f"{f.name}+", f"{f.name}-")
+    return f.TYPE in _LIST_TYPES and key in (f"+{f.name}", f"{f.name}+", f"{f.name}-")
 
 
 def modifier_keys(col: Collection, body: dict[str, Any]) -> set[str]:
@@ -89,7 +98,8 @@ def modifier_keys(col: Collection, body: dict[str, Any]) -> set[str]:
     for key in body:
         if isinstance(key, str) and (key.endswith(("+", "-")) or key.startswith("+")):
             name = key.strip("+").removesuffix("-") if key.startswith("+") else key[:-1]
-            if col.field(name) is not None:
+            f = col.field(name)
+            if f is not None and has_modifier(f, key):
                 names.add(name)
     return names
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bastion.core.errors import FieldError
+from bastion.core.fields.gocast import format_float
 from bastion.core.fields.options import Errors, opt_bool, opt_str
 
 NAME_RE = re.compile(r"^\w+$", re.ASCII)
@@ -147,7 +148,7 @@ def text_of(raw: Any, what: str = "a string") -> str:
     if isinstance(raw, int):
         return str(raw)
     if isinstance(raw, float):
-        return str(int(raw)) if raw.is_integer() else repr(raw)
+        return format_float(raw)
     if raw is None:
         return ""
     raise FieldError("validation_invalid_value", f"Must be {what}")

@@ -8,6 +8,8 @@ from typing import Any
 
 from bastion.core.errors import FieldError
 from bastion.core.fields.base import Field, FieldContext, StorageKind
+from bastion.core.fields.gocast import to_bool, to_float
+from bastion.core.fields.godate import parse_date
 from bastion.core.fields.options import Errors, opt_bool, opt_number_or_none, opt_str
 from bastion.tools.timeutil import format_datetime, parse_datetime
 
@@ -60,22 +62,27 @@ class NumberField(Field):
         return "0"
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        if raw is None or raw == "":
+        # As PocketBase: any value is cast, and what does not read as a number is 0
+        # ("abc", " 12 ", [], {}); true is 1. Only the infinities and NaN are refused.
+        value = to_float(raw)
+        if not math.isfinite(value):
+            raise FieldError("validation_not_a_number", "The submitted number is not properly formatted")
+        return number_out(value)
+
+    def convert(self, value: Any) -> Any:
+        """A value stored under another type: only what reads as a number converts."""
+        if value is None or value == "":
             return 0
-        if isinstance(raw, bool):
+        if isinstance(value, bool):
             raise FieldError("validation_not_a_number", "Must be a number")
-        if isinstance(raw, str):
+        if isinstance(value, str):
             try:
-                raw = float(raw.strip())
+                value = float(value.strip())
             except ValueError:
                 raise FieldError("validation_not_a_number", "Must be a number") from None
-        if not isinstance(raw, (int, float)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise FieldError("validation_not_a_number", "Must be a number")
-        if isinstance(raw, float) and not math.isfinite(raw):
-            raise FieldError("validation_not_a_number", "Must be a finite number")
-        if abs(raw) > 1e300:
-            raise FieldError("validation_max_number_constraint", "Number is out of range")
-        return number_out(raw)
+        return number_out(value)
 
     def validate(self, value: Any) -> None:
         if value == 0:
@@ -116,14 +123,20 @@ class BoolField(Field):
         return "false"
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        if raw is None or raw == "":
+        # As PocketBase: numbers other than 0 and the texts 1 t T TRUE true True are
+        # true; anything else is false ("on", "yes", [], {}).
+        return to_bool(raw)
+
+    def convert(self, value: Any) -> Any:
+        """A value stored under another type: only what reads as a boolean converts."""
+        if value is None or value == "":
             return False
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, (int, float)) and raw in (0, 1):
-            return bool(raw)
-        if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0", "t", "f"):
-            return raw.lower() in ("true", "1", "t")
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "t", "f"):
+            return value.lower() in ("true", "1", "t")
         raise FieldError("validation_invalid_value", "Must be a boolean")
 
     def validate(self, value: Any) -> None:
@@ -160,12 +173,18 @@ class DateField(Field):
         return {"min": self.min, "max": self.max}
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        if raw is None or raw == "":
+        # As PocketBase: a text in one of the layouts it reads (see godate), else "";
+        # numbers (unix times included) and other JSON values are "" too.
+        return parse_date(raw) if isinstance(raw, str) else ""
+
+    def convert(self, value: Any) -> Any:
+        """A value stored under another type: only what reads as a date converts."""
+        if value is None or value == "":
             return ""
-        if not isinstance(raw, str) or len(raw) > 64:
+        if not isinstance(value, str) or len(value) > 64:
             raise FieldError("validation_invalid_date", "Must be a valid date")
         try:
-            return wire_date(raw)
+            return wire_date(value)
         except (ValueError, OverflowError):
             raise FieldError("validation_invalid_date", "Must be a valid date") from None
 

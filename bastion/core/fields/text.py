@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from bastion.core.errors import FieldError
 from bastion.core.fields.base import Field, FieldContext, StorageKind, text_of
+from bastion.core.fields.formats import is_email, is_url, url_host
+from bastion.core.fields.gocast import to_string
 from bastion.core.fields.options import Errors, opt_bool, opt_int, opt_str, opt_str_list
 from bastion.tools.pattern_random import PatternError, compile_pattern, random_from_pattern
 
@@ -18,8 +19,8 @@ EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-# The shape every accepted url has (also published in the OpenAPI document): one of the
-# four schemes, then no whitespace and no C0/C1 control character anywhere.
+# Simple shapes for settings and the OpenAPI document. Record url and email fields check
+# values with ``formats.is_url``/``is_email`` instead, which accept what PocketBase accepts.
 URL_RE = re.compile(r"^(?:[hH][tT][tT][pP][sS]?|[fF][tT][pP][sS]?)://[^\s\x00-\x1f\x7f-\x9f]+$")
 
 
@@ -79,7 +80,11 @@ class TextField(Field):
         return self.max or DEFAULT_TEXT_MAX
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        return text_of(raw)
+        # As PocketBase: numbers as Go prints them, lists and objects as "".
+        return to_string(raw)
+
+    def convert(self, value: Any) -> Any:
+        return text_of(value)
 
     def autogenerate(self, prefix: str = "") -> str:
         return prefix + random_from_pattern(self.autogeneratePattern) if self.autogeneratePattern else prefix
@@ -117,7 +122,10 @@ class EditorField(Field):
         return {"maxSize": self.maxSize, "convertURLs": self.convertURLs}
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        return text_of(raw)
+        return to_string(raw)
+
+    def convert(self, value: Any) -> Any:
+        return text_of(value)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -137,8 +145,9 @@ class _DomainField(Field):
     onlyDomains: list[str] = field(default_factory=list)
 
     def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
-        self.exceptDomains = [d.lower() for d in opt_str_list(data, "exceptDomains", errors)]
-        self.onlyDomains = [d.lower() for d in opt_str_list(data, "onlyDomains", errors)]
+        # Kept as given: PocketBase compares domains exactly, letter case included.
+        self.exceptDomains = opt_str_list(data, "exceptDomains", errors)
+        self.onlyDomains = opt_str_list(data, "onlyDomains", errors)
         if self.exceptDomains and self.onlyDomains:
             # PocketBase requires each list to be empty when the other is set (both keys fail).
             for key in ("exceptDomains", "onlyDomains"):
@@ -150,18 +159,16 @@ class _DomainField(Field):
         return {"exceptDomains": self.exceptDomains, "onlyDomains": self.onlyDomains}
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
-        if raw is None:
-            return ""
-        if not isinstance(raw, str):
-            raise FieldError("validation_invalid_value", "Must be a string")
-        return raw.strip()
+        # As PocketBase: cast to text and kept as sent (no trimming: " a@b.c" is invalid).
+        return to_string(raw)
 
-    def check_domain(self, domain: str, code: str) -> None:
-        domain = domain.lower()
+    def convert(self, value: Any) -> Any:
+        return text_of(value)
+
+    def allowed(self, domain: str) -> bool:
         if self.onlyDomains and domain not in self.onlyDomains:
-            raise FieldError(code, "Domain is not allowed")
-        if self.exceptDomains and domain in self.exceptDomains:
-            raise FieldError(code, "Domain is not allowed")
+            return False
+        return not (self.exceptDomains and domain in self.exceptDomains)
 
 
 @dataclass
@@ -172,9 +179,10 @@ class EmailField(_DomainField):
         super().validate(value)
         if value == "":
             return
-        if len(value) > 255 or not EMAIL_RE.match(value):
+        if not is_email(value):
             raise FieldError("validation_is_email", "Must be a valid email address")
-        self.check_domain(value.rsplit("@", 1)[1], "validation_email_domain_not_allowed")
+        if not self.allowed(value.rsplit("@", 1)[1]):
+            raise FieldError("validation_email_domain_not_allowed", "Email domain is not allowed")
 
 
 @dataclass
@@ -185,12 +193,9 @@ class UrlField(_DomainField):
         super().validate(value)
         if value == "":
             return
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            parts = None
-        if (
-            parts is None or len(value) > 2048 or not URL_RE.match(value) or not parts.hostname
-        ):
+        if not is_url(value):
             raise FieldError("validation_invalid_url", "Must be a valid url")
-        self.check_domain(parts.hostname, "validation_url_domain_not_allowed")
+        # PocketBase compares the url's host with its port ("a.com:8080"); a url without
+        # "//" ("a.com", "mailto:x@a.com") has no host and passes no onlyDomains.
+        if not self.allowed(url_host(value)):
+            raise FieldError("validation_url_domain_not_allowed", "Url domain is not allowed")
