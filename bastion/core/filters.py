@@ -72,6 +72,21 @@ def _comparisons(node: Expr) -> Iterator[Comparison]:
         yield node
 
 
+def _shares_paths(tree: Expr) -> bool:
+    """Whether two mentions under ``?`` operators go through the same relation or list
+    (``members.id ?= X && members.role ?= "admin"``): PocketBase reads them on one joined
+    row, so the filter is evaluated over the record's joins (see ``Filters._condition``)."""
+    heads: list[str] = []
+    for comparison in _comparisons(tree):
+        if not comparison.op.is_any:
+            continue
+        for side in (comparison.left, comparison.right):
+            if isinstance(side, Identifier) and not side.name.startswith("@") and (
+                    "." in side.name or side.modifier == "each"):
+                heads.append(side.name.split(".", 1)[0])
+    return len(heads) != len(set(heads))
+
+
 def check_sort_fan_out(resolver: RecordResolver, bound: FanOut) -> None:
     """Refuse a sort whose keys take more multi-valued steps than ``bound``: each such key
     reads every row its path reaches, for every record sorted."""
@@ -154,9 +169,6 @@ class Filters:
                 check_fan_out(text, resolvers, SUPERUSER_FAN_OUT if req.is_superuser else CLIENT_FAN_OUT)
             except FilterError as exc:
                 raise invalid("filter", exc) from None
-            guards = [guard for resolver in resolvers if resolver.table is table for guard in resolver.guards]
-            if guards:
-                cond = sa.and_(cond, *guards)
             if reusable and not any(r.request_bound for r in resolvers):
                 self.registry.remember(key, cond)
             return cond
@@ -215,16 +227,23 @@ class Filters:
         ``id IN (SELECT ...)``, so each ``@collection.name[:alias]`` is one joined row and
         relation paths stay correlated to the record (an empty collection still joins one
         NULL row, so other branches of the condition can match)."""
-        if "@collection." in text:
+        tree = parse(text)
+        share = _shares_paths(tree)
+        if share or "@collection." in text:
             inner = table.alias()
             resolver = resolver_for(inner)
-            cond = compile_filter(text, resolver, self.dialect)
-            if resolver.joins:
-                source = inner
-                for alias in resolver.joins.values():
-                    source = source.outerjoin(alias, sa.true())
-                return table.c.id.in_(sa.select(inner.c.id).select_from(source).where(cond))
-        return compile_filter(text, resolver_for(table), self.dialect)
+            resolver.share = share
+            cond = compile_filter(tree, resolver, self.dialect)
+            source = inner
+            for alias in resolver.joins.values():
+                source = source.outerjoin(alias, sa.true())
+            for joined, on in resolver.path_joins.values():
+                source = source.outerjoin(joined, on)
+            rows = sa.select(inner.c.id).select_from(source).where(cond, *resolver.guards)
+            return table.c.id.in_(rows)
+        resolver = resolver_for(table)
+        cond = compile_filter(tree, resolver, self.dialect)
+        return sa.and_(cond, *resolver.guards) if resolver.guards else cond
 
     def client_resolver(self, col: Collection, table: Any, info: RequestInfo) -> RecordResolver:
         """A resolver for client filters/sorts: joined collections need list access."""

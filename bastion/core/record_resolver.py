@@ -109,6 +109,13 @@ class RecordResolver:
         # For client filters and sorts: conditions on the record as a whole, one per single
         # relation followed, that its related record (if any) passes its list rule.
         self.guards: list[ColumnElement[bool]] = []
+        # PocketBase's joins of the main query: set ``share`` to give multi-valued paths a
+        # value on one joined row, the same row for every mention of the same path (two
+        # ``?`` comparisons through ``members`` read one member). ``path_joins`` holds
+        # them, in order, as (from, on) to LEFT JOIN to the record.
+        self.share = False
+        self.path_joins: dict[tuple[str, ...], tuple[Any, ColumnElement[bool]]] = {}
+        self._shared_items: dict[tuple[str, ...], ItemSource] = {}
 
     # -- entry point ---------------------------------------------------------------
     def resolve(self, identifier: Identifier) -> ResolvedField:
@@ -157,6 +164,8 @@ class RecordResolver:
         column = self._visible_column(table, col, head)
         if not rest:
             resolved = self._terminal(f, column, modifier)
+            if modifier == "each" and f.multi and self.share and table is self.table:
+                resolved = replace(resolved, shared=self._share_items((head, ":each"), column).value)
             if column is not table.c[head]:  # a hidden email: the comparison itself fails
                 resolved = replace(resolved, guard=self._email_visible(table))
             return resolved
@@ -208,10 +217,76 @@ class RecordResolver:
         def items() -> ItemSource:
             return self._chain_source(table, col, parts, depth, modifier).source
 
+        shared = self._shared(table, col, parts, modifier) if self.share and table is self.table else None
         return ResolvedField(
             expr=table.c.id, multi=True, items=items, item_kind=chain.kind, modifier_applied=chain.modifier_applied,
-            computed=chain.computed, counts=modifier == "length" and chain.kind is Kind.NUMBER and chain.computed)
+            computed=chain.computed, counts=modifier == "length" and chain.kind is Kind.NUMBER and chain.computed,
+            shared=shared)
 
+    # -- shared joins (PocketBase's main query) --------------------------------------
+    def _shared(self, table: Any, col: Collection, parts: list[str], modifier: str | None) -> ColumnElement[Any]:
+        """The path's value on its joined row: each step a LEFT JOIN keyed by the path so
+        far, so every mention of the same path reads the same row (see ``share``)."""
+        cur, cur_col = table, col
+        key: tuple[str, ...] = ()
+        for i, name in enumerate(parts[:-1]):
+            key = (*key, name)
+            if "_via_" in name and cur_col.field(name) is None:
+                cur, cur_col = self._share_back(cur, cur_col, name, key)
+                continue
+            f = self._field(cur_col, name)
+            if f.TYPE in ("json", "geoPoint"):
+                path, _ = json_path(parts[i + 1:], modifier)
+                return self.dialect.json_text(JsonRef(cur.c[name], path))
+            target = self._target(cur_col, f, parts)
+            cur, cur_col = self._share_relation(cur, f, target, key), target
+        name = parts[-1]
+        f = self._field(cur_col, name)
+        column = self._visible_column(cur, cur_col, name)
+        if modifier == "each" and f.multi:
+            return self._share_items((*key, name, ":each"), column).value
+        if modifier == "length" and f.multi:
+            return self.dialect.array_length(column)
+        end = self._terminal(f, column, modifier)
+        return self.dialect.array_text(column) if end.array else end.expr
+
+    def _share_join(self, key: tuple[str, ...], build: Callable[[], tuple[Any, ColumnElement[bool]]]) -> Any:
+        if key not in self.path_joins:
+            self.path_joins[key] = build()
+        return self.path_joins[key][0]
+
+    def _share_items(self, key: tuple[str, ...], array: ColumnElement[Any]) -> ItemSource:
+        if key not in self._shared_items:
+            items = self.dialect.json_items(array)
+            self._shared_items[key] = items
+            self._share_join(key, lambda: (items.froms[0], sa.and_(sa.true(), *items.where)))
+        return self._shared_items[key]
+
+    def _share_relation(self, cur: Any, f: Field, target: Collection, key: tuple[str, ...]) -> Any:
+        def build() -> tuple[Any, ColumnElement[bool]]:
+            each = self.registry.table(target).alias()
+            if f.multi:
+                link = self._share_items((*key, ":ids"), cur.c[f.name]).value
+            else:
+                link = cur.c[f.name]
+            return each, sa.and_(each.c.id == link, *self._joined(target, each))
+
+        return self._share_join(key, build)
+
+    def _share_back(self, cur: Any, cur_col: Collection, head: str, key: tuple[str, ...]) -> tuple[Any, Collection]:
+        source, link = self._back_link(cur_col, head)
+
+        def build() -> tuple[Any, ColumnElement[bool]]:
+            each = self.registry.table(source).alias()
+            if link.multi:  # "id IN (the items of the link)", as PocketBase joins it
+                items = self.dialect.json_items(each.c[link.name])
+                ids = sa.select(items.value).select_from(*items.froms).where(*items.where)
+                linked: ColumnElement[bool] = cur.c.id.in_(ids)
+            else:
+                linked = each.c[link.name] == cur.c.id
+            return each, sa.and_(linked, *self._joined(source, each))
+
+        return self._share_join(key, build), source
     def _chain_source(
         self, table: Any, col: Collection, parts: list[str], depth: int, modifier: str | None
     ) -> _Chain:
@@ -270,9 +345,8 @@ class RecordResolver:
         where.extend(self._joined(target, each))
         return each
 
-    def _step_back(
-        self, cur: Any, cur_col: Collection, head: str, froms: list[Any], where: list[ColumnElement[bool]]
-    ) -> tuple[Any, Collection]:
+    def _back_link(self, cur_col: Collection, head: str) -> tuple[Collection, Field]:
+        """``posts_via_author``: the collection whose relation points here, and that field."""
         source_name, _, field_name = head.partition("_via_")
         source = self.registry.find(source_name)
         link = source.field(field_name) if source is not None else None
@@ -280,6 +354,13 @@ class RecordResolver:
             raise FilterError(f'unknown back-relation "{head}"')
         if link.hidden and not (self.trusted or self.info.is_superuser):
             raise FilterError(f'back-relation "{head}" goes through a hidden field')
+        return source, link
+
+    def _step_back(
+        self, cur: Any, cur_col: Collection, head: str, froms: list[Any], where: list[ColumnElement[bool]]
+    ) -> tuple[Any, Collection]:
+        source, link = self._back_link(cur_col, head)
+        field_name = link.name
         each = self.registry.table(source).alias()
         froms.append(each)
         if link.multi:
@@ -356,12 +437,15 @@ class RecordResolver:
         # Every mention of the same ``@collection.name[:alias]`` reads the same joined row, so
         # ``@collection.m.user ?= @request.auth.id && @collection.m.team ?= id`` needs one
         # membership row matching both; ``Filters`` joins them to the record accordingly.
-        aliases = self.joins if self._fresh is None else self._fresh
-        alias = aliases.get(ref)
+        if self._fresh is not None:  # every mention its own rows (PocketBase's multi-match)
+            fresh = self.registry.table(target).alias()
+            self._fresh[f"{ref}#{len(self._fresh)}"] = fresh
+            return self._path(fresh, target, field_path.split("."), depth=0, modifier=modifier)
+        alias: Any = self.joins.get(ref)
         if alias is None:
             alias = self.registry.table(target).alias()
         resolved = self._path(alias, target, field_path.split("."), depth=0, modifier=modifier)
-        aliases[ref] = alias
+        self.joins[ref] = alias
         return resolved
 
     def every_row(self, build: Callable[[], ColumnElement[bool]]) -> ColumnElement[bool]:

@@ -134,7 +134,7 @@ class _Compiler:
             items = field.items or self._array_items(field.expr, field.item_kind)
             affinity = Affinity.NONE if field.computed else _column_affinity(field.item_kind)
             return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind, affinity=affinity,
-                              counts=field.counts)
+                              counts=field.counts, shared=field.shared)
         if field.array:  # compared as a whole: its JSON text, in a column of numeric affinity
             return SqlOperand(Kind.TEXT, sql=self.dialect.array_text(field.expr), affinity=Affinity.NUMERIC)
         if field.json_path is not None or field.kind is Kind.JSON:
@@ -161,7 +161,7 @@ class _Compiler:
             items = self._array_items(field.expr, field.item_kind)
         else:
             raise FilterError("the :each modifier needs a multi-valued field")
-        return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind)
+        return SqlOperand(field.item_kind, items=items, item_kind=field.item_kind, shared=field.shared)
 
     def _lower(self, operand: SqlOperand) -> SqlOperand:
         if operand.is_literal:
@@ -175,7 +175,10 @@ class _Compiler:
                 text = self.dialect.to_text(source.value, kind)
                 return replace(source, value=self.dialect.ascii_lower(text))
 
-            return SqlOperand(Kind.TEXT, items=lowered, item_kind=Kind.TEXT)
+            shared = operand.shared
+            if shared is not None:
+                shared = self.dialect.ascii_lower(self.dialect.to_text(shared, kind))
+            return SqlOperand(Kind.TEXT, items=lowered, item_kind=Kind.TEXT, shared=shared)
         text = self.dialect.ascii_lower(as_text(operand, self.dialect))
         return SqlOperand(Kind.TEXT, sql=text, fold=operand.fold, guard=operand.guard)
 
@@ -248,6 +251,11 @@ class _Compiler:
         """Any-of (``?``) or all-of comparison with one or two multi-valued sides."""
         sides = [left, right]
         multi_sides = [index for index, side in enumerate(sides) if side.items is not None]
+        if op.is_any and all(sides[index].shared is not None for index in multi_sides):
+            # PocketBase's main query: each path's one joined row, shared across the filter
+            a, b = (SqlOperand(side.item_kind, sql=side.shared, affinity=side.affinity)
+                    if side.items is not None else side for side in sides)
+            return self.scalar(a, op.base, b)
 
         def predicate(chosen: dict[int, SqlOperand]) -> ColumnElement[bool]:
             a, b = (chosen.get(index, side) for index, side in enumerate(sides))

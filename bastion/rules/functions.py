@@ -110,4 +110,4 @@ def _sqlite_strftime(
         assert time.sql is not None
         time_sql = time.sql
     args = [sa.literal(fmt), time_sql, *(sa.literal(modifier) for modifier in modifiers)]
-    return sa.func.coalesce(sa.func.strftime(*args), sa.literal(""), type_=sa.String())
+    return sa.func.strftime(*args, type_=sa.String())  # NULL for what is not a time, as PocketBase

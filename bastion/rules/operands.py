@@ -42,6 +42,7 @@ class SqlOperand:
     affinity: Affinity = Affinity.NONE
     counts: bool = False  # multi-valued counts: an empty set is one item 0 (not NULL)
     guard: ColumnElement[bool] | None = None  # ANDed to every comparison (see ResolvedField)
+    shared: ColumnElement[Any] | None = None  # a multi-valued path's joined-row value (see ResolvedField)
 
     @property
     def is_literal(self) -> bool:

@@ -140,6 +140,10 @@ class ResolvedField:
     # A condition every comparison of this value also needs (PocketBase ANDs
     # ``emailVisibility = TRUE`` to a client's comparison of an auth record's email).
     guard: ColumnElement[bool] | None = None
+    # For multi-valued paths: the value on the one joined row every mention of the same
+    # path shares (PocketBase's main-query join), used by ``?`` operators when set; the
+    # statement LEFT JOINs what the resolver registered.
+    shared: ColumnElement[Any] | None = None
 
     @property
     def is_literal(self) -> bool:

@@ -74,16 +74,15 @@ class _TimeBackend(abc.ABC):
     def strftime(
         self, fmt: str, time: SqlOperand, modifiers: list[str], pos: int
     ) -> ColumnElement[Any]:
-        """SQL text for ``strftime(fmt, time, *modifiers)``; ``''`` when time is NULL."""
+        """SQL text for ``strftime(fmt, time, *modifiers)``; NULL when time is NULL or not a
+        time, as SQLite's (and so PocketBase's) strftime answers."""
         pieces = self._pieces(fmt, pos)  # validate the format even when time is NULL
         timestamp = self._timestamp(time, modifiers, pos)
         if timestamp is None:
-            return _text("")
+            return sa.null()
         parts = [_text(piece) if isinstance(piece, str) else piece(timestamp) for piece in pieces]
-        if not parts:
-            return _text("")
-        body = parts[0] if len(parts) == 1 else self.dialect.concat(*parts)
-        return sa.case((timestamp.is_(None), _text("")), else_=body)
+        body = _text("") if not parts else parts[0] if len(parts) == 1 else self.dialect.concat(*parts)
+        return sa.case((timestamp.is_(None), sa.null()), else_=body)
 
     def _pieces(self, fmt: str, pos: int) -> list[Any]:
         pieces: list[Any] = []

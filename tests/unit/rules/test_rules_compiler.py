@@ -346,8 +346,8 @@ def test_compile_sort() -> None:
     ("text", "dialect", "message"),
     [
         ("nope", "sqlite", 'Invalid sort field "nope" at position 0: unknown field "nope"'),
-        ("-tags", "sqlite", 'Invalid sort field "tags" at position 1: only single-valued fields'),
-        ("title:length", "sqlite", "the :length modifier cannot be used for sorting"),
+        ("title:length", "sqlite", "the :length modifier needs a multiple field"),
+        ("title:isset", "sqlite", "the :isset modifier cannot be used for sorting"),
         ("@rowid", "postgresql", "@rowid on postgresql"),
     ],
 )
