@@ -48,6 +48,7 @@ REQUESTS = [
     ("POST", "/api/collections/users/request-password-reset", None, {"json": {"email": "nobody@example.com"}}),
     ("POST", "/api/collections/users/request-verification", None, {"json": {"email": "u1@example.com"}}),
     ("POST", "/api/collections/users/request-otp", None, {"json": {"email": "u1@example.com"}}),
+    ("GET", "/api/collections/users", "su", {}),
     ("GET", "/api/collections/users/records", None, {}),
     ("GET", f"/api/collections/users/records/{U1}", None, {}),
 ]

@@ -84,14 +84,16 @@ class Field:
             "system": self.system,
             "hidden": self.hidden,
             "presentable": self.presentable,
-            "help": self.help,
         }
+        if self.has_help:
+            out["help"] = self.help
         if self.has_required:
             out["required"] = self.required
         out.update(self.options_dict())
         return out
 
     has_required: ClassVar[bool] = True
+    has_help: ClassVar[bool] = True  # (PocketBase's autodate fields have no help text)
 
     # -- storage -------------------------------------------------------------------
     @property

@@ -211,6 +211,7 @@ class AutodateField(Field):
     onCreate: bool = True
     onUpdate: bool = False
     has_required = False
+    has_help = False
 
     def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
         self.onCreate = opt_bool(data, "onCreate", errors, default=False)
