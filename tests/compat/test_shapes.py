@@ -59,3 +59,25 @@ def test_answers_as_pocketbase(scenario: Pair, method: str, path: str, who: str 
     pb, bastion = scenario.both(method, path, who, **kw)
     assert bastion.status == pb.status
     assert without(bastion.body, ADDED) == without(pb.body, ADDED)
+
+
+LIMITED = [{"s": ["a", "b", "c"]}, {"t": "abcd"}, {"t": "a"}, {"n": 9}, {"n": -1}, {"r": [U1]},
+           {"s": "zz"}, {"e": "<p>" + "x" * 20 + "</p>"}]
+
+
+@pytest.fixture(scope="module")
+def limited(scenario: Pair) -> Pair:
+    scenario.setup("POST", "/api/collections", json={
+        "name": "limited", "type": "base", "createRule": "",
+        "fields": [{"name": "s", "type": "select", "values": ["a", "b", "c"], "maxSelect": 2},
+                   {"name": "t", "type": "text", "min": 2, "max": 3},
+                   {"name": "n", "type": "number", "min": 0, "max": 5},
+                   {"name": "r", "type": "relation", "collectionId": "_pb_users_auth_", "minSelect": 2, "maxSelect": 3},
+                   {"name": "e", "type": "editor", "maxSize": 10}]})
+    return scenario
+
+
+@pytest.mark.parametrize("body", LIMITED, ids=[str(sorted(b)) + str(i) for i, b in enumerate(LIMITED)])
+def test_validation_errors_answer_as_pocketbase(limited: Pair, body: dict) -> None:
+    pb, bastion = limited.both("POST", "/api/collections/limited/records", json=body)
+    assert (bastion.status, bastion.body) == (pb.status, pb.body)

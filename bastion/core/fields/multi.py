@@ -61,7 +61,7 @@ class _MultiField(Field):
         if self.multi and count > self.maxSelect:
             raise FieldError(
                 "validation_too_many_values", f"Select no more than {self.maxSelect}",
-                {"max": self.maxSelect},
+                {"maxSelect": self.maxSelect},
             )
 
     def from_db(self, value: Any) -> Any:
@@ -139,7 +139,7 @@ class RelationField(_MultiField):
         if count and self.minSelect and count < self.minSelect:
             raise FieldError(
                 "validation_not_enough_values", f"Select at least {self.minSelect}",
-                {"min": self.minSelect},
+                {"minSelect": self.minSelect},
             )
 
 

@@ -95,12 +95,12 @@ class NumberField(Field):
             raise FieldError("validation_only_int_constraint", "Decimal numbers are not allowed")
         if self.min is not None and value < self.min:
             raise FieldError(
-                "validation_min_number_constraint", f"Must be larger than {number_out(self.min)}",
+                "validation_min_number_constraint", f"Must be greater or equal than {number_out(self.min)}",
                 {"min": number_out(self.min)},
             )
         if self.max is not None and value > self.max:
             raise FieldError(
-                "validation_max_number_constraint", f"Must be less than {number_out(self.max)}",
+                "validation_max_number_constraint", f"Must be less or equal than {number_out(self.max)}",
                 {"max": number_out(self.max)},
             )
 

@@ -101,7 +101,7 @@ class TextField(Field):
             )
         if length > self.effective_max:
             raise FieldError(
-                "validation_max_text_constraint", f"Must be less than {self.effective_max} character(s)",
+                "validation_max_text_constraint", f"Must be no more than {self.effective_max} character(s)",
                 {"max": self.effective_max},
             )
         if self._regex is not None and not self._regex.search(value):
