@@ -45,7 +45,7 @@ def _sort_keys(text: str) -> list[tuple[str, bool]]:
 
 async def view_collection(request: Request) -> Response:
     await require_superuser(request)
-    col = app_of(request).registry.get(request.path_params["collection"])
+    col = app_of(request).registry.get(request.path_params["collection"], "The requested resource wasn't found.")
     return json_response(request, col.to_dict())
 
 

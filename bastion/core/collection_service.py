@@ -20,7 +20,7 @@ from bastion.core.collections import (
     collection_from_stored,
     parse_collection,
 )
-from bastion.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from bastion.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
 from bastion.core.filters import Filters
 from bastion.core.indexes import IndexSpec, parse_index
@@ -34,6 +34,7 @@ from bastion.core.tables import system_tables
 VIEW_QUERY_MAX = 5000
 # PostgreSQL keeps 63 bytes of a name, MariaDB 64: an index name must fit both.
 MAX_INDEX_NAME = 63
+NOT_FOUND = "The requested resource wasn't found."  # the collections API's 404, as PocketBase's
 
 
 class CollectionService:
@@ -101,14 +102,14 @@ class CollectionService:
         col.id, col.indexes = free, renamed
 
     async def _update(self, id_or_name: str, data: Any, migrate: bool) -> Collection:
-        old = self.registry.get(id_or_name)
+        old = self.registry.get(id_or_name, NOT_FOUND)
         col = parse_collection(data, old, creating=False)
         await self._check(col, old, "Failed to update collection.")
         await self._commit(old, col, f'update collection "{col.name}"', migrate)
         return col
 
     async def _delete(self, id_or_name: str, migrate: bool) -> None:
-        col = self.registry.get(id_or_name)
+        col = self.registry.get(id_or_name, NOT_FOUND)
         if col.system:
             raise BadRequest("System collections cannot be deleted.")
         refs = sorted({c.name for c, _ in self.registry.referencing(col) if c.id != col.id})
@@ -120,7 +121,7 @@ class CollectionService:
         await self._commit(col, None, f'delete collection "{col.name}"', migrate)
 
     async def truncate(self, id_or_name: str) -> None:
-        col = self.registry.get(id_or_name)
+        col = self.registry.get(id_or_name, NOT_FOUND)
         if col.is_view:
             raise BadRequest("View collections cannot be truncated.")
         if [c for c, _ in self.registry.referencing(col) if c.id != col.id]:
@@ -496,6 +497,3 @@ def _first_line(exc: Exception) -> str:
     text = str(getattr(exc, "orig", exc)) or exc.__class__.__name__
     return text.splitlines()[0][:300]
 
-
-def not_found_collection() -> NotFound:
-    return NotFound("Missing collection context.")

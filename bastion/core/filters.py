@@ -187,8 +187,6 @@ class Filters:
             for marker in ("@collection.", "@request."):
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
-        if "@collection." in text:
-            raise InvalidQuery("Invalid sort: @collection fields cannot be sorted by.")
         key = self._sort_key(col, table, text, info)
         cached = self.registry.memo(key)
         if cached is not None:
@@ -196,7 +194,14 @@ class Filters:
         resolver = self.client_resolver(col, table, info)
         rowid = None if self.dialect == "sqlite" else table.c.id
         try:
-            clauses = compile_sort(parse_sort(text), resolver, self.dialect, rowid=rowid)
+            items = parse_sort(text)
+            # An @collection key gives every record the same value (PocketBase joins the
+            # whole collection and orders by an unspecified row of it): checked, not used.
+            for item in items:
+                if item.name.startswith("@collection."):
+                    resolver.check(item.field)
+            items = tuple(item for item in items if not item.name.startswith("@collection."))
+            clauses = compile_sort(items, resolver, self.dialect, rowid=rowid)
             check_sort_fan_out(resolver, SUPERUSER_FAN_OUT if info.is_superuser else CLIENT_FAN_OUT)
         except FilterError as exc:
             raise invalid("sort", exc) from None

@@ -448,6 +448,14 @@ class RecordResolver:
         self.joins[ref] = alias
         return resolved
 
+    def check(self, identifier: Identifier) -> None:
+        """Raise FilterError when ``identifier`` does not resolve; join nothing for it."""
+        saved, self._fresh = self._fresh, {}
+        try:
+            self.resolve(identifier)
+        finally:
+            self._fresh = saved
+
     def every_row(self, build: Callable[[], ColumnElement[bool]]) -> ColumnElement[bool]:
         """PocketBase's rule for ``@collection`` under a plain operator: besides the joined
         row, *every* row of the collection must meet the comparison (a row where it is

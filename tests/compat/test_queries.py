@@ -30,6 +30,7 @@ QUERIES = [
     (None, {"sort": "tags,title"}),
     ("su", {"sort": "author.name,title"}),
     ("su", {"filter": "author.name != 'x'"}),
+    ("su", {"sort": "@collection.posts.title"}),  # every record the same key: no order
 ]
 REFUSED = [
     {"filter": "title ~ 'o' &&"},
@@ -38,6 +39,8 @@ REFUSED = [
     {"sort": "nope"},
     {"sort": "users_via_x.name"},
     {"filter": "title = 'x", "sort": "title"},
+    {"sort": "@collection.nope.title"},
+    {"sort": "-@collection.posts.nope"},
 ]
 
 

@@ -49,6 +49,9 @@ REQUESTS = [
     ("POST", "/api/collections/users/request-verification", None, {"json": {"email": "u1@example.com"}}),
     ("POST", "/api/collections/users/request-otp", None, {"json": {"email": "u1@example.com"}}),
     ("GET", "/api/collections/users", "su", {}),
+    ("GET", "/api/collections/nope", "su", {}),
+    ("DELETE", "/api/collections/nope", "su", {}),
+    ("PATCH", "/api/collections/nope", "su", {"json": {"name": "x"}}),
     ("GET", "/api/collections/users/records", None, {}),
     ("GET", f"/api/collections/users/records/{U1}", None, {}),
 ]
