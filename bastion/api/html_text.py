@@ -18,6 +18,7 @@ dropped, except as the identity of formatting elements.
 
 from __future__ import annotations
 
+import functools
 import html.entities
 import re
 from dataclasses import dataclass, field
@@ -1223,8 +1224,10 @@ class TreeBuilder:
         self._body_token(token)
 
 
+@functools.lru_cache(maxsize=8)
 def parse(text: str) -> Node:
-    """The document tree of ``text``; TooDeep past 512 open elements."""
+    """The document tree of ``text``; TooDeep past 512 open elements. The last few trees
+    are kept (and never changed): ``fields`` often asks several excerpts of one value."""
     return TreeBuilder(text).build()
 
 

@@ -169,13 +169,14 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _op(summary: str, ok: dict[str, Any] | None, errors: tuple[int, ...], body: dict[str, Any] | None = None,
         tag: str = "", params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One operation; ``ok=None`` answers 204. Every operation may also answer 429."""
+    """One operation; ``ok=None`` answers 204. Every operation may also answer 429, and
+    one that answers JSON 400 (a ``fields`` parameter it cannot read, as in PocketBase)."""
     responses: dict[str, Any] = {}
     if ok is None:
         responses["204"] = {"description": STATUS_TEXT[204]}
     else:
         responses["200"] = {"description": STATUS_TEXT[200], **_json(ok)}
-    codes = {*errors, 429} | ({400, 413} if body is not None else set())
+    codes = {*errors, 429} | ({400, 413} if body is not None else set()) | ({400} if ok is not None else set())
     for code in sorted(codes):
         responses[str(code)] = {"description": STATUS_TEXT[code], **_json(ERROR)}
     op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}

@@ -236,7 +236,7 @@ class RecordService:
             rule = self.access.condition(
                 replace(info, body=rule_body(col, body, prepared)), col, "createRule", self.registry.table(col))
         id_field = col.field("id")
-        client_id = "id" in body and body["id"] not in (None, "")
+        client_id = isinstance(body.get("id"), str) and body["id"] != ""  # (other values are cast, as text)
         if client_id and "id" not in prepared.errors:
             prepared.values["id"] = body["id"]
         elif not prepared.values.get("id"):

@@ -322,3 +322,12 @@ def test_expand_paths_parsing_and_merging():
     mine: dict[str, Any] = {"id": "x", "expand": {"k": {"id": "1"}}}
     merge_expand(mine, {"k": {"id": "1", "expand": {"z": {"id": "9"}}}, "j": [{"id": "2"}]})
     assert mine == {"id": "x", "expand": {"k": {"id": "1", "expand": {"z": {"id": "9"}}}, "j": [{"id": "2"}]}}
+
+
+async def test_a_non_text_id_is_cast_not_stored(client):
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "ids", "createRule": "", "fields": [{"name": "title", "type": "text"}]})
+    assert res.status_code == 200, res.text
+    made = await client.post("/api/collections/ids/records", json={"id": [None, [], {}], "title": "x"})
+    assert made.status_code == 200, made.text  # a list reads as "" and a new id is made, as in PocketBase
+    assert len(made.json()["id"]) == 15
