@@ -24,6 +24,7 @@ from bastion.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from bastion.core.fields.gocast import format_float
 from bastion.core.ports import Connection
 from bastion.tools.jsonutil import dumps
 
@@ -75,7 +76,10 @@ def _infer(value: str) -> Any:
     if value in ("true", "false"):
         return value == "true"
     if _NUMBER_RE.match(value):
-        return float(value) if "." in value else int(value)
+        number = float(value)
+        if format_float(number) != value:  # as PocketBase: only what prints back as it was sent
+            return value
+        return number if "." in value or value == "-0" else int(value)
     return value
 
 
