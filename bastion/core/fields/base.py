@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bastion.core.errors import FieldError
-from bastion.core.fields.gocast import format_float
+from bastion.core.fields.gocast import to_string
 from bastion.core.fields.options import Errors, opt_bool, opt_str
 
 NAME_RE = re.compile(r"^\w+$", re.ASCII)
@@ -142,15 +142,9 @@ class Field:
 
 
 def text_of(raw: Any, what: str = "a string") -> str:
-    """Accept strings and plain scalars (numbers, booleans) as text."""
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, float):
-        return format_float(raw)
+    """Accept strings and plain scalars (numbers, booleans) as text; refuse lists and objects."""
     if raw is None:
         return ""
+    if isinstance(raw, str | int | float):
+        return to_string(raw)
     raise FieldError("validation_invalid_value", f"Must be {what}")
