@@ -87,6 +87,12 @@ def _shares_paths(tree: Expr) -> bool:
     return len(heads) != len(set(heads))
 
 
+def _multiplying(key: tuple[str, ...]) -> bool:
+    """Whether a shared path join (``RecordResolver.path_joins``) can give a record more
+    than one row: the items of a list or multiple relation, or a back-relation."""
+    return key[-1] in (":ids", ":each") or "_via_" in key[-1]
+
+
 def check_sort_fan_out(resolver: RecordResolver, bound: FanOut) -> None:
     """Refuse a sort whose keys take more multi-valued steps than ``bound``: each such key
     reads every row its path reaches, for every record sorted."""
@@ -109,13 +115,19 @@ def check_fan_out(text: str, resolvers: list[RecordResolver], bound: FanOut) -> 
     steps: dict[Identifier, int] = {}
     for resolver in resolvers:
         steps.update(resolver.multi_steps)
-    if not any(steps.values()):
-        return
     joins = sum(len(resolver.joins) for resolver in resolvers)
     if joins > bound.per_comparison:
         raise FilterError(
             f"too many @collection joins in the filter ({joins}; at most {bound.per_comparison}): "
             "each multiplies the rows the query reads", 0)
+    shared = joins + sum(_multiplying(key) for resolver in resolvers for key in resolver.path_joins)
+    if shared > bound.per_comparison:
+        raise FilterError(
+            f"too many multi-valued paths read together in the filter ({shared}; at most {bound.per_comparison}): "
+            "when ? comparisons mention one relation or list twice, every multi-valued path and "
+            "@collection join is joined to the record and multiplies the rows the query reads", 0)
+    if not any(steps.values()):
+        return
     total = 0
     for comparison in _comparisons(parse(text)):
         taken = sum(steps.get(side, 0) for side in (comparison.left, comparison.right) if isinstance(side, Identifier))

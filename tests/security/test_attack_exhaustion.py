@@ -362,6 +362,12 @@ ATTACKS: list[tuple[str, Callable[[httpx.Client], int], set[int], int]] = [
         {"expand": ",".join(f"owner{i}.x.y" for i in range(5000))[:6000], "perPage": "1"},
         {"cursor": "x" * 4000, "sort": "title"},
     ), {200, 400}, 4),
+    # One path mentioned twice under ? joins every multi-valued path to the comment: 2,000
+    # comments of its hub post x 50 posts x 400 comments of its author, per hub comment.
+    # Two such joins are allowed (and can run into the 10 s time limit); three are refused.
+    ("shared-path-joins", get(COMMENTS, filter="post.comments_via_post.body ?!~ 'zz' && post.comments_via_post.id "
+                              "?!= 'x' && author.posts_via_owner.title ?!~ 'zz' && author.comments_via_author.body "
+                              "?!~ 'zz'"), {400}, 4),
     ("like-many-percent", get(POSTS, filter="body ~ '" + "%a" * 1700 + "'", perPage="1000"), {200}, 2),
     ("huge-perPage-expand", get(POSTS, perPage="1000000", expand="owner,comments_via_post.author"), {200, 400}, 2),
     ("many-sort-fields", get(POSTS, perPage="1000", sort="owner.name,-owner.created,title:lower,-body,"
