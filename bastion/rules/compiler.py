@@ -93,12 +93,32 @@ class _Compiler:
         return sa.and_(condition, every_row(lambda: self._comparison(node)))
 
     def _comparison(self, node: ast.Comparison) -> ColumnElement[bool]:
+        if node.op.base in (ast.Op.LIKE, ast.Op.NLIKE) and isinstance(node.right, ast.Call):
+            return self._like_call(node, node.right)
         left, right = self.operand(node.left), self.operand(node.right)
         if left.items is not None or right.items is not None:
             return self.multi(left, node.op, right)
         guards = [side.guard for side in (left, right) if side.guard is not None]
         condition = self.scalar(left, node.op.base, right)
         return sa.and_(condition, *guards) if guards else condition
+
+    def _like_call(self, node: ast.Comparison, call: ast.Call) -> ColumnElement[bool]:
+        """``x ~ fn(...)`` as PocketBase builds it: the LIKE wrapping goes to the values
+        the function is given (its quoted strings, numbers and macros each become
+        ``%...%`` unless they hold a ``%``), and the function's result is the pattern as
+        it is. A call given fields only is wrapped as a whole, as a field is. A wrapped
+        number is no number, so ``geoDistance`` given one is NULL, as on SQLite."""
+        left = self.operand(node.left)
+        if not any(_is_value(arg) for arg in call.args):
+            right = self.operand(call)
+        elif call.name == "geoDistance":
+            right = literal(None)
+        else:
+            args = tuple(_like_argument(arg, self.now) for arg in call.args)
+            right = replace(self.operand(replace(call, args=args)), pattern=True)
+        if left.items is not None or right.items is not None:
+            return self.multi(left, node.op, right)
+        return self.like(left, right, negate=node.op.base is ast.Op.NLIKE)
 
     # -- operands ------------------------------------------------------------------
 
@@ -238,8 +258,10 @@ class _Compiler:
         if right.kind is Kind.NULL:  # ``x LIKE NULL`` and ``x NOT LIKE NULL`` are both unknown
             return sa.false()
         text = as_text(left, self.dialect)
-        if right.is_literal:
-            pattern: ColumnElement[Any] = sa.literal(like_pattern(right.value), sa.String())
+        if right.pattern:
+            pattern: ColumnElement[Any] = as_text(right, self.dialect)
+        elif right.is_literal:
+            pattern = sa.literal(like_pattern(right.value), sa.String())
         else:
             percent = sa.literal("%", sa.String())
             pattern = self.dialect.concat(percent, as_text(right, self.dialect), percent)
@@ -328,3 +350,19 @@ def _column_affinity(kind: Kind) -> Affinity:
     """A column's affinity by what it stores (PocketBase declares text columns TEXT and
     number, bool and JSON columns NUMERIC, BOOLEAN or JSON)."""
     return Affinity.TEXT if kind is Kind.TEXT else Affinity.NUMERIC
+
+
+def _is_value(node: ast.Operand) -> bool:
+    """Whether PocketBase passes ``node`` to SQL as a bound value (quoted strings,
+    numbers, macros; ``true``, ``false`` and ``null`` are SQL words there)."""
+    if isinstance(node, ast.Macro):
+        return True
+    return isinstance(node, ast.Literal) and node.value is not None and not isinstance(node.value, bool)
+
+
+def _like_argument(node: ast.Operand, now: datetime) -> ast.Operand:
+    if isinstance(node, ast.Macro):
+        return ast.Literal(like_pattern(macro_value(node.name, now)), node.pos)
+    if isinstance(node, ast.Literal) and _is_value(node):
+        return ast.Literal(like_pattern(node.value), node.pos)
+    return node

@@ -43,6 +43,7 @@ class SqlOperand:
     counts: bool = False  # multi-valued counts: an empty set is one item 0 (not NULL)
     guard: ColumnElement[bool] | None = None  # ANDed to every comparison (see ResolvedField)
     shared: ColumnElement[Any] | None = None  # a multi-valued path's joined-row value (see ResolvedField)
+    pattern: bool = False  # a LIKE pattern as it is, not wrapped in %...% (see Compiler._like_call)
 
     @property
     def is_literal(self) -> bool:

@@ -6,7 +6,8 @@ with optional ``T``, ``Z`` or ``+HH:MM``), ``'now'``, or numbers with the
 ``'unixepoch'`` modifier; and the modifiers ``'unixepoch'``, ``'utc'`` (a no-op: all
 times are UTC), ``'start of day|month|year'`` and ``'±N day|hour|minute|second|month|year'``.
 Month arithmetic follows each database (PostgreSQL clamps Jan 31 + 1 month to Feb 29,
-SQLite overflows into March). Anything else raises FilterError on these databases.
+SQLite overflows into March). A modifier SQLite does not know gives NULL, as there;
+anything else raises FilterError on these databases.
 A NULL or unparsable time gives ``''`` (SQLite semantics). Bare numbers (and numeric
 text) are Julian day numbers, as on SQLite, for the years 1 to 9999; outside them they
 give ``''`` on these databases. Times without a date are not read. Stored
@@ -41,6 +42,13 @@ _YEAR_1_JULIAN_DAY = 1721425.5  # 0001-01-01 00:00 UTC
 _YEAR_10000_JULIAN_DAY = 5373484.5  # 10000-01-01 00:00 UTC
 _SHIFT = re.compile(
     r"\s*([+-]?\d+(?:\.\d+)?)\s+(day|hour|minute|second|month|year)s?\s*", re.IGNORECASE
+)
+# Every modifier SQLite knows (the rest make its strftime NULL).
+_SQLITE_MODIFIER = re.compile(
+    r"\s*(?:[+-]?\d+(?:\.\d*)?\s+(?:day|hour|minute|second|month|year)s?|[+-]?\d{4}-\d{2}-\d{2}.*"
+    r"|[+-]?\d{1,2}:\d{2}.*|start\s+of\s+(?:day|month|year)|weekday \d+|unixepoch|julianday|auto|localtime"
+    r"|utc|subsec(?:ond)?|ceiling|floor)\s*",
+    re.IGNORECASE,
 )
 _START = re.compile(r"\s*start\s+of\s+(day|month|year)\s*", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
@@ -116,6 +124,8 @@ class _TimeBackend(abc.ABC):
         if timestamp is None:
             return None
         for modifier in modifiers[1:] if unix else modifiers:
+            if not _SQLITE_MODIFIER.fullmatch(modifier):
+                return None  # SQLite answers NULL for a modifier it does not know
             timestamp = self._modify(timestamp, modifier, pos)
         return timestamp
 

@@ -193,6 +193,11 @@ CORE = [
     "geoDistance(lon, lat, 23.3219, 42.6977) < 1", "geoDistance(lon, lat, 2.3522, 48.8566) < 500",
     "geoDistance(lon, lat, -0.1276, 51.5072) > 5000", "geoDistance(lon, lat, lon, lat) < 0.001",
     "geoDistance(0, 0, 180, 0) > 20015 && geoDistance(0, 0, 180, 0) < 20016", "geoDistance(lon, lat, 0, 200) > 0",
+    # a function on the right of ~: its given values are wrapped in %...%, not its result
+    'title ~ strftime("o%%")', 'title !~ strftime("o%%")', 'title ~ strftime("%Y", "2024-01-01")',
+    'title !~ strftime("%Y", when)', 'title ~ strftime("%Y", when, "start of month")', 'title ~ strftime("%Y", @now)',
+    "n ~ geoDistance(0, 0, 0, 0)", "n !~ geoDistance(lon, lat, 1, 2)",
+    'tags:each ?~ strftime("%%")', 'crew.name ?~ strftime("b%%")',
     # relations: single, multiple, back-relations, @collection
     'owner = "p1"', 'owner != "p1"', 'owner = ""', 'owner.name = "ann"', 'owner.name != "ann"', 'owner.name = ""',
     'owner.id = "p2"', 'owner.tags ?= "x"', 'owner.tags ~ "x"', 'owner.tags:each ?= "z"', "owner.tags:length = 2",
