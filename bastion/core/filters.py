@@ -15,6 +15,7 @@ from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
 from bastion.core.record_query import FilterBuilder
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
+from bastion.core.schema_cache import QueryKey, RuleKey
 from bastion.rules import (
     And,
     Comparison,
@@ -167,9 +168,9 @@ class Filters:
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
             key = self._filter_key(col, table, text, req)
-            cond = self.registry.memo(key) if reusable else None
+            cond = self.registry.cache.filter(key) if reusable else None
             if cond is not None:
-                return cond  # type: ignore[no-any-return]
+                return cond
             resolvers: list[RecordResolver] = []
 
             def resolver_for(t: Any) -> RecordResolver:
@@ -182,7 +183,7 @@ class Filters:
             except FilterError as exc:
                 raise invalid("filter", exc) from None
             if reusable and not any(r.request_bound for r in resolvers):
-                self.registry.remember(key, cond)
+                self.registry.cache.keep_filter(key, cond)
             return cond
 
         return build
@@ -200,7 +201,7 @@ class Filters:
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         key = self._sort_key(col, table, text, info)
-        cached = self.registry.memo(key)
+        cached = self.registry.cache.sort(key)
         if cached is not None:
             return list(cached), sa.true()  # kept only when nothing in it depends on the caller
         resolver = self.client_resolver(col, table, info)
@@ -218,23 +219,24 @@ class Filters:
         except FilterError as exc:
             raise invalid("sort", exc) from None
         if not resolver.request_bound and not resolver.guards and len(text) <= MAX_KEPT_TEXT:
-            self.registry.remember(key, clauses)
+            self.registry.cache.keep_sort(key, clauses)
         return clauses, sa.and_(sa.true(), *resolver.guards)
 
     def reused(self, col: Collection, table: sa.Table, filter_text: str, sort: str, info: RequestInfo) -> bool:
         """Whether the client filter and sort over ``col`` were compiled once and kept
         (they depend on nothing but the schema and whether the caller is a superuser),
         so that a statement built from them may be kept too."""
-        return ((not filter_text or self.registry.memo(self._filter_key(col, table, filter_text, info)) is not None)
-                and (not sort or self.registry.memo(self._sort_key(col, table, sort, info)) is not None))
+        cache = self.registry.cache
+        return ((not filter_text or cache.filter(self._filter_key(col, table, filter_text, info)) is not None)
+                and (not sort or cache.sort(self._sort_key(col, table, sort, info)) is not None))
 
     @staticmethod
-    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
-        return ("filter", col.id, table, text, info.is_superuser)
+    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
+        return QueryKey(col.id, table, text, info.is_superuser)
 
     @staticmethod
-    def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
-        return ("sort", col.id, table, text, info.is_superuser)
+    def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
+        return QueryKey(col.id, table, text, info.is_superuser)
 
     def _condition(
         self, text: str, table: Any, resolver_for: Callable[[Any], RecordResolver]
@@ -301,12 +303,13 @@ class Filters:
         ``owner = @request.auth.id``) is compiled once per schema and caller and kept."""
         auth = info.auth
         caller = None if auth is None else (auth.collection.id, auth.id)
-        anyone_key = ("rule", col.id, table, rule)
-        caller_key = (*anyone_key, caller)
+        cache = self.registry.cache
+        anyone_key = RuleKey(col.id, table, rule)
+        caller_key = RuleKey(col.id, table, rule, by_caller=True, caller=caller)
         for key in (anyone_key, caller_key):
-            kept = self.registry.memo(key)
+            kept = cache.rule(key)
             if kept is not None:
-                return kept  # type: ignore[no-any-return]
+                return kept
         resolvers: list[RecordResolver] = []
 
         def resolver_for(t: Any) -> RecordResolver:
@@ -324,14 +327,13 @@ class Filters:
         own_table = self.registry.find(col.id) is col and self.registry.table(col) is table
         if reusable and own_table and not any(r.request_bound for r in resolvers):
             by_caller = any(r.auth_bound for r in resolvers)
-            self.registry.remember(caller_key if by_caller else anyone_key, cond)
-            self.registry.remember(("kept", id(cond)), cond)
+            cache.keep_rule(caller_key if by_caller else anyone_key, cond)
         return cond
 
     def kept(self, cond: sa.ColumnElement[bool]) -> bool:
         """Whether ``cond`` is a rule condition kept by :meth:`compile` (so a statement
         built on it may be kept under it)."""
-        return self.registry.memo(("kept", id(cond))) is cond
+        return self.registry.cache.is_kept_rule(cond)
 
 
 def _table_for(col: Collection, registry: Registry) -> sa.Table:
