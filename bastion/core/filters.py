@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.access import RequestInfo
+from bastion.core.access import RequestInfo, rule_to_match
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
 from bastion.core.record_query import FilterBuilder
@@ -268,13 +268,14 @@ class Filters:
         """A resolver for client filters/sorts: joined collections need list access."""
 
         def join_rule(target: Collection, alias: Any) -> sa.ColumnElement[bool] | None:
-            if info.is_superuser:
-                return None
-            rule = target.rule("listRule")
-            if rule is None:
+            try:
+                rule = rule_to_match(info, target, "listRule")
+            except Forbidden as exc:
+                if info.api_key is not None:
+                    raise FilterError(f'cannot filter through "{target.name}": {exc.message}') from None
                 raise FilterError(
-                    f'only superusers can filter through "{target.name}" (its list rule is locked)')
-            return None if not rule.strip() else self.compile(rule, info, target, alias)
+                    f'only superusers can filter through "{target.name}" (its list rule is locked)') from None
+            return None if rule is None else self.compile(rule, info, target, alias)
 
         return RecordResolver(self.registry, col, table, info, self.dialect, trusted=False, join_rule=join_rule)
 
