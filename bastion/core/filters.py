@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from bastion.core.access import RequestInfo, rule_to_match
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
-from bastion.core.record_query import FilterBuilder
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
 from bastion.core.schema_cache import QueryKey, RuleKey
@@ -35,6 +34,9 @@ log = logging.getLogger("bastion.rules")
 # Client filters and sorts longer than this are compiled on every request and never kept:
 # what a client can make the server keep stays small (2,048 entries of short text).
 MAX_KEPT_TEXT = 128
+
+# A client filter checked, to be compiled once the collection and table are known.
+FilterBuilder = Callable[[Collection, sa.Table, RequestInfo], sa.ColumnElement[bool]]
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,14 @@ class Filters:
         self.dialect = dialect
 
     # -- client parameters ---------------------------------------------------------
-    def builder(self, text: str, info: RequestInfo) -> FilterBuilder:
+    def client_filter(
+        self, text: str, col: Collection, table: sa.Table, info: RequestInfo
+    ) -> sa.ColumnElement[bool]:
+        """A client's ``filter`` parameter over ``col`` as a condition (400 when invalid,
+        403 for what only superusers may filter by)."""
+        return self._builder(text, info)(col, table, info)
+
+    def _builder(self, text: str, info: RequestInfo) -> FilterBuilder:
         """Check ``text`` now (syntax, privileges) and compile it once the collection is known."""
         if "\x00" in text:
             raise BadRequest("Invalid filter: NUL characters are not allowed.")

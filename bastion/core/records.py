@@ -110,8 +110,8 @@ class RecordService:
         params: ListParams,
     ) -> Any:
         conds = [] if access is None else [access]
-        if params.filter is not None:
-            conds.append(params.filter(col, table, info))
+        if params.filter_text:
+            conds.append(self.filters.client_filter(params.filter_text, col, table, info))
         return sa.and_(sa.true(), *conds)
 
     def _list_statements(
