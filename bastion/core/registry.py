@@ -15,7 +15,6 @@ from bastion.core.ports import SqlDialect
 from bastion.core.schema_cache import SchemaCache
 from bastion.core.tables import build_table, column_type
 
-MEMO_LIMIT = 1024
 MAX_SAFE_INT = 2**53
 
 
@@ -87,7 +86,7 @@ class Registry:
         self._tables: dict[str, sa.Table] = {}
         self._selects: dict[str, sa.Select[Any]] = {}
         self._inserts: dict[str, sa.Insert] = {}
-        self.cache = SchemaCache(MEMO_LIMIT)
+        self.cache = SchemaCache()
 
     def replace_all(self, collections: list[Collection]) -> None:
         self._by_id = {c.id: c for c in collections}

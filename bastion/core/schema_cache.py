@@ -98,13 +98,15 @@ class ListStatements:
 class SchemaCache:
     """Typed, bounded tables of what the current schema compiles to."""
 
-    def __init__(self, limit: int = 1024):
+    def __init__(self, limit: int = 256):
+        """At most ``limit`` entries of each kind, twice that of rule conditions (kept
+        per caller when a rule names who the caller is)."""
         self.generation = 0  # how many schema changes emptied the cache
         self._shown: _Lru[tuple[str, bool], tuple[Collection, Shown]] = _Lru(limit)
         self._filters: _Lru[QueryKey, sa.ColumnElement[bool]] = _Lru(limit)
         self._sorts: _Lru[QueryKey, tuple[Any, ...]] = _Lru(limit)
-        self._rules: _Lru[RuleKey, sa.ColumnElement[bool]] = _Lru(limit)
-        self._kept_rules: _Lru[int, sa.ColumnElement[bool]] = _Lru(limit)
+        self._rules: _Lru[RuleKey, sa.ColumnElement[bool]] = _Lru(2 * limit)
+        self._kept_rules: _Lru[int, sa.ColumnElement[bool]] = _Lru(2 * limit)
         self._lists: _Lru[ListKey, ListStatements] = _Lru(limit)
 
     def clear(self) -> None:
