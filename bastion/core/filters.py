@@ -268,7 +268,8 @@ class Filters:
             for joined, on in resolver.path_joins.values():
                 source = source.outerjoin(joined, on)
             rows = sa.select(inner.c.id).select_from(source).where(cond, *resolver.guards)
-            return table.c.id.in_(rows)
+            within: sa.ColumnElement[bool] = table.c.id.in_(rows)
+            return within
         resolver = resolver_for(table)
         cond = compile_filter(tree, resolver, self.dialect)
         return sa.and_(cond, *resolver.guards) if resolver.guards else cond
