@@ -80,8 +80,11 @@ class Endpoint:
     undocumented: str = ""  # why the document leaves it out; empty: it is documented
 
     def __post_init__(self) -> None:
-        if self.per is not None or self.ratelimit:
-            assert "{collection}" in self.path, f"{self.path}: a per-collection path names it"
+        if (self.per is not None or self.ratelimit) and "{collection}" not in self.path:
+            raise ValueError(f"{self.method} {self.path}: a per-collection or tagged path names "
+                             "its {collection}")
+        if self.per is Per.COLLECTION and not self.action:
+            raise ValueError(f"{self.method} {self.path}: say which record action governs it")
 
     @property
     def methods(self) -> frozenset[str]:
@@ -114,7 +117,9 @@ class RouteTable:
     def __init__(self, endpoints: Iterable[Endpoint]):
         self.endpoints = tuple(endpoints)
         seen = [(e.method, e.path) for e in self.endpoints]
-        assert len(seen) == len(set(seen)), "an endpoint is declared twice"
+        twice = {f"{m} {p}" for m, p in seen if seen.count((m, p)) > 1}
+        if twice:
+            raise ValueError(f"declared twice: {sorted(twice)}")
         self._tagged: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
         for e in self.endpoints:
             if e.ratelimit:
