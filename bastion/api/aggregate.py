@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, request_info
+from bastion.api.openapi import AGGREGATE, AGGREGATE_PARAMS
+from bastion.api.routing import Auth, Endpoint, Per
 from bastion.core.aggregates import AggregateService, parse_aggregate_params
 from bastion.core.errors import BadRequest
 
@@ -30,5 +31,8 @@ async def aggregate_records(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/collections/{collection}/aggregate", aggregate_records, methods=["GET"]),
+    Endpoint("GET", "/api/collections/{collection}/aggregate", aggregate_records,
+             "Aggregate {collection} (count, sum, avg, min, max, group-by) under the list rule",
+             Auth.RULES, Per.COLLECTION, "list",
+             params=AGGREGATE_PARAMS, response=AGGREGATE, errors=(400, 403, 404)),
 ]

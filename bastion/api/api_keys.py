@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, no_content, read_body, require_superuser
+from bastion.api.openapi import API_KEY, FIELDS_PARAM, ID_PARAM, body_schema
+from bastion.api.routing import Auth, Endpoint
 
 
 async def list_keys(request: Request) -> Response:
@@ -26,8 +27,17 @@ async def revoke_key(request: Request) -> Response:
     return no_content()
 
 
+NEW_KEY = body_schema(
+    "name", "collections", "actions", "expires", required=("name", "collections", "actions"),
+    collections={"type": "array", "items": {"type": "string"}},
+    actions={"type": "array", "items": {"enum": ["list", "view", "create", "update", "delete"]}})
+KEYS = {"type": "object", "properties": {"items": {"type": "array", "items": API_KEY}}}
+SU = Auth.SUPERUSER
 routes = [
-    Route("/api/api-keys", list_keys, methods=["GET"]),
-    Route("/api/api-keys", create_key, methods=["POST"]),
-    Route("/api/api-keys/{id}", revoke_key, methods=["DELETE"]),
+    Endpoint("GET", "/api/api-keys", list_keys, "List API keys (superusers)", SU,
+             params=[FIELDS_PARAM], response=KEYS),
+    Endpoint("POST", "/api/api-keys", create_key, "Create an API key (superusers)", SU,
+             params=[FIELDS_PARAM], request=NEW_KEY, response=API_KEY),
+    Endpoint("DELETE", "/api/api-keys/{id}", revoke_key, "Revoke an API key (superusers)", SU,
+             params=ID_PARAM, errors=(404,)),
 ]

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.api import (
-    aggregate,
-    api_keys,
-    auth,
-    auth_flows,
-    batch,
-    collections,
-    files,
-    health,
-    oauth2,
-    openapi,
-    records,
-    settings,
-)
 from bastion.api.cors import CorsMiddleware
+from bastion.api.endpoints import TABLE
 from bastion.api.errors import ErrorMiddleware
 from bastion.api.limits import (
     DEFAULT_BODY_LIMIT,
@@ -57,21 +40,6 @@ class HttpOptions:
     # without a store both are off.
     store: Store | None = None
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
-
-
-class Endpoint:
-    """A request handler as the ASGI app of its route. Starlette wraps each handler in
-    its own exception layer (a coroutine and a ``send`` wrapper per request) for the
-    exception handlers Bastion does not use: ErrorMiddleware answers every error."""
-
-    __slots__ = ("handler",)
-
-    def __init__(self, handler: Callable[[Request], Awaitable[Response]]):
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handler(Request(scope, receive, send))
-        await response(scope, receive, send)
 
 
 class _Asgi(Starlette):
@@ -119,14 +87,10 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             if options.manage_lifespan:
                 await app.close()
 
-    rate_limits = [] if options.store is None else [
-        Middleware(RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, options.store))]
+    rate_limits = [] if options.store is None else [Middleware(
+        RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, options.store), table=TABLE)]
     asgi = _Asgi(
-        routes=[
-            *health.routes, *openapi.routes, *collections.routes, *records.routes, *auth.routes,
-            *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-            *oauth2.routes, *files.routes,
-        ],
+        routes=TABLE.routes(),
         # An unclean path is redirected before anything else, as PocketBase's router does.
         # CORS comes next so that every answer, errors included, carries its headers (a
         # browser shows a script no status or message of an answer without them), and so
@@ -142,9 +106,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
         lifespan=lifespan,
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
-    for route in asgi.router.routes:
-        if isinstance(route, Route) and inspect.isfunction(route.endpoint):
-            route.app = Endpoint(route.endpoint)
+    asgi.state.route_table = TABLE  # what /api/openapi.json describes
     asgi.state.bastion = app
     asgi.bastion = app
     asgi.state.lockout = Lockout(options.store, options.lockout)

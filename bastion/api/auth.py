@@ -7,10 +7,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, read_body, request_info, request_token
+from bastion.api.openapi import (
+    ANY_OBJECT,
+    EXPAND_PARAM,
+    FIELDS_PARAM,
+    MFA_REQUIRED,
+    signed_in_schema,
+)
 from bastion.api.ratelimit import client_ip, guards_of
+from bastion.api.routing import Auth, Endpoint, Handler, Per, Schema
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.auth import credentials
@@ -115,8 +122,30 @@ async def auth_refresh(request: Request) -> Response:
     return await _auth_response(request, info.auth, info, token=keep)
 
 
+CREDENTIALS = {"type": "object", "required": ["identity", "password"], "properties": {
+    "identity": {"type": "string", "minLength": 1, "maxLength": 255},
+    "password": {"type": "string", "minLength": 1, "maxLength": 255},
+    "identityField": {"type": "string"}}}
+P, EACH = "/api/collections/{collection}/", Per.AUTH_COLLECTION
+
+
+def sign_in(
+    path: str, handler: Handler, summary: str, tags: tuple[str, ...], request: Schema, flow: str = "",
+) -> Endpoint:
+    """A way to sign in to each auth collection: the authRule decides; it answers a token
+    and the record, or 401 with an MFA session when a second factor is due."""
+    return Endpoint("POST", P + path, handler, summary, Auth.RULES, EACH, flow=flow, ratelimit=tags,
+                    params=[FIELDS_PARAM, EXPAND_PARAM], request=request, response=signed_in_schema,
+                    errors=(400, 403, 404), responses={401: MFA_REQUIRED})
+
+
 routes = [
-    Route("/api/collections/{collection}/auth-methods", auth_methods, methods=["GET"]),
-    Route("/api/collections/{collection}/auth-with-password", auth_with_password, methods=["POST"]),
-    Route("/api/collections/{collection}/auth-refresh", auth_refresh, methods=["POST"]),
+    Endpoint("GET", P + "auth-methods", auth_methods, "List auth methods", per=EACH,
+             ratelimit=("listAuthMethods",), params=[FIELDS_PARAM], response=ANY_OBJECT,
+             errors=(404,)),
+    sign_in("auth-with-password", auth_with_password, "Sign in with a password",
+            ("authWithPassword", "auth"), CREDENTIALS, flow="passwordAuth"),
+    Endpoint("POST", P + "auth-refresh", auth_refresh, "Refresh the auth token", Auth.RECORD, EACH,
+             ratelimit=("authRefresh",), params=[FIELDS_PARAM, EXPAND_PARAM],
+             response=signed_in_schema, errors=(403, 404)),
 ]

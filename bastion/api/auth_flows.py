@@ -7,11 +7,19 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from bastion.api.auth import _auth_collection, _auth_response, signed_in
+from bastion.api.auth import _auth_collection, _auth_response, sign_in, signed_in
 from bastion.api.http import app_of, json_response, no_content, read_body, request_info
+from bastion.api.openapi import (
+    ANY_OBJECT,
+    EXPAND_PARAM,
+    FIELDS_PARAM,
+    ID_PARAM,
+    body_schema,
+    signed_in_schema,
+)
 from bastion.api.ratelimit import guards_of
+from bastion.api.routing import Auth, Endpoint, Per
 from bastion.core import tokens
 from bastion.core.access import AuthIdentity
 from bastion.core.collections import Collection
@@ -192,19 +200,51 @@ async def impersonate(request: Request) -> Response:
     return await _auth_response(request, identity, info, token=token)
 
 
-P = "/api/collections/{collection}/"
+P, EACH = "/api/collections/{collection}/", Per.AUTH_COLLECTION
+EMAIL = body_schema("email", required=("email",))
+OTP = {"type": "object", "properties": {"otpId": {"type": "string"}}}
+RECOVERY_CODES = {"type": "object", "properties": {
+    "recoveryCodes": {"type": "array", "items": {"type": "string"}}}}
+IMPERSONATE = body_schema("duration", duration={"type": "integer", "minimum": 0})
+# Requests, confirmations and OTP requests are counted per identity too: past the limit
+# they answer 429 even with settings.rateLimits off.
 routes = [
-    Route(P + "request-verification", request_verification, methods=["POST"]),
-    Route(P + "confirm-verification", confirm_verification, methods=["POST"]),
-    Route(P + "request-password-reset", request_password_reset, methods=["POST"]),
-    Route(P + "confirm-password-reset", confirm_password_reset, methods=["POST"]),
-    Route(P + "request-email-change", request_email_change, methods=["POST"]),
-    Route(P + "confirm-email-change", confirm_email_change, methods=["POST"]),
-    Route(P + "request-otp", request_otp, methods=["POST"]),
-    Route(P + "auth-with-otp", auth_with_otp, methods=["POST"]),
-    Route(P + "impersonate/{id}", impersonate, methods=["POST"]),
-    Route(P + "auth-with-totp", auth_with_totp, methods=["POST"]),
-    Route(P + "totp/enroll", totp_enroll, methods=["POST"]),
-    Route(P + "totp/confirm", totp_confirm, methods=["POST"]),
-    Route(P + "totp/disable", totp_disable, methods=["POST"]),
+    Endpoint("POST", P + "request-verification", request_verification,
+             "Email a verification link (204 for unknown emails too)", per=EACH,
+             ratelimit=("requestVerification",), request=EMAIL, errors=(400, 404)),
+    Endpoint("POST", P + "confirm-verification", confirm_verification,
+             "Confirm an email address", per=EACH,
+             ratelimit=("confirmVerification",), request=body_schema("token"), errors=(400, 404)),
+    Endpoint("POST", P + "request-password-reset", request_password_reset,
+             "Email a password reset link (204 for unknown emails too)", per=EACH,
+             ratelimit=("requestPasswordReset",), request=EMAIL, errors=(400, 404)),
+    Endpoint("POST", P + "confirm-password-reset", confirm_password_reset,
+             "Set a new password with a reset token", per=EACH, ratelimit=("confirmPasswordReset",),
+             request=body_schema("token", "password", "passwordConfirm"), errors=(400, 404)),
+    Endpoint("POST", P + "request-email-change", request_email_change,
+             "Email a link to confirm a new address (the record itself)", Auth.RECORD, EACH,
+             ratelimit=("requestEmailChange",), request=body_schema("newEmail"),
+             errors=(400, 403, 404)),
+    Endpoint("POST", P + "confirm-email-change", confirm_email_change,
+             "Confirm a new email address", per=EACH, ratelimit=("confirmEmailChange",),
+             request=body_schema("token", "password"), errors=(400, 404)),
+    Endpoint("POST", P + "request-otp", request_otp,
+             "Email a one-time password (an otpId for unknown emails too)", per=EACH, flow="otp",
+             ratelimit=("requestOTP",), request=EMAIL, response=OTP, errors=(400, 403, 404)),
+    sign_in("auth-with-otp", auth_with_otp, "Sign in with a one-time password",
+            ("authWithOTP", "auth"), body_schema("otpId", "password"), flow="otp"),
+    Endpoint("POST", P + "impersonate/{id}", impersonate,
+             "A non-refreshable token for a record (superusers)", Auth.SUPERUSER, EACH,
+             params=[*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM], request=IMPERSONATE,
+             response=signed_in_schema, errors=(404,)),
+    sign_in("auth-with-totp", auth_with_totp,
+            "Second factor: a TOTP or recovery code for an MFA session", (),
+            body_schema("mfaId", "code")),
+    Endpoint("POST", P + "totp/enroll", totp_enroll, "Start TOTP enrolment (the record itself)",
+             Auth.RECORD, EACH, response=ANY_OBJECT, errors=(400, 404)),
+    Endpoint("POST", P + "totp/confirm", totp_confirm, "Confirm TOTP enrolment with a first code",
+             Auth.RECORD, EACH, request=body_schema("code"), response=RECOVERY_CODES,
+             errors=(400, 404)),
+    Endpoint("POST", P + "totp/disable", totp_disable, "Turn TOTP off with a current code",
+             Auth.RECORD, EACH, request=body_schema("code"), errors=(400, 404)),
 ]

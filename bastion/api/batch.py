@@ -14,11 +14,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, json_response, read_body, request_info
 from bastion.api.limits import lower_body_limit
+from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
+from bastion.api.routing import Endpoint
 from bastion.core.batch import BatchFailed, BatchOp, BatchService
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 
@@ -86,4 +87,8 @@ async def batch(request: Request) -> Response:
     return json_response(request, out)
 
 
-routes = [Route("/api/batch", batch, methods=["POST"])]
+routes = [
+    Endpoint("POST", "/api/batch", batch,
+             "Run record writes in one transaction (settings.batch.enabled)",
+             params=[FIELDS_PARAM], request=BATCH, response=BATCH_RESULT, errors=(400, 403)),
+]

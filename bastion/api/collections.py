@@ -7,9 +7,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, no_content, read_body, require_superuser
+from bastion.api.openapi import (
+    ANY_OBJECT,
+    COLLECTION,
+    COLLECTION_INPUT,
+    FIELDS_PARAM,
+    LIST_PARAMS,
+    envelope,
+)
+from bastion.api.routing import Auth, Endpoint
 from bastion.core.collections import TYPES, parse_collection
 from bastion.core.errors import BadRequest
 from bastion.core.record_query import page_envelope, parse_list_params
@@ -105,13 +113,28 @@ async def get_scaffolds(request: Request) -> Response:
     return json_response(request, scaffolds())
 
 
+ONE = [{"name": "collection", "in": "path", "required": True, "schema": {"type": "string"},
+        "description": "Id or name"}]
+IMPORT = {"type": "object", "properties": {
+    "collections": {"type": "array", "items": COLLECTION_INPUT}, "deleteMissing": {"type": "boolean"}}}
+SU, TAG, C = Auth.SUPERUSER, "collections", "/api/collections"
 routes = [
-    Route("/api/collections", list_collections, methods=["GET"]),
-    Route("/api/collections", create_collection, methods=["POST"]),
-    Route("/api/collections/import", import_collections, methods=["PUT"]),
-    Route("/api/collections/meta/scaffolds", get_scaffolds, methods=["GET"]),
-    Route("/api/collections/{collection}", view_collection, methods=["GET"]),
-    Route("/api/collections/{collection}", update_collection, methods=["PATCH"]),
-    Route("/api/collections/{collection}", delete_collection, methods=["DELETE"]),
-    Route("/api/collections/{collection}/truncate", truncate_collection, methods=["DELETE"]),
+    Endpoint("GET", C, list_collections, "List collections (superusers)", SU, tag=TAG,
+             params=LIST_PARAMS, response=envelope(COLLECTION)),
+    Endpoint("POST", C, create_collection, "Create a collection (superusers)", SU, tag=TAG,
+             params=[FIELDS_PARAM], request=COLLECTION_INPUT, response=COLLECTION),
+    Endpoint("PUT", C + "/import", import_collections,
+             "Create or replace many collections; deleteMissing drops the others (superusers)",
+             SU, tag=TAG, request=IMPORT),
+    Endpoint("GET", C + "/meta/scaffolds", get_scaffolds, "Blank collections of each type (superusers)",
+             SU, tag=TAG, params=[FIELDS_PARAM], response=ANY_OBJECT),
+    Endpoint("GET", C + "/{collection}", view_collection, "View a collection (superusers)", SU, tag=TAG,
+             params=[*ONE, FIELDS_PARAM], response=COLLECTION, errors=(404,)),
+    Endpoint("PATCH", C + "/{collection}", update_collection, "Change a collection (superusers)",
+             SU, tag=TAG, params=[*ONE, FIELDS_PARAM], request=COLLECTION_INPUT, response=COLLECTION,
+             errors=(404,)),
+    Endpoint("DELETE", C + "/{collection}", delete_collection,
+             "Delete a collection and its records (superusers)", SU, tag=TAG, params=ONE, errors=(404,)),
+    Endpoint("DELETE", C + "/{collection}/truncate", truncate_collection,
+             "Delete every record of a collection (superusers)", SU, tag=TAG, params=ONE, errors=(404,)),
 ]

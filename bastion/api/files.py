@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of
+from bastion.api.routing import Auth, Endpoint
 from bastion.core.errors import NotFound
 
 
@@ -18,4 +18,8 @@ async def download(request: Request) -> Response:
     raise NotFound()
 
 
-routes = [Route("/api/files/{collection}/{record}/{filename}", download, methods=["GET", "HEAD"])]
+routes = [
+    Endpoint("GET", "/api/files/{collection}/{record}/{filename}", download,
+             "Download a file of a record", Auth.RULES, ratelimit=("file",),
+             undocumented="no file is stored yet: every download answers 404"),
+]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, request_info
+from bastion.api.openapi import FIELDS_PARAM, HEALTH
 from bastion.api.ratelimit import client_ip
+from bastion.api.routing import Endpoint
 
 # Headers that suggest a reverse proxy in front of the server, checked (as PocketBase does)
 # after the configured ``trustedProxy.headers``.
@@ -28,4 +29,6 @@ async def health(request: Request) -> Response:
     return json_response(request, {"code": 200, "message": "API is healthy.", "data": data})
 
 
-routes = [Route("/api/health", health, methods=["GET", "HEAD"])]
+routes = [
+    Endpoint("GET", "/api/health", health, "Health check", params=[FIELDS_PARAM], response=HEALTH),
+]

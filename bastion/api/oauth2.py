@@ -6,11 +6,19 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
-from bastion.api.auth import _auth_collection, signed_in
+from bastion.api.auth import _auth_collection, sign_in, signed_in
 from bastion.api.http import app_of, read_body, request_info
+from bastion.api.openapi import (
+    ANY_OBJECT,
+    ERROR,
+    STATUS_TEXT,
+    TEXT,
+    body_schema,
+    query_param,
+)
 from bastion.api.ratelimit import guards_of
+from bastion.api.routing import Endpoint
 from bastion.core.errors import BadRequest
 
 
@@ -49,7 +57,24 @@ def _text(message: str, status: int = 200) -> Response:
     return PlainTextResponse(message + "\n", status_code=status, headers={"Cache-Control": "no-store"})
 
 
+CODE = body_schema("provider", "code", "codeVerifier", "redirectURL", "createData",
+                   createData=ANY_OBJECT)
+# The browser reads plain text, for a person; a 400 may be either.
+TEXT_ANSWERS = {
+    204: None,
+    200: {"description": "Plain text for the person in the browser", **TEXT},
+    400: {"description": STATUS_TEXT[400],
+          "content": {"application/json": {"schema": ERROR}, **TEXT["content"]}},
+}
 routes = [
-    Route("/api/collections/{collection}/auth-with-oauth2", auth_with_oauth2, methods=["POST"]),
-    Route("/api/oauth2-redirect", oauth2_redirect, methods=["GET", "POST"]),
+    sign_in("auth-with-oauth2", auth_with_oauth2, "Sign in with an OAuth2 authorization code",
+            ("authWithOAuth2", "auth"), CODE, flow="oauth2"),
+    Endpoint("GET", "/api/oauth2-redirect", oauth2_redirect,
+             "Where an OAuth2 provider returns the browser (all-in-one flow)",
+             params=[query_param(n, {"type": "string"}) for n in ("state", "code", "error")],
+             errors=(400,), responses=TEXT_ANSWERS),
+    Endpoint("POST", "/api/oauth2-redirect", oauth2_redirect,
+             "Where an OAuth2 provider posts the browser back",
+             undocumented="Apple's form_post: the GET's parameters, sent as a form; the GET "
+                          "describes them"),
 ]

@@ -6,6 +6,10 @@ and record shapes per collection (zero values included: ``""`` for an unset emai
 date, ``[]`` for an empty multiple select). ``?fields=`` may pick any subset of a 2xx
 body, so record properties are never listed as required.
 
+The paths come from the endpoint declarations (``bastion.api.routing``): each endpoint's
+``routes`` entry gives its summary, parameters, bodies and error statuses; the shared
+schemas below are what those entries name.
+
 Each caller is described only what it may reach (``Audience``): superusers get the whole
 API; an API key its collections and actions; anyone else (guests and signed-in records)
 the non-system collections whose list or view rule is not null, with only the
@@ -15,14 +19,15 @@ collections whose auth rule is not null. Nothing of the rest appears, not even a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, request_info
+from bastion.api.routing import AUTH_ERRORS, Auth, Endpoint, Per, RouteTable, Schema
 from bastion.core.access import KEY_ACTIONS, RequestInfo
 from bastion.core.api_keys import ApiKeyScope
 from bastion.core.collections import Collection
@@ -163,49 +168,32 @@ def record_input_schema(col: Collection, creating: bool, audience: Audience = EV
     return schema
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+def _json(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _op(summary: str, ok: dict[str, Any] | None, errors: tuple[int, ...], body: dict[str, Any] | None = None,
-        tag: str = "", params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One operation; ``ok=None`` answers 204. Every operation may also answer 429, and
-    one that answers JSON 400 (a ``fields`` parameter it cannot read, as in PocketBase)."""
-    responses: dict[str, Any] = {}
-    if ok is None:
-        responses["204"] = {"description": STATUS_TEXT[204]}
-    else:
-        responses["200"] = {"description": STATUS_TEXT[200], **_json(ok)}
-    codes = {*errors, 429} | ({400, 413} if body is not None else set()) | ({400} if ok is not None else set())
-    for code in sorted(codes):
-        responses[str(code)] = {"description": STATUS_TEXT[code], **_json(ERROR)}
-    op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}
-    if body is not None:
-        op["requestBody"] = {"required": False, **_json(body)}
-    if params:
-        op["parameters"] = params
-    return op
-
-
-def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+def query_param(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
     param = {"name": name, "in": "query", "required": False, "schema": schema}
     if description:
         param["description"] = description
     return param
 
 
-FIELDS_PARAM = _query("fields", {"type": "string"}, "Comma list of keys to return (dot paths, *, :excerpt(n))")
-EXPAND_PARAM = _query("expand", {"type": "string"}, "Comma list of relations to expand (a.b.c, x_via_y)")
+FIELDS_PARAM = query_param("fields", {"type": "string"},
+                           "Comma list of keys to return (dot paths, *, :excerpt(n))")
+EXPAND_PARAM = query_param("expand", {"type": "string"},
+                           "Comma list of relations to expand (a.b.c, x_via_y)")
 LIST_PARAMS = [
-    _query("page", {"type": "integer"}, "1 and up; lower values mean 1"),
-    _query("perPage", {"type": "integer"}, "Default 30, at most 1000; 0 or less means the default"),
-    _query("sort", {"type": "string"}), _query("filter", {"type": "string"}),
-    _query("skipTotal", {"type": "boolean"}), FIELDS_PARAM, EXPAND_PARAM,
-    _query("cursor", {"type": "string"}, "Keyset pagination: empty for the first page, then the nextCursor "
-                                         "of the previous page"),
+    query_param("page", {"type": "integer"}, "1 and up; lower values mean 1"),
+    query_param("perPage", {"type": "integer"},
+                "Default 30, at most 1000; 0 or less means the default"),
+    query_param("sort", {"type": "string"}), query_param("filter", {"type": "string"}),
+    query_param("skipTotal", {"type": "boolean"}), FIELDS_PARAM, EXPAND_PARAM,
+    query_param("cursor", {"type": "string"},
+                "Keyset pagination: empty for the first page, then the nextCursor of the previous page"),
 ]
 AGGREGATE_PARAMS = [
-    _query(n, {"type": "string"}, d)
+    query_param(n, {"type": "string"}, d)
     for n, d in (("groupBy", "comma list of fields (at most 5)"), ("sum", "number fields"),
                  ("avg", "number fields"), ("min", "fields"), ("max", "fields"), ("filter", "filter expression"),
                  ("sort", "count, sum.<f>, avg.<f>, min.<f>, max.<f> or a groupBy field; - for descending"),
@@ -226,142 +214,30 @@ def envelope(item: dict[str, Any]) -> dict[str, Any]:
         "description": "totalItems and totalPages are -1 with skipTotal or cursor"}
 
 
-# What a rule does to each action, as in PocketBase: null locks it to superusers (403); an
-# expression filters a list, hides a record (404) or refuses a create (400).
-RULE_OUTCOMES = {
-    "list": "listRule null: 403 except for superusers; an expression only filters the rows.",
-    "view": "viewRule null: 403 except for superusers; a record the expression does not match: 404.",
-    "create": "createRule null: 403 except for superusers; an expression the new record does not match: 400.",
-    "update": "updateRule null: 403 except for superusers; a record the expression does not match: 404.",
-    "delete": "deleteRule null: 403 except for superusers; a record the expression does not match: 404;"
-              " a record that a required relation still points to: 400.",
-}
-
-
-def record_paths(col: Collection, actions: tuple[str, ...] = KEY_ACTIONS) -> dict[str, Any]:
-    """The record operations of ``col`` for ``actions`` (a view has no writes)."""
-    name = col.name
-    ref = {"$ref": f"#/components/schemas/{name}"}
-    base = f"/api/collections/{name}/records"
-    one = [*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM]
-    paths: dict[str, Any] = {
-        base: {"get": _op(f"List {name}", envelope(ref), (400, 403, 404), tag=name, params=LIST_PARAMS)},
-        f"{base}/{{id}}": {"get": _op(f"View a {name} record", ref, (403, 404), tag=name, params=one)},
-        f"/api/collections/{name}/aggregate": {"get": _op(
-            f"Aggregate {name} (count, sum, avg, min, max, group-by) under the list rule", AGGREGATE,
-            (400, 403, 404), tag=name, params=AGGREGATE_PARAMS)},
-    }
-    if not col.is_view:
-        create = {"$ref": f"#/components/schemas/{name}Create"}
-        update = {"$ref": f"#/components/schemas/{name}Update"}
-        paths[base]["post"] = _op(f"Create a {name} record", ref, (400, 403, 404), create, name,
-                                  [FIELDS_PARAM, EXPAND_PARAM])
-        paths[f"{base}/{{id}}"]["patch"] = _op(f"Update a {name} record", ref, (400, 403, 404), update, name, one)
-        # As PocketBase: forms too, where "true"/"false" and plain numbers are read as such,
-        # a repeated key is a list and a part named @jsonPayload holds a JSON object.
-        for op, body in ((paths[base]["post"], create), (paths[f"{base}/{{id}}"]["patch"], update)):
-            op["requestBody"]["content"]["multipart/form-data"] = {"schema": body}
-        paths[f"{base}/{{id}}"]["delete"] = _op(f"Delete a {name} record", None, (400, 403, 404), tag=name,
-                                                params=ID_PARAM)
-    for path, method, action in ((base, "get", "list"), (f"{base}/{{id}}", "get", "view"), (base, "post", "create"),
-                                 (f"{base}/{{id}}", "patch", "update"), (f"{base}/{{id}}", "delete", "delete")):
-        if method not in paths[path]:
-            continue
-        if action not in actions:
-            del paths[path][method]
-            if action == "list":
-                del paths[f"/api/collections/{name}/aggregate"]  # it reads under the list rule
-            continue
-        paths[path][method]["description"] = RULE_OUTCOMES[action]
-    return {path: ops for path, ops in paths.items() if ops}
-
-
-def auth_paths(col: Collection, audience: Audience = EVERYONE) -> dict[str, Any]:
-    """Sign-in and account flows of an auth collection. Superusers read them all; others
-    not impersonation (superusers only) nor a way to sign in that the collection turned off."""
-    name, base = col.name, f"/api/collections/{col.name}"
-    ref = {"$ref": f"#/components/schemas/{name}"}
-    creds = {"type": "object", "required": ["identity", "password"], "properties": {
-        "identity": {"type": "string", "minLength": 1, "maxLength": 255},
-        "password": {"type": "string", "minLength": 1, "maxLength": 255},
-        "identityField": {"type": "string"}}}
-    auth = {"type": "object", "properties": {
-        "token": {"type": "string"}, "record": ref, "meta": ANY_OBJECT}}
-    signin = _op("Sign in with a password", auth, (400, 403, 404), creds, name, [FIELDS_PARAM, EXPAND_PARAM])
-    # With MFA on, a first factor answers 401 with only the id of the MFA session (as PocketBase).
-    signin["responses"]["401"] = {"description": "Second factor required (MFA)", **_json({
-        "oneOf": [ERROR, {"type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
-    paths = {
-        f"{base}/auth-with-password": {"post": signin},
-        f"{base}/auth-refresh": {"post": _op("Refresh the auth token", auth, (401, 403, 404), tag=name,
-                                             params=[FIELDS_PARAM, EXPAND_PARAM])},
-        f"{base}/auth-methods": {"get": _op("List auth methods", ANY_OBJECT, (404,), tag=name, params=[FIELDS_PARAM])},
-    }
-    paths.update(flow_paths(col, auth))
-    if audience.superuser:
-        return paths
-    off = {"impersonate/{id}"}
-    opts = col.auth
-    if not opts["passwordAuth"]["enabled"]:
-        off.add("auth-with-password")
-    if not opts["otp"]["enabled"]:
-        off.update(("request-otp", "auth-with-otp"))
-    if not opts["oauth2"]["enabled"]:
-        off.add("auth-with-oauth2")
-    return {path: ops for path, ops in paths.items() if path.removeprefix(base + "/") not in off}
-
-
-def _body(*names: str, required: tuple[str, ...] = (), **special: dict[str, Any]) -> dict[str, Any]:
+def body_schema(
+    *names: str, required: tuple[str, ...] = (), **special: dict[str, Any],
+) -> dict[str, Any]:
+    """An object of string properties ``names`` (``special`` gives others their schema)."""
     props = {n: special.get(n, {"type": "string"}) for n in names}
     return {"type": "object", "properties": props, **({"required": list(required)} if required else {})}
 
 
-def flow_paths(col: Collection, auth: dict[str, Any]) -> dict[str, Any]:
-    """Email flows, OTP, OAuth2, TOTP and impersonation of one auth collection.
-
-    Requests, confirmations and OTP requests are counted per identity too: past the limit
-    they answer 429 even with settings.rateLimits off.
-    """
-    name, base = col.name, f"/api/collections/{col.name}"
-    mfa_401 = {"description": "Second factor required (MFA)", **_json({"oneOf": [ERROR, {
-        "type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
-    email = _body("email", required=("email",))
-    ops: dict[str, Any] = {
-        "request-verification": _op("Email a verification link (204 for unknown emails too)", None, (400, 404),
-                                    email, name),
-        "confirm-verification": _op("Confirm an email address", None, (400, 404), _body("token"), name),
-        "request-password-reset": _op("Email a password reset link (204 for unknown emails too)", None,
-                                      (400, 404), email, name),
-        "confirm-password-reset": _op("Set a new password with a reset token", None, (400, 404),
-                                      _body("token", "password", "passwordConfirm"), name),
-        "request-email-change": _op("Email a link to confirm a new address (the record itself)", None,
-                                    (400, 401, 403, 404), _body("newEmail"), name),
-        "confirm-email-change": _op("Confirm a new email address", None, (400, 404),
-                                    _body("token", "password"), name),
-        "request-otp": _op("Email a one-time password (an otpId for unknown emails too)", {
-            "type": "object", "properties": {"otpId": {"type": "string"}}}, (400, 403, 404), email, name),
-        "auth-with-otp": _op("Sign in with a one-time password", auth, (400, 403, 404),
-                             _body("otpId", "password"), name, [FIELDS_PARAM, EXPAND_PARAM]),
-        "auth-with-oauth2": _op("Sign in with an OAuth2 authorization code", auth, (400, 403, 404), _body(
-            "provider", "code", "codeVerifier", "redirectURL", "createData", createData=ANY_OBJECT), name,
-            [FIELDS_PARAM, EXPAND_PARAM]),
-        "auth-with-totp": _op("Second factor: a TOTP or recovery code for an MFA session", auth, (400, 403, 404),
-                              _body("mfaId", "code"), name, [FIELDS_PARAM, EXPAND_PARAM]),
-        "totp/enroll": _op("Start TOTP enrolment (the record itself)", ANY_OBJECT, (400, 401, 404), tag=name),
-        "totp/confirm": _op("Confirm TOTP enrolment with a first code", {"type": "object", "properties": {
-            "recoveryCodes": {"type": "array", "items": {"type": "string"}}}}, (400, 401, 404), _body("code"), name),
-        "totp/disable": _op("Turn TOTP off with a current code", None, (400, 401, 404), _body("code"), name),
-    }
-    for key in ("auth-with-otp", "auth-with-oauth2", "auth-with-totp"):
-        ops[key]["responses"]["401"] = mfa_401
-    paths = {f"{base}/{key}": {"post": op} for key, op in ops.items()}
-    paths[f"{base}/impersonate/{{id}}"] = {"post": _op(
-        "A non-refreshable token for a record (superusers)", auth, (400, 401, 403, 404),
-        _body("duration", duration={"type": "integer", "minimum": 0}), name, [*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM])}
-    return paths
+def record_ref(name: str) -> dict[str, Any]:
+    """A record of collection ``name`` as the API returns it."""
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-SUPERUSER = (400, 401, 403)
+def signed_in_schema(name: str) -> dict[str, Any]:
+    """What a sign-in to collection ``name`` answers."""
+    return {"type": "object", "properties": {
+        "token": {"type": "string"}, "record": record_ref(name), "meta": ANY_OBJECT}}
+
+
+# With MFA on, a first factor answers 401 with only the id of the MFA session (as PocketBase).
+MFA_REQUIRED = {"description": "Second factor required (MFA)", **_json({"oneOf": [ERROR, {
+    "type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}}]})}
+
+
 COLLECTION = {"type": "object", "properties": {
     "id": {"type": "string"}, "name": {"type": "string"}, "type": {"enum": ["base", "auth", "view"]},
     "system": {"type": "boolean"}, "fields": {"type": "array", "items": ANY_OBJECT},
@@ -395,105 +271,113 @@ API_KEY = {"type": "object", "properties": {
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-def collection_paths() -> dict[str, Any]:
-    one = [{"name": "collection", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "Id or name"}]
-    tag = "collections"
-    return {
-        "/api/collections": {
-            "get": _op("List collections (superusers)", envelope(COLLECTION), SUPERUSER, tag=tag, params=LIST_PARAMS),
-            "post": _op("Create a collection (superusers)", COLLECTION, SUPERUSER, COLLECTION_INPUT, tag,
-                        [FIELDS_PARAM])},
-        "/api/collections/{collection}": {
-            "get": _op("View a collection (superusers)", COLLECTION, (401, 403, 404), tag=tag,
-                       params=[*one, FIELDS_PARAM]),
-            "patch": _op("Change a collection (superusers)", COLLECTION, (*SUPERUSER, 404), COLLECTION_INPUT, tag,
-                         [*one, FIELDS_PARAM]),
-            "delete": _op("Delete a collection and its records (superusers)", None, (*SUPERUSER, 404), tag=tag,
-                          params=one)},
-        "/api/collections/{collection}/truncate": {"delete": _op(
-            "Delete every record of a collection (superusers)", None, (*SUPERUSER, 404), tag=tag, params=one)},
-        "/api/collections/import": {"put": _op(
-            "Create or replace many collections; deleteMissing drops the others (superusers)", None, SUPERUSER,
-            {"type": "object", "properties": {"collections": {"type": "array", "items": COLLECTION_INPUT},
-                                              "deleteMissing": {"type": "boolean"}}}, tag)},
-        "/api/collections/meta/scaffolds": {"get": _op(
-            "Blank collections of each type (superusers)", ANY_OBJECT, (401, 403), tag=tag, params=[FIELDS_PARAM])},
-    }
+def _resolve(schema: Schema | None, name: str) -> Mapping[str, Any] | None:
+    return schema(name) if callable(schema) else schema
 
 
-def system_paths() -> dict[str, Any]:
-    redirect = _op("Where an OAuth2 provider returns the browser (all-in-one flow)", None, (400,), tag="system",
-                   params=[_query(n, {"type": "string"}) for n in ("state", "code", "error")])
-    redirect["responses"].pop("204")
-    redirect["responses"]["200"] = {"description": "Plain text for the person in the browser", **TEXT}
-    redirect["responses"]["400"]["content"]["text/plain"] = TEXT["content"]["text/plain"]
-    return {
-        **collection_paths(),
-        "/api/oauth2-redirect": {"get": redirect},
-        "/api/api-keys": {
-            "get": _op("List API keys (superusers)", {"type": "object", "properties": {
-                "items": {"type": "array", "items": API_KEY}}}, SUPERUSER, tag="system", params=[FIELDS_PARAM]),
-            "post": _op("Create an API key (superusers)", API_KEY, SUPERUSER, _body(
-                "name", "collections", "actions", "expires", required=("name", "collections", "actions"),
-                collections={"type": "array", "items": {"type": "string"}},
-                actions={"type": "array", "items": {"enum": ["list", "view", "create", "update", "delete"]}}),
-                "system", [FIELDS_PARAM])},
-        "/api/api-keys/{id}": {"delete": _op("Revoke an API key (superusers)", None, (*SUPERUSER, 404),
-                                             tag="system", params=ID_PARAM)},
-        "/api/settings/test/email": {"post": _op("Send a test email (superusers)", None, (*SUPERUSER, 404), _body(
-            "email", "template", "collection", required=("email", "template")), "system")},
-        "/api/health": {"get": _op("Health check", HEALTH, (), tag="system", params=[FIELDS_PARAM])},
-        "/api/batch": {"post": _op("Run record writes in one transaction (settings.batch.enabled)", BATCH_RESULT,
-                                   (400, 403), BATCH, "system", [FIELDS_PARAM])},
-        "/api/settings": {
-            "get": _op("Read settings (superusers)", ANY_OBJECT, SUPERUSER, tag="system", params=[FIELDS_PARAM]),
-            "patch": _op("Change settings (superusers)", ANY_OBJECT, SUPERUSER, ANY_OBJECT, "system",
-                         [FIELDS_PARAM])},
-    }
+def operation(e: Endpoint, name: str = "") -> dict[str, Any]:
+    """The document's operation for ``e``, on collection ``name`` when ``e.per`` is set.
+
+    ``response=None`` answers 204. Every operation may also answer 429, one with a body
+    400 and 413, and one that answers JSON 400 (a ``fields`` parameter it cannot read, as
+    in PocketBase); ``e.auth`` adds the statuses of a caller it refuses."""
+    ok, body = _resolve(e.response, name), _resolve(e.request, name)
+    responses: dict[str, Any] = {}
+    if ok is None:
+        responses["204"] = {"description": STATUS_TEXT[204]}
+    else:
+        responses["200"] = {"description": STATUS_TEXT[200], **_json(ok)}
+    codes = {*e.errors, *AUTH_ERRORS[e.auth], 429} | ({400, 413} if body is not None else set())
+    for code in sorted(codes | ({400} if ok is not None else set())):
+        responses[str(code)] = {"description": STATUS_TEXT[code], **_json(ERROR)}
+    for code, answer in e.responses.items():
+        if answer is None:
+            responses.pop(str(code), None)
+        else:
+            responses[str(code)] = answer
+    op: dict[str, Any] = {"summary": e.summary.replace("{collection}", name),
+                          "responses": responses, "tags": [name if e.per is not None else e.tag]}
+    if e.description:
+        op["description"] = e.description
+    if body is not None:
+        op["requestBody"] = {"required": False, **_json(body)}
+        if e.form:  # as PocketBase: "true"/"false" and plain numbers read as such, a repeated
+            # key is a list and a part named @jsonPayload holds a JSON object
+            op["requestBody"]["content"]["multipart/form-data"] = {"schema": body}
+    if e.params:
+        op["parameters"] = list(e.params)
+    return op
 
 
-# System routes anyone may call; the rest (collections, settings, API keys, test email)
-# answer superusers only and are described to them only.
-PUBLIC_PATHS = ("/api/health", "/api/batch", "/api/oauth2-redirect")
+def _reaches(e: Endpoint, audience: Audience, col: Collection, actions: tuple[str, ...]) -> bool:
+    """Whether ``audience`` reads about ``e`` on ``col`` (an endpoint declared ``per``)."""
+    if e.per is Per.COLLECTION:
+        return e.action in actions
+    if not audience.signs_in(col):
+        return False
+    # Superusers read every flow; others not a superuser's (impersonation) nor a way to
+    # sign in that the collection turned off.
+    if audience.superuser:
+        return True
+    return e.auth is not Auth.SUPERUSER and (not e.flow or col.auth[e.flow]["enabled"])
 
 
-def build_document(cols: list[Collection], version: str, audience: Audience = EVERYONE) -> dict[str, Any]:
+def build_paths(table: RouteTable, cols: list[Collection], audience: Audience) -> dict[str, Any]:
+    """The paths ``audience`` may reach: system endpoints superusers only are described to
+    superusers only; ``per`` endpoints once for each collection ``audience`` reaches."""
+    paths: dict[str, Any] = {}
+    endpoints = table.documented()
+    for e in endpoints:
+        if e.per is None and (audience.superuser or e.auth is not Auth.SUPERUSER):
+            paths.setdefault(e.path, {})[e.method.lower()] = operation(e)
+    for col in sorted(cols, key=lambda c: c.name):
+        actions = audience.actions(col)
+        for e in endpoints:
+            if e.per is not None and _reaches(e, audience, col, actions):
+                path = e.path.replace("{collection}", col.name)
+                paths.setdefault(path, {})[e.method.lower()] = operation(e, col.name)
+    return paths
+
+
+def build_document(
+    table: RouteTable, cols: list[Collection], version: str, audience: Audience = EVERYONE
+) -> dict[str, Any]:
     """The document for ``audience`` (the whole API for superusers)."""
     schemas: dict[str, Any] = {"Error": {
         "type": "object", "required": ["status", "message", "data"], "properties": {
             "status": {"type": "integer"}, "message": {"type": "string"}, "data": ANY_OBJECT}}}
-    paths = system_paths()
-    if not audience.superuser:
-        paths = {path: paths[path] for path in PUBLIC_PATHS}
     for col in sorted(cols, key=lambda c: c.name):
         actions = audience.actions(col)
-        signs_in = audience.signs_in(col)
-        if actions or signs_in:
+        if actions or audience.signs_in(col):
             schemas[col.name] = record_schema(col, audience)
         if "create" in actions:
             schemas[f"{col.name}Create"] = record_input_schema(col, True, audience)
         if "update" in actions:
             schemas[f"{col.name}Update"] = record_input_schema(col, False, audience)
-        paths.update(record_paths(col, actions))
-        if signs_in:
-            paths.update(auth_paths(col, audience))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bastion API", "version": version,
                  "description": "The PocketBase-compatible Web API of this Bastion app."},
-        "paths": paths,
+        "paths": build_paths(table, cols, audience),
         "components": {"schemas": schemas, "securitySchemes": {
             "token": {"type": "apiKey", "in": "header", "name": "Authorization"}}},
         "security": [{}, {"token": []}],
     }
 
 
+def route_table(request: Request) -> RouteTable:
+    """The endpoints this ASGI app serves (``create_asgi`` keeps them in its state)."""
+    table = request.app.state.route_table
+    assert isinstance(table, RouteTable)
+    return table
+
+
 async def openapi_json(request: Request) -> Response:
     from bastion import __version__
 
     audience = Audience.of(await request_info(request))
-    doc = build_document(app_of(request).registry.all(), __version__, audience)
+    cols = app_of(request).registry.all()
+    doc = build_document(route_table(request), cols, __version__, audience)
     # What it lists depends on the caller: no shared cache may hand one caller's to another.
     return Response(dumps(doc), media_type="application/json",
                     headers={"Cache-Control": "private, no-store", "Vary": "Authorization"})
@@ -516,6 +400,9 @@ async def docs_page(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/openapi.json", openapi_json, methods=["GET"]),
-    Route("/api/docs", docs_page, methods=["GET"]),
+    Endpoint("GET", "/api/openapi.json", openapi_json,
+             "This document: the API as the caller may reach it",
+             undocumented="the document itself: it describes the API, not itself"),
+    Endpoint("GET", "/api/docs", docs_page, "An interactive page that shows this document",
+             undocumented="an HTML page for people, showing this document"),
 ]

@@ -1,9 +1,10 @@
 """HTTP side of rate limiting: the client IP, route tags, and the middleware.
 
-``RateLimitMiddleware`` runs before routing. It recognises collection routes by method
-and path (so it knows the PocketBase tags: ``list``, ``create``, ``authWithPassword`` +
-``auth`` ...), identifies the caller only when a rule could apply, and answers 429
-``{"status":429,"message":"Too Many Requests.","data":{}}`` with ``Retry-After``. It also
+``RateLimitMiddleware`` runs before routing. It looks the request up in the route table
+for the collection and the PocketBase tags its endpoint declares (``list``, ``create``,
+``authWithPassword`` + ``auth`` ...), identifies the caller only when a rule could
+apply, and answers 429 ``{"status":429,"message":"Too Many Requests.","data":{}}`` with
+``Retry-After``. It also
 turns a ``RateLimited`` raised by a route (the sign-in lockout) into the same answer.
 
 ``guards_of`` gives the auth routes their per-identity limiter and lockouts, sharing the
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.api.errors import error_body
 from bastion.api.http import app_of, request_info
+from bastion.api.routing import RouteTable
 from bastion.core.ratelimit import (
     OTP_LOCKOUT,
     OTP_TOO_MANY,
@@ -31,49 +33,6 @@ from bastion.core.ratelimit import (
     RateLimiter,
     Target,
 )
-
-COLLECTIONS = "/api/collections/"
-FILES = "/api/files/"
-
-# (method, action after /api/collections/{collection}/) -> PocketBase's tags
-_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("GET", "records"): ("list",),
-    ("POST", "records"): ("create",),
-    ("GET", "auth-methods"): ("listAuthMethods",),
-    ("POST", "auth-refresh"): ("authRefresh",),
-    ("POST", "auth-with-password"): ("authWithPassword", "auth"),
-    ("POST", "auth-with-oauth2"): ("authWithOAuth2", "auth"),
-    ("POST", "auth-with-otp"): ("authWithOTP", "auth"),
-    ("POST", "request-otp"): ("requestOTP",),
-    ("POST", "request-password-reset"): ("requestPasswordReset",),
-    ("POST", "confirm-password-reset"): ("confirmPasswordReset",),
-    ("POST", "request-verification"): ("requestVerification",),
-    ("POST", "confirm-verification"): ("confirmVerification",),
-    ("POST", "request-email-change"): ("requestEmailChange",),
-    ("POST", "confirm-email-change"): ("confirmEmailChange",),
-}
-_RECORD = {"GET": ("view",), "PATCH": ("update",), "DELETE": ("delete",)}
-
-
-def route_tags(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
-    """``(collection, tags)`` for a collection route, else None.
-
-    ``GET|POST /api/collections/{c}/records``, ``GET|PATCH|DELETE …/records/{id}``, the
-    auth routes of ``_ACTIONS`` and ``GET /api/files/{c}/{record}/{file}`` (``file``).
-    """
-    method = "GET" if method == "HEAD" else method
-    if path.startswith(COLLECTIONS):
-        parts = path[len(COLLECTIONS):].split("/")
-        if len(parts) == 2 and all(parts):
-            tags = _ACTIONS.get((method, parts[1]))
-            return (parts[0], tags) if tags else None
-        if len(parts) == 3 and all(parts) and parts[1] == "records" and method in _RECORD:
-            return parts[0], _RECORD[method]
-    elif path.startswith(FILES) and method == "GET":
-        parts = path[len(FILES):].split("/")
-        if len(parts) == 3 and all(parts):
-            return parts[0], ("file",)
-    return None
 
 
 def _valid_ip(text: str) -> bool:
@@ -108,9 +67,10 @@ def client_ip(scope: Scope, settings: Mapping[str, Any]) -> str:
 class RateLimitMiddleware:
     """Applies ``settings.rateLimits`` before routing; see the module doc."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter):
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, table: RouteTable):
         self.app = app
         self.limiter = limiter
+        self.table = table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +95,7 @@ class RateLimitMiddleware:
             return
         method, path = scope["method"], scope["path"]
         target = Target(method, path)
-        matched = route_tags(method, path)
+        matched = self.table.tags(method, path)
         if matched is not None:
             collection = app.registry.find(matched[0])
             if collection is not None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, no_content, read_body, request_info
+from bastion.api.openapi import (
+    EXPAND_PARAM,
+    FIELDS_PARAM,
+    ID_PARAM,
+    LIST_PARAMS,
+    envelope,
+    record_ref,
+)
+from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.record_query import parse_list_params
@@ -73,12 +82,46 @@ async def delete_record(request: Request) -> Response:
     return no_content()
 
 
+# What a rule does to each action, as in PocketBase: null locks it to superusers (403); an
+# expression filters a list, hides a record (404) or refuses a create (400).
+RULE_OUTCOMES = {
+    "list": "listRule null: 403 except for superusers; an expression only filters the rows.",
+    "view": "viewRule null: 403 except for superusers; a record the expression does not match:"
+            " 404.",
+    "create": "createRule null: 403 except for superusers; an expression the new record does not"
+              " match: 400.",
+    "update": "updateRule null: 403 except for superusers; a record the expression does not match:"
+              " 404.",
+    "delete": "deleteRule null: 403 except for superusers; a record the expression does not match:"
+              " 404; a record that a required relation still points to: 400.",
+}
+BASE = "/api/collections/{collection}/records"
+ONE = [*ID_PARAM, FIELDS_PARAM, EXPAND_PARAM]
+
+
+def _record_endpoint(
+    method: str, path: str, handler: Handler, summary: str, action: str,
+    errors: tuple[int, ...] = (400, 403, 404), **doc: Any,
+) -> Endpoint:
+    """A record endpoint: the collection's ``action`` rule decides; it is also the tag."""
+    return Endpoint(method, path, handler, summary, Auth.RULES, Per.COLLECTION, action,
+                    ratelimit=(action,), description=RULE_OUTCOMES[action], errors=errors, **doc)
+
+
+def _input(suffix: str) -> Callable[[str], dict[str, Any]]:
+    return lambda name: record_ref(name + suffix)
 
 
 routes = [
-    Route("/api/collections/{collection}/records", list_records, methods=["GET"]),
-    Route("/api/collections/{collection}/records", create_record, methods=["POST"]),
-    Route("/api/collections/{collection}/records/{id}", view_record, methods=["GET"]),
-    Route("/api/collections/{collection}/records/{id}", update_record, methods=["PATCH"]),
-    Route("/api/collections/{collection}/records/{id}", delete_record, methods=["DELETE"]),
+    _record_endpoint("GET", BASE, list_records, "List {collection}", "list",
+                     params=LIST_PARAMS, response=lambda name: envelope(record_ref(name))),
+    _record_endpoint("POST", BASE, create_record, "Create a {collection} record", "create",
+                     params=[FIELDS_PARAM, EXPAND_PARAM], request=_input("Create"), form=True,
+                     response=record_ref),
+    _record_endpoint("GET", BASE + "/{id}", view_record, "View a {collection} record", "view",
+                     params=ONE, response=record_ref, errors=(403, 404)),
+    _record_endpoint("PATCH", BASE + "/{id}", update_record, "Update a {collection} record", "update",
+                     params=ONE, request=_input("Update"), form=True, response=record_ref),
+    _record_endpoint("DELETE", BASE + "/{id}", delete_record, "Delete a {collection} record", "delete",
+                     params=ID_PARAM),
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bastion.api.http import app_of, json_response, no_content, read_body, require_superuser
+from bastion.api.openapi import ANY_OBJECT, FIELDS_PARAM, body_schema
+from bastion.api.routing import Auth, Endpoint
 from bastion.core.errors import FieldError, NotFound, ValidationFailed
 from bastion.core.fields.text import EMAIL_RE
 
@@ -38,8 +39,13 @@ async def test_email(request: Request) -> Response:
     return no_content()
 
 
+SU = Auth.SUPERUSER
+TEST_EMAIL = body_schema("email", "template", "collection", required=("email", "template"))
 routes = [
-    Route("/api/settings/test/email", test_email, methods=["POST"]),
-    Route("/api/settings", get_settings, methods=["GET"]),
-    Route("/api/settings", patch_settings, methods=["PATCH"]),
+    Endpoint("POST", "/api/settings/test/email", test_email, "Send a test email (superusers)", SU,
+             request=TEST_EMAIL, errors=(404,)),
+    Endpoint("GET", "/api/settings", get_settings, "Read settings (superusers)", SU,
+             params=[FIELDS_PARAM], response=ANY_OBJECT),
+    Endpoint("PATCH", "/api/settings", patch_settings, "Change settings (superusers)", SU,
+             params=[FIELDS_PARAM], request=ANY_OBJECT, response=ANY_OBJECT),
 ]

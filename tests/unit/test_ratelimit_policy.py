@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from bastion.adapters.store_memory import MemoryStore
-from bastion.api.ratelimit import client_ip, route_tags
+from bastion.api.endpoints import route_tags
+from bastion.api.ratelimit import client_ip
 from bastion.core.collections import Collection
 from bastion.core.ratelimit import (
     AUTH_AUDIENCES,
