@@ -164,7 +164,7 @@ class OAuth2Service:
         table, links = self.registry.table(col), self._links()
         stmt = sa.select(table).where(table.c.id == record_id)
         async with self.db.transaction() as conn:
-            record = await conn.fetch_one(stmt if self.db.sql.name == "sqlite" else stmt.with_for_update())
+            record = await conn.fetch_one(stmt.with_for_update() if self.db.sql.row_locks else stmt)
             if record is None:
                 raise BadRequest("Failed to authenticate.")
             values: dict[str, Any] = {}

@@ -14,7 +14,7 @@ ALLOWED = {
     "tools": set(),
     "rules": {"tools"},
     "core": {"tools", "rules"},
-    "adapters": {"tools", "core"},
+    "adapters": {"tools", "rules", "core"},
     "api": {"tools", "rules", "core"},
     "cli": {"tools", "rules", "core", "adapters", "api"},
 }
