@@ -30,7 +30,7 @@ from bastion.core.oauth2_providers import (
     safe_redirect,
 )
 from bastion.core.passwords import hash_password
-from bastion.core.ports import Connection, Database, Row
+from bastion.core.ports import Connection, Database, Row, WebClient
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.system_collections import AUTH_ORIGINS, EXTERNAL_AUTHS, SUPERUSERS
@@ -50,11 +50,11 @@ class SignIn:
 
 
 class OAuth2Service:
-    def __init__(self, db: Database, registry: Registry, records: RecordService):
+    def __init__(self, db: Database, registry: Registry, records: RecordService, web: WebClient):
         self.db = db
         self.registry = registry
         self.records = records
-        self.client = ProviderClient()
+        self.client = ProviderClient(web)
 
     async def methods(self, col: Collection) -> dict[str, Any]:
         """The ``oauth2`` part of ``auth-methods``; providers that cannot start are skipped."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -149,6 +150,41 @@ class Mailer(Protocol):
     """Sends one email; raises ``errors.Unavailable`` when the mail server cannot be reached."""
 
     async def send(self, to: str, subject: str, html: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebResponse:
+    """An answer of another service: its status and its body, read whole."""
+
+    status: int
+    body: bytes
+
+
+class WebError(Exception):
+    """A request to another service could not be made, or its answer not read whole."""
+
+
+class WebClient(Protocol):
+    """Outbound HTTP to other services (OAuth2 and OpenID Connect providers).
+
+    Redirects are not followed. Adapters raise ``WebError`` for every failure of the
+    request itself (bad URL, refused, timed out, body over ``limit``); an answer with any
+    status is returned."""
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None, timeout: float, limit: int,
+    ) -> WebResponse: ...
+
+
+class Offline:
+    """``WebClient`` where none is wired: every request fails with ``WebError``."""
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None, timeout: float, limit: int,
+    ) -> WebResponse:
+        raise WebError("no outbound HTTP client is wired")
 
 
 def reading(db: Database, conn: Connection | None) -> AbstractAsyncContextManager[Connection]:
