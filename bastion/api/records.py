@@ -33,8 +33,6 @@ async def list_records(request: Request) -> Response:
     # on SQLite, one snapshot for both.
     async with app.db.read() as conn:
         info = await request_info(request, conn=conn)
-        if params.filter_text:
-            params.filter = app.filters.builder(params.filter_text, info)
         page = await app.records.list(info, col, params, conn)
     await _expanded(request, info, col, page["items"])
     return json_response(request, page)

@@ -1,8 +1,9 @@
 """The one access evaluator: rules become SQL conditions for every transport.
 
 A rule is ``None`` (superusers only), ``""`` (everyone) or an expression of the filter
-language that must match. Expressions are compiled by a ``RuleCompiler``; until one is
-installed every expression denies (no access without a rule that can be evaluated).
+language that must match. :func:`rule_to_match` decides which of the three applies to a
+caller (superusers and API keys first); ``Access`` compiles an expression with its
+``RuleCompiler`` (``core.filters.Filters``).
 """
 
 from __future__ import annotations
@@ -61,22 +62,32 @@ class RuleCompiler(Protocol):
     ) -> sa.ColumnElement[bool]: ...
 
 
-class DenyingCompiler:
-    """Used until the filter language is available: an expression never matches."""
-
-    def compile(
-        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table
-    ) -> sa.ColumnElement[bool]:
-        return sa.false()
-
-
 ONLY_SUPERUSERS = "Only superusers can perform this action."
 KEY_ACTIONS = ("list", "view", "create", "update", "delete")
 
 
+def rule_to_match(info: RequestInfo, col: Collection, rule_name: str) -> str | None:
+    """The expression ``info``'s caller must match for ``rule_name`` of ``col``, or None
+    when everything is allowed (superusers, an API key that allows the action, an empty
+    rule). Raises Forbidden when the rule is locked (``null``) or a key does not allow it."""
+    if info.is_superuser:
+        return None
+    if info.api_key is not None:
+        action = rule_name.removesuffix("Rule")
+        # A key never reaches a system collection (superusers, keys, OTPs ...), whatever
+        # it names: "*" means every collection the app's own schema declares.
+        if not col.system and action in KEY_ACTIONS and info.api_key.allows(col.id, action):
+            return None
+        raise Forbidden(f"The API key {info.api_key.name!r} does not allow {action} on {col.name}.")
+    rule = col.rule(rule_name)
+    if rule is None:
+        raise Forbidden(ONLY_SUPERUSERS)
+    return rule if rule.strip() else None
+
+
 class Access:
-    def __init__(self, compiler: RuleCompiler | None = None):
-        self.compiler: RuleCompiler = compiler or DenyingCompiler()
+    def __init__(self, compiler: RuleCompiler):
+        self.compiler = compiler
 
     def condition(
         self, info: RequestInfo, col: Collection, rule_name: str, table: sa.Table
@@ -85,18 +96,5 @@ class Access:
 
         Raises Forbidden when the rule is locked (``null``) and the caller isn't a superuser.
         """
-        if info.is_superuser:
-            return None
-        if info.api_key is not None:
-            action = rule_name.removesuffix("Rule")
-            # A key never reaches a system collection (superusers, keys, OTPs ...), whatever
-            # it names: "*" means every collection the app's own schema declares.
-            if not col.system and action in KEY_ACTIONS and info.api_key.allows(col.id, action):
-                return None
-            raise Forbidden(f"The API key {info.api_key.name!r} does not allow {action} on {col.name}.")
-        rule = col.rule(rule_name)
-        if rule is None:
-            raise Forbidden(ONLY_SUPERUSERS)
-        if rule.strip() == "":
-            return None
-        return self.compiler.compile(rule, info, col, table)
+        rule = rule_to_match(info, col, rule_name)
+        return None if rule is None else self.compiler.compile(rule, info, col, table)

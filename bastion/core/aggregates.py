@@ -191,7 +191,7 @@ class AggregateService:
         table = self.registry.table(col)
         conds = [c for c in (self.access.condition(info, col, "listRule", table),) if c is not None]
         if params.filter_text:
-            conds.append(self.filters.builder(params.filter_text, info)(col, table, info))
+            conds.append(self.filters.client_filter(params.filter_text, col, table, info))
         fields = self._resolve_all(info, col, table, params)
         query = _Query(params, fields, self.db.sql.rules)
         stmt = query.statement(table, sa.and_(sa.true(), *conds))

@@ -90,7 +90,7 @@ def decode(token: str, keyset: Keyset, secret: bytes, collection_id: str) -> lis
         values = payload["v"]
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise BadRequest("Invalid cursor: it is not a token this server issued.") from None
-    if keys != [list(k) for k in keyset.keys] and keys != list(keyset.keys) or len(values) != len(keyset.keys):
+    if keys != list(keyset.keys) or len(values) != len(keyset.keys):
         raise BadRequest("Invalid cursor: it was issued for a different sort; repeat the sort you started with.")
     if not all(isinstance(v, (str, int, float, bool)) for v in values):
         raise BadRequest("Invalid cursor: unexpected values.")

@@ -9,12 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.access import RequestInfo
+from bastion.core.access import RequestInfo, rule_to_match
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
-from bastion.core.record_query import FilterBuilder
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
+from bastion.core.schema_cache import QueryKey, RuleKey
 from bastion.rules import (
     And,
     Comparison,
@@ -36,6 +36,9 @@ log = logging.getLogger("bastion.rules")
 # Client filters and sorts longer than this are compiled on every request and never kept:
 # what a client can make the server keep stays small (2,048 entries of short text).
 MAX_KEPT_TEXT = 128
+
+# A client filter checked, to be compiled once the collection and table are known.
+FilterBuilder = Callable[[Collection, sa.Table, RequestInfo], sa.ColumnElement[bool]]
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,14 @@ class Filters:
         self.dialect = get_dialect(dialect)
 
     # -- client parameters ---------------------------------------------------------
-    def builder(self, text: str, info: RequestInfo) -> FilterBuilder:
+    def client_filter(
+        self, text: str, col: Collection, table: sa.Table, info: RequestInfo
+    ) -> sa.ColumnElement[bool]:
+        """A client's ``filter`` parameter over ``col`` as a condition (400 when invalid,
+        403 for what only superusers may filter by)."""
+        return self._builder(text, info)(col, table, info)
+
+    def _builder(self, text: str, info: RequestInfo) -> FilterBuilder:
         """Check ``text`` now (syntax, privileges) and compile it once the collection is known."""
         if "\x00" in text:
             raise BadRequest("Invalid filter: NUL characters are not allowed.")
@@ -170,9 +180,9 @@ class Filters:
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
             key = self._filter_key(col, table, text, req)
-            cond = self.registry.memo(key) if reusable else None
+            cond = self.registry.cache.filter(key) if reusable else None
             if cond is not None:
-                return cond  # type: ignore[no-any-return]
+                return cond
             resolvers: list[RecordResolver] = []
 
             def resolver_for(t: Any) -> RecordResolver:
@@ -185,7 +195,7 @@ class Filters:
             except FilterError as exc:
                 raise invalid("filter", exc) from None
             if reusable and not any(r.request_bound for r in resolvers):
-                self.registry.remember(key, cond)
+                self.registry.cache.keep_filter(key, cond)
             return cond
 
         return build
@@ -203,7 +213,7 @@ class Filters:
                 if marker in text:
                     raise Forbidden(f"Only superusers can filter by {marker}")
         key = self._sort_key(col, table, text, info)
-        cached = self.registry.memo(key)
+        cached = self.registry.cache.sort(key)
         if cached is not None:
             return list(cached), sa.true()  # kept only when nothing in it depends on the caller
         resolver = self.client_resolver(col, table, info)
@@ -222,23 +232,24 @@ class Filters:
         except FilterError as exc:
             raise invalid("sort", exc) from None
         if not resolver.request_bound and not resolver.guards and len(text) <= MAX_KEPT_TEXT:
-            self.registry.remember(key, clauses)
+            self.registry.cache.keep_sort(key, clauses)
         return clauses, sa.and_(sa.true(), *resolver.guards)
 
     def reused(self, col: Collection, table: sa.Table, filter_text: str, sort: str, info: RequestInfo) -> bool:
         """Whether the client filter and sort over ``col`` were compiled once and kept
         (they depend on nothing but the schema and whether the caller is a superuser),
         so that a statement built from them may be kept too."""
-        return ((not filter_text or self.registry.memo(self._filter_key(col, table, filter_text, info)) is not None)
-                and (not sort or self.registry.memo(self._sort_key(col, table, sort, info)) is not None))
+        cache = self.registry.cache
+        return ((not filter_text or cache.filter(self._filter_key(col, table, filter_text, info)) is not None)
+                and (not sort or cache.sort(self._sort_key(col, table, sort, info)) is not None))
 
     @staticmethod
-    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
-        return ("filter", col.id, table, text, info.is_superuser)
+    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
+        return QueryKey(col.id, table, text, info.is_superuser)
 
     @staticmethod
-    def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> tuple[Any, ...]:
-        return ("sort", col.id, table, text, info.is_superuser)
+    def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
+        return QueryKey(col.id, table, text, info.is_superuser)
 
     def _condition(
         self, text: str, table: Any, resolver_for: Callable[[Any], RecordResolver]
@@ -261,7 +272,8 @@ class Filters:
             for joined, on in resolver.path_joins.values():
                 source = source.outerjoin(joined, on)
             rows = sa.select(inner.c.id).select_from(source).where(cond, *resolver.guards)
-            return table.c.id.in_(rows)
+            within: sa.ColumnElement[bool] = table.c.id.in_(rows)
+            return within
         resolver = resolver_for(table)
         cond = compile_filter(tree, resolver, self.dialect)
         return sa.and_(cond, *resolver.guards) if resolver.guards else cond
@@ -270,13 +282,14 @@ class Filters:
         """A resolver for client filters/sorts: joined collections need list access."""
 
         def join_rule(target: Collection, alias: Any) -> sa.ColumnElement[bool] | None:
-            if info.is_superuser:
-                return None
-            rule = target.rule("listRule")
-            if rule is None:
+            try:
+                rule = rule_to_match(info, target, "listRule")
+            except Forbidden as exc:
+                if info.api_key is not None:
+                    raise FilterError(f'cannot filter through "{target.name}": {exc.message}') from None
                 raise FilterError(
-                    f'only superusers can filter through "{target.name}" (its list rule is locked)')
-            return None if not rule.strip() else self.compile(rule, info, target, alias)
+                    f'only superusers can filter through "{target.name}" (its list rule is locked)') from None
+            return None if rule is None else self.compile(rule, info, target, alias)
 
         return RecordResolver(self.registry, col, table, info, self.dialect, trusted=False, join_rule=join_rule)
 
@@ -305,12 +318,13 @@ class Filters:
         ``owner = @request.auth.id``) is compiled once per schema and caller and kept."""
         auth = info.auth
         caller = None if auth is None else (auth.collection.id, auth.id)
-        anyone_key = ("rule", col.id, table, rule)
-        caller_key = (*anyone_key, caller)
+        cache = self.registry.cache
+        anyone_key = RuleKey(col.id, table, rule)
+        caller_key = RuleKey(col.id, table, rule, by_caller=True, caller=caller)
         for key in (anyone_key, caller_key):
-            kept = self.registry.memo(key)
+            kept = cache.rule(key)
             if kept is not None:
-                return kept  # type: ignore[no-any-return]
+                return kept
         resolvers: list[RecordResolver] = []
 
         def resolver_for(t: Any) -> RecordResolver:
@@ -328,14 +342,13 @@ class Filters:
         own_table = self.registry.find(col.id) is col and self.registry.table(col) is table
         if reusable and own_table and not any(r.request_bound for r in resolvers):
             by_caller = any(r.auth_bound for r in resolvers)
-            self.registry.remember(caller_key if by_caller else anyone_key, cond)
-            self.registry.remember(("kept", id(cond)), cond)
+            cache.keep_rule(caller_key if by_caller else anyone_key, cond)
         return cond
 
     def kept(self, cond: sa.ColumnElement[bool]) -> bool:
         """Whether ``cond`` is a rule condition kept by :meth:`compile` (so a statement
         built on it may be kept under it)."""
-        return self.registry.memo(("kept", id(cond))) is cond
+        return self.registry.cache.is_kept_rule(cond)
 
 
 def _table_for(col: Collection, registry: Registry) -> sa.Table:

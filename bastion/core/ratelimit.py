@@ -183,7 +183,7 @@ class LockoutPolicy:
     def lock_for(self, failures: int) -> float:
         """Seconds of lock after the ``failures``-th failure in a row (doubling, capped)."""
         steps = min(failures - self.max_failures, 32)
-        return min(self.first_lock * 2**steps, self.max_lock)
+        return float(min(self.first_lock * 2**steps, self.max_lock))
 
 
 class Lockout:

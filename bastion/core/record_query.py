@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
 
 from bastion.core.errors import BadRequest
 
@@ -17,16 +15,12 @@ MAX_PER_PAGE = 1000
 MAX_PAGE = 1_000_000
 MAX_FILTER = 3500
 
-FilterBuilder = Callable[[Any, sa.Table, Any], sa.ColumnElement[bool]]
-
-
 @dataclass
 class ListParams:
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
     skip_total: bool = False
     sort: str = ""
-    filter: FilterBuilder | None = None
     filter_text: str = ""
     cursor: str | None = None  # keyset pagination when set ("" = first page)
 

@@ -403,7 +403,8 @@ class RecordResolver:
 
     @staticmethod
     def _email_visible(table: Any) -> ColumnElement[bool]:
-        return table.c.emailVisibility == sa.true()
+        visible: ColumnElement[bool] = table.c.emailVisibility == sa.true()
+        return visible
 
     def _terminal(self, f: Field, column: ColumnElement[Any], modifier: str | None) -> ResolvedField:
         """The field a path ends in, as PocketBase reads it. A multiple select, relation or

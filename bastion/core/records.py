@@ -22,6 +22,7 @@ from bastion.core.ratelimit import Lockout
 from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
+from bastion.core.schema_cache import ListKey, ListStatements
 from bastion.core.system_collections import AUTH_ORIGINS, SUPERUSERS
 from bastion.tools.ids import random_string
 
@@ -79,13 +80,11 @@ class RecordService:
     def _shown(self, col: Collection, superuser: bool) -> tuple[tuple[str, Any], ...]:
         """The fields of ``col`` a caller sees, with their output converters; worked out
         once per schema rather than once per record."""
-        key = ("shown", id(col), superuser)
-        memo = self.registry.memo(key)
-        if memo is not None and memo[0] is col:
-            return memo[1]  # type: ignore[no-any-return]
-        shown = tuple((f.name, f.from_db) for f in col.fields
-                      if f.TYPE != "password" and (superuser or not f.hidden))
-        self.registry.remember(key, (col, shown))
+        shown = self.registry.cache.shown(col, superuser)
+        if shown is None:
+            shown = tuple((f.name, f.from_db) for f in col.fields
+                          if f.TYPE != "password" and (superuser or not f.hidden))
+            self.registry.cache.keep_shown(col, superuser, shown)
         return shown
 
     # -- reads ---------------------------------------------------------------------
@@ -111,8 +110,8 @@ class RecordService:
         params: ListParams,
     ) -> Any:
         conds = [] if access is None else [access]
-        if params.filter is not None:
-            conds.append(params.filter(col, table, info))
+        if params.filter_text:
+            conds.append(self.filters.client_filter(params.filter_text, col, table, info))
         return sa.and_(sa.true(), *conds)
 
     def _list_statements(
@@ -124,11 +123,11 @@ class RecordService:
         skips SQLAlchemy's statement building and cache-key work, about a tenth of a
         list request's CPU."""
         access = self.access.condition(info, col, "listRule", table)  # raises for a locked rule
-        key = ("list", col.id, table, params.filter_text, params.sort, info.is_superuser,
-               params.per_page, params.skip_total, id(access))
-        kept = self.registry.memo(key)
-        if kept is not None and kept[2] is access:
-            return kept[0], kept[1]
+        key = ListKey(col.id, table, params.filter_text, params.sort, info.is_superuser,
+                      params.per_page, params.skip_total, 0 if access is None else id(access))
+        kept = self.registry.cache.statements(key)
+        if kept is not None and kept.access is access:
+            return kept.page, kept.count
         where = self._where(info, col, table, access, params)
         order, guard = self.filters.ordering(params.sort, col, table, info)
         where = sa.and_(where, guard)
@@ -137,7 +136,7 @@ class RecordService:
         count = None if params.skip_total else sa.select(sa.func.count()).select_from(table).where(where)
         if ((access is None or self.filters.kept(access))
                 and self.filters.reused(col, table, params.filter_text, params.sort, info)):
-            self.registry.remember(key, (page, count, access))
+            self.registry.cache.keep_statements(key, ListStatements(page, count, access))
         return page, count
 
     async def _keyset_page(

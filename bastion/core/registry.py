@@ -12,9 +12,9 @@ from bastion.core.collections import Collection
 from bastion.core.errors import NotFound
 from bastion.core.fields import StorageKind
 from bastion.core.ports import DatabaseEngine
+from bastion.core.schema_cache import SchemaCache
 from bastion.core.tables import build_table, column_type
 
-MEMO_LIMIT = 1024
 MAX_SAFE_INT = 2**53
 
 
@@ -86,7 +86,7 @@ class Registry:
         self._tables: dict[str, sa.Table] = {}
         self._selects: dict[str, sa.Select[Any]] = {}
         self._inserts: dict[str, sa.Insert] = {}
-        self._memo: dict[Any, Any] = {}
+        self.cache = SchemaCache()
 
     def replace_all(self, collections: list[Collection]) -> None:
         self._by_id = {c.id: c for c in collections}
@@ -94,14 +94,14 @@ class Registry:
         self._tables = {c.id: _table(c, self._sql) for c in collections}
         self._selects = {}
         self._inserts = {}
-        self._memo = {}
+        self.cache.clear()
 
     def put(self, col: Collection) -> None:
         self.remove(col.id)
         self._by_id[col.id] = col
         self._by_name[col.name.lower()] = col
         self._tables[col.id] = _table(col, self._sql)
-        self._memo = {}
+        self.cache.clear()
 
     def remove(self, cid: str) -> None:
         old = self._by_id.pop(cid, None)
@@ -110,7 +110,7 @@ class Registry:
             self._tables.pop(cid, None)
             self._selects.pop(cid, None)
             self._inserts.pop(cid, None)
-        self._memo = {}
+        self.cache.clear()
 
     def find(self, id_or_name: str) -> Collection | None:
         return self._by_id.get(id_or_name) or self._by_name.get(id_or_name.lower())
@@ -142,19 +142,6 @@ class Registry:
             table = self._tables[col.id]
             stmt = self._inserts[col.id] = sa.insert(table).returning(*table.c)
         return stmt
-
-    def memo(self, key: Any) -> Any:
-        """What :meth:`remember` stored under ``key`` for the current schema, or None."""
-        return self._memo.get(key)
-
-    def remember(self, key: Any, value: Any) -> Any:
-        """Keep ``value`` (something derived from the schema, such as a compiled filter)
-        until the next schema change; any change forgets everything, as a filter over one
-        collection may join others. Bounded: past MEMO_LIMIT entries it starts afresh."""
-        if len(self._memo) >= MEMO_LIMIT:
-            self._memo = {}
-        self._memo[key] = value
-        return value
 
     def all(self) -> list[Collection]:
         return list(self._by_id.values())

@@ -78,7 +78,8 @@ for _prefix in (("s3",), ("backups", "s3")):
 
 def _from_stored(raw: str | None) -> dict[str, Any]:
     stored = orjson.loads(raw) if raw else {}
-    return _merge(DEFAULTS, stored if isinstance(stored, dict) else {})
+    merged: dict[str, Any] = _merge(DEFAULTS, stored if isinstance(stored, dict) else {})
+    return merged
 
 
 def _merge(base: Any, patch: Any) -> Any:

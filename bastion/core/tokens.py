@@ -36,7 +36,8 @@ ALGORITHM = "HS256"
 
 def sign(claims: dict[str, Any], key: str, duration: int) -> str:
     payload = {**claims, "exp": int(time.time()) + int(duration)}
-    return jwt.encode(payload, key, algorithm=ALGORITHM)
+    token: str = jwt.encode(payload, key, algorithm=ALGORITHM)
+    return token
 
 
 def unverified_claims(token: str) -> dict[str, Any] | None:

@@ -56,3 +56,22 @@ async def test_only_superusers_manage_keys(client):
     assert (await client.get("/api/api-keys")).status_code == 401
     bad = await client.post("/api/api-keys", headers=client.su(), json={"name": "", "collections": ["nope"], "actions": ["fly"]})
     assert bad.status_code == 400 and set(bad.json()["data"]) == {"name", "collections", "actions"}
+
+
+async def test_a_key_filters_only_through_collections_it_may_list(client):
+    """A relation path reads the related records: an API key follows one only into a
+    collection it may list, as its own requests there would be refused."""
+    await client.patch("/api/collections/users", headers=client.su(), json={"listRule": "id = @request.auth.id"})
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "notes", "fields": [{"name": "author", "type": "relation", "collectionId": "_pb_users_auth_"}]})
+    assert res.status_code == 200, res.text
+    uid, _ = await token_for(client, "ann@example.com")
+    res = await client.post("/api/collections/notes/records", headers=client.su(), json={"author": uid})
+    assert res.status_code == 200, res.text
+    notes_only = {"Authorization": f"Bearer {(await new_key(client, collections=['notes'], actions=['list']))['key']}"}
+    both = {"Authorization": f"Bearer {(await new_key(client, collections=['notes', 'users'], actions=['list']))['key']}"}
+    res = await client.get("/api/collections/notes/records", headers=notes_only, params={"filter": "author.name != 'zz'"})
+    assert res.status_code == 400, res.text
+    assert 'cannot filter through "users"' in res.json()["detail"]
+    res = await client.get("/api/collections/notes/records", headers=both, params={"filter": "author.name != 'zz'"})
+    assert res.status_code == 200 and res.json()["totalItems"] == 1, res.text

@@ -135,7 +135,7 @@ def _fraction(text: str, width: int) -> int:
     ns = _atoi(text[1:width])
     if ns < 0:
         raise _Bad
-    return ns * 10 ** (10 - width)
+    return int(ns * 10 ** (10 - width))
 
 
 def _signed_offset_len(text: str) -> int:
