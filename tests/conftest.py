@@ -17,6 +17,7 @@ import pytest
 
 from bastion.adapters.database import open_database
 from bastion.adapters.store_memory import MemoryStore
+from bastion.adapters.web_httpx import HttpxWebClient
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
 from tests.services import BACKENDS, Backend
@@ -63,7 +64,7 @@ async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def app(database_url: str, tmp_path: Path) -> AsyncIterator[App]:
-    bastion = App(open_database(database_url, tmp_path / "data"), tmp_path / "migrations")
+    bastion = App(open_database(database_url, tmp_path / "data"), tmp_path / "migrations", web=HttpxWebClient())
     await bastion.start()
     await bastion.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import sqlite3
@@ -17,7 +18,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bastion.core import errors
-from bastion.core.ports import Row
+from bastion.core.ports import Connection, DatabaseEngine, Row
+from bastion.rules.dialects import RuleDialect
 
 log = logging.getLogger("bastion.db")
 
@@ -27,6 +29,62 @@ def json_serializer(value: Any) -> str:
 
 def json_deserializer(value: str | bytes) -> Any:
     return orjson.loads(value)
+
+
+class SqlEngine(abc.ABC):
+    """What the engine objects (``core.ports.DatabaseEngine``) share: each of
+    ``SqliteEngine``, ``PostgresEngine`` and ``MysqlEngine`` states its capabilities and
+    overrides the methods where its SQL differs from these."""
+
+    name: str
+    reserved_columns = frozenset[str]()
+    rules: RuleDialect
+    row_locks: bool
+    update_returning: bool
+    partial_indexes: bool
+    sql_string_pattern: str
+    sql_name_pattern: str
+    server_schemas: tuple[str, ...] = ()
+    plain_view_text = False
+
+    def __init__(self, sa_dialect: sa.engine.Dialect) -> None:
+        self.sa_dialect = sa_dialect
+        self._preparer = sa_dialect.identifier_preparer
+
+    @abc.abstractmethod
+    def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]: ...
+
+    @abc.abstractmethod
+    def text_type(self) -> sa.types.TypeEngine[Any]: ...
+
+    @abc.abstractmethod
+    def json_type(self) -> sa.types.TypeEngine[Any]: ...
+
+    def quote(self, identifier: str) -> str:
+        return self._preparer.quote_identifier(identifier)
+
+    def table_options(self) -> dict[str, Any]:
+        return {}
+
+    def index_key(self, column: sa.ColumnElement[Any], nocase: bool, desc: bool) -> sa.ColumnElement[Any]:
+        return column.desc() if desc else column
+
+    def index_prefix_lengths(self, table: sa.Table, columns: Sequence[str]) -> dict[str, int]:
+        return {}
+
+    def index_options(
+        self, where: sa.ColumnElement[bool] | None, prefix_lengths: Mapping[str, int]
+    ) -> dict[str, Any]:
+        return {}
+
+    def drop_index(self, table: str, index: str) -> str:
+        return f"DROP INDEX IF EXISTS {self.quote(index)}"
+
+    def index_owner_query(self) -> sa.TextClause | None:
+        return None
+
+    async def view_source(self, conn: Connection, view: str) -> tuple[str, list[tuple[str, str]]]:
+        return "", []
 
 
 IDLE_PING_S = 1.0
@@ -119,7 +177,7 @@ class SqlConnection:
 class SqlDatabase:
     """Base for the SQLite, PostgreSQL and MariaDB adapters."""
 
-    sql: Any
+    sql: DatabaseEngine
     url_for_display: str
     query_timeout: float = QUERY_TIMEOUT_S
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,11 +24,14 @@ from bastion.adapters.db_base import (
     QUERY_TIMEOUT_S,
     SqlConnection,
     SqlDatabase,
+    SqlEngine,
     _raise_mapped,
     json_deserializer,
     json_serializer,
     ping_after_idle,
 )
+from bastion.core.ports import Connection
+from bastion.rules.dialects import PostgresRuleDialect, RuleDialect
 
 # asyncpg's own timeout waits this much longer than the server's statement_timeout: the
 # server's cancel leaves the connection usable; the client's is for a server gone mute.
@@ -40,20 +43,24 @@ LISTEN_RETRY_S = 2.0
 log = logging.getLogger("bastion.db")
 
 
-class PostgresDialect:
+class PostgresEngine(SqlEngine):
+    """PostgreSQL 13+ as ``core.ports.DatabaseEngine``; JSON stored as ``jsonb``."""
+
     name = "postgresql"
     reserved_columns = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})  # system columns
+    rules: RuleDialect = PostgresRuleDialect()
+    row_locks = True
+    update_returning = True
+    partial_indexes = True
+    sql_string_pattern = r"(?P<string>[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>\w*)\$.*?\$(?P=tag)\$)"
+    sql_name_pattern = r"(?P<name>\"(?:[^\"]|\"\")*\")"
 
     def __init__(self) -> None:
-        self.sa_dialect = postgresql.dialect()
-        self._preparer = self.sa_dialect.identifier_preparer
+        super().__init__(postgresql.dialect())
 
     def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         probe = sa.func.jsonb_build_array(sa.cast(sa.literal(value), sa.Text))
         return sa.cast(column, postgresql.JSONB).op("@>")(probe)
-
-    def quote(self, identifier: str) -> str:
-        return self._preparer.quote_identifier(identifier)
 
     def text_type(self) -> sa.types.TypeEngine[Any]:
         # Byte-order collation: comparisons and ORDER BY match SQLite and MariaDB's binary
@@ -63,8 +70,39 @@ class PostgresDialect:
     def json_type(self) -> sa.types.TypeEngine[Any]:
         return postgresql.JSONB(none_as_null=True)
 
-    def table_options(self) -> dict[str, Any]:
-        return {}
+    def index_key(self, column: sa.ColumnElement[Any], nocase: bool, desc: bool) -> sa.ColumnElement[Any]:
+        # The list sort puts NULLs first ascending (as SQLite does); an index built with
+        # the same NULL order is the one PostgreSQL can use for it.
+        return self.rules.order(column, desc)
+
+    def index_options(
+        self, where: sa.ColumnElement[bool] | None, prefix_lengths: Mapping[str, int]
+    ) -> dict[str, Any]:
+        return {} if where is None else {"postgresql_where": where}
+
+    def index_owner_query(self) -> sa.TextClause:
+        return sa.text(
+            "SELECT coalesce(t.relname, c.relname) AS owner FROM pg_class c"
+            " LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid"
+            " WHERE c.relnamespace = to_regnamespace(current_schema()) AND lower(c.relname) = lower(:n) LIMIT 1")
+
+    async def view_source(self, conn: Connection, view: str) -> tuple[str, list[tuple[str, str]]]:
+        rewritten = await conn.scalar(sa.text("SELECT pg_get_viewdef(CAST(:v AS regclass))").bindparams(v=view))
+        rows = await conn.fetch_all(sa.text(_VIEW_READS), {"v": view})
+        return str(rewritten or ""), [(r["relname"], r["attname"]) for r in rows]
+
+
+# The relations and columns a view depends on (its rewrite rule's dependencies): renamed
+# columns and ``*`` show here as the columns they are.
+_VIEW_READS = """
+SELECT c.relname AS relname, a.attname AS attname
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class c ON c.oid = d.refobjid
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND r.ev_class = CAST(:v AS regclass) AND d.refobjid <> r.ev_class AND d.refobjsubid > 0
+"""
 
 
 def driver_url(url: str) -> str:
@@ -110,7 +148,7 @@ class PostgresDatabase(SqlDatabase):
         # One statement alone is atomic in PostgreSQL: on the writer pool without BEGIN and
         # COMMIT it saves two round trips (a create: ~20 % of the server's CPU for it).
         self._standalone = writer.execution_options(isolation_level="AUTOCOMMIT")
-        self.sql = PostgresDialect()
+        self.sql = PostgresEngine()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
         self._listen_dsn = sa.make_url(driver_url(url)).set(drivername="postgresql").render_as_string(
             hide_password=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from bastion.adapters.db_base import (
     _CONNECTION_ERRORS,
     QUERY_TIMEOUT_S,
     SqlDatabase,
+    SqlEngine,
     _raise_mapped,
     json_deserializer,
     json_serializer,
@@ -36,6 +37,7 @@ from bastion.adapters.sqlite_threads import (
     commit,
     rollback,
 )
+from bastion.rules.dialects import RuleDialect, SqliteRuleDialect
 
 BUSY_TIMEOUT_S = 10.0
 BRIEF_READERS = 1  # reserved for reads by key (``read_brief``)
@@ -57,20 +59,24 @@ class SqliteJson(sa.types.TypeDecorator[Any]):
         return json_deserializer(value)
 
 
-class SqliteDialect:
+class SqliteEngine(SqlEngine):
+    """SQLite as ``core.ports.DatabaseEngine``: one exclusive writer, so no row locks."""
+
     name = "sqlite"
     reserved_columns = frozenset[str]()  # rowid and its aliases yield to a declared column
+    rules: RuleDialect = SqliteRuleDialect()
+    row_locks = False  # the one writer connection holds the database already
+    update_returning = True
+    partial_indexes = True
+    sql_string_pattern = r"(?P<string>'(?:[^']|'')*')"
+    sql_name_pattern = r"(?P<name>\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\])"
 
     def __init__(self) -> None:
-        self.sa_dialect = sqlite.dialect()
-        self._preparer = self.sa_dialect.identifier_preparer
+        super().__init__(sqlite.dialect())
 
     def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         each = sa.func.json_each(column).table_valued("value")
         return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == value))
-
-    def quote(self, identifier: str) -> str:
-        return self._preparer.quote_identifier(identifier)
 
     def text_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Text()
@@ -78,8 +84,16 @@ class SqliteDialect:
     def json_type(self) -> sa.types.TypeEngine[Any]:
         return SqliteJson()
 
-    def table_options(self) -> dict[str, Any]:
-        return {}
+    def index_key(self, column: sa.ColumnElement[Any], nocase: bool, desc: bool) -> sa.ColumnElement[Any]:
+        return super().index_key(column.collate("NOCASE") if nocase else column, nocase, desc)
+
+    def index_options(
+        self, where: sa.ColumnElement[bool] | None, prefix_lengths: Mapping[str, int]
+    ) -> dict[str, Any]:
+        return {} if where is None else {"sqlite_where": where}
+
+    def index_owner_query(self) -> sa.TextClause:
+        return sa.text("SELECT tbl_name AS owner FROM sqlite_master WHERE lower(name) = lower(:n) LIMIT 1")
 
 
 def _pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
@@ -138,7 +152,7 @@ class SqliteDatabase(SqlDatabase):
                                     statement_limit=query_timeout))
         self._readers, self._writers, self._brief = pools
         self.query_timeout = query_timeout
-        self.sql = SqliteDialect()
+        self.sql = SqliteEngine()
         self.url_for_display = f"sqlite:///{path}"
 
     async def close(self) -> None:

@@ -34,7 +34,7 @@ _ENTITIES = html.entities.html5
 
 
 @dataclass
-class Token:
+class HtmlToken:
     kind: int
     data: str = ""
     attrs: tuple[tuple[str, str], ...] = ()
@@ -126,7 +126,7 @@ class Tokenizer:
     def next_is_not_raw_text(self) -> None:
         self.raw_tag = ""
 
-    def _raw_text(self) -> Token | None:
+    def _raw_text(self) -> HtmlToken | None:
         tag, s, start = self.raw_tag, self.s, self.i
         self.raw_tag = ""
         if tag == "plaintext":
@@ -148,9 +148,9 @@ class Tokenizer:
             return None
         if tag in ("textarea", "title"):
             data = unescape(data)
-        return Token(TEXT, data.replace("\x00", "\ufffd"))
+        return HtmlToken(TEXT, data.replace("\x00", "\ufffd"))
 
-    def next(self) -> Token | None:
+    def next(self) -> HtmlToken | None:
         """The next token; None at the end (or inside a tag the text never closes)."""
         while True:
             if self.raw_tag:
@@ -165,18 +165,18 @@ class Tokenizer:
                 j = s.find("<", i)
                 if j < 0 or j + 1 >= n:
                     self.i = n
-                    return Token(TEXT, unescape(s[start:]))
+                    return HtmlToken(TEXT, unescape(s[start:]))
                 c = s[j + 1]
                 if (c.isascii() and c.isalpha()) or c in "/!?":
                     break
                 i = j + 1
             if j > start:
                 self.i = j
-                return Token(TEXT, unescape(s[start:j]))
+                return HtmlToken(TEXT, unescape(s[start:j]))
             if c == "/":
                 if j + 2 >= n:
                     self.i = n
-                    return Token(TEXT, s[j:])
+                    return HtmlToken(TEXT, s[j:])
                 c2 = s[j + 2]
                 if c2 == ">":
                     self.i = j + 3
@@ -202,7 +202,7 @@ class Tokenizer:
         close = self.s.find(">", i)
         self.i = len(self.s) if close < 0 else close + 1
 
-    def _markup_declaration(self, i: int) -> Token | None:
+    def _markup_declaration(self, i: int) -> HtmlToken | None:
         s = self.s
         if s.startswith("--", i):
             self._comment(i + 2)
@@ -214,7 +214,7 @@ class Tokenizer:
             close = s.find("]]>", i + 7)
             end = len(s) if close < 0 else close
             self.i = len(s) if close < 0 else close + 3
-            return Token(TEXT, s[i + 7:end].replace("\x00", "\ufffd"))
+            return HtmlToken(TEXT, s[i + 7:end].replace("\x00", "\ufffd"))
         self._until_close_angle(i)
         return None
 
@@ -243,7 +243,7 @@ class Tokenizer:
             dashes, beginning = 0, False
         self.i = n
 
-    def _tag(self, i: int, kind: int) -> Token | None:
+    def _tag(self, i: int, kind: int) -> HtmlToken | None:
         """A start or end tag whose name begins at ``i``; None when the text ends inside it."""
         s, n = self.s, len(self.s)
         name_start = i
@@ -304,7 +304,7 @@ class Tokenizer:
         self_closing = s[i - 2] == "/" if i >= 2 else False
         if kind == START and name in _RAW_TAGS:
             self.raw_tag = name
-        return Token(kind, name, tuple(attrs), self_closing)
+        return HtmlToken(kind, name, tuple(attrs), self_closing)
 
 
 # -- the tree --------------------------------------------------------------------------
@@ -669,13 +669,13 @@ class TreeBuilder:
             self.process(token)
         return self.doc
 
-    def process(self, token: Token) -> None:
+    def process(self, token: HtmlToken) -> None:
         if self._foreign(token):
             self._foreign_token(token)
         else:
             self._by_mode(token)
 
-    def _foreign(self, token: Token) -> bool:
+    def _foreign(self, token: HtmlToken) -> bool:
         node = self.current
         if node.ns == "html":
             return False
@@ -686,7 +686,7 @@ class TreeBuilder:
             return False
         return not (_integration_point(node) and token.kind in (START, TEXT))
 
-    def _foreign_token(self, token: Token) -> None:
+    def _foreign_token(self, token: HtmlToken) -> None:
         if token.kind == TEXT:
             if self.frameset_ok and token.data.lstrip(" \t\r\n\f\x00"):
                 self.frameset_ok = False
@@ -717,7 +717,7 @@ class TreeBuilder:
                 break
         self._by_mode(token)
 
-    def _by_mode(self, token: Token) -> None:
+    def _by_mode(self, token: HtmlToken) -> None:
         handler = {
             "head": self._head_token, "body": self._body_token, "table": self._table_token,
             "caption": self._caption_token, "colgroup": self._colgroup_token,
@@ -726,15 +726,15 @@ class TreeBuilder:
         handler(token)
 
     def _implied(self, kind: int, name: str) -> None:
-        self.process(Token(kind, name))
+        self.process(HtmlToken(kind, name))
 
     # before <body> --------------------------------------------------------------------
-    def _head_token(self, token: Token) -> None:
+    def _head_token(self, token: HtmlToken) -> None:
         if token.kind == TEXT:
             rest = token.data.lstrip(" \t\r\n\f")
             if rest:
                 self._start_body()
-                self._by_mode(Token(TEXT, rest))
+                self._by_mode(HtmlToken(TEXT, rest))
             return
         name = token.data
         if token.kind == START:
@@ -775,7 +775,7 @@ class TreeBuilder:
         self.stack.append(self._append(self.html, Node(tag="body")))
 
     # in body --------------------------------------------------------------------------
-    def _body_token(self, token: Token) -> None:
+    def _body_token(self, token: HtmlToken) -> None:
         if token.kind == TEXT:
             data = token.data
             opened, self.newline_after = self.newline_after, None
@@ -797,7 +797,7 @@ class TreeBuilder:
         else:
             self._body_end(token.data)
 
-    def _body_start(self, token: Token) -> None:
+    def _body_start(self, token: HtmlToken) -> None:
         name, attrs = token.data, token.attrs
         if name in _NOT_FRAMESET and not (name == "input" and _hidden(attrs)):
             self.frameset_ok = False
@@ -1015,10 +1015,10 @@ class TreeBuilder:
                 return
 
     # tables ---------------------------------------------------------------------------
-    def _table_token(self, token: Token) -> None:
+    def _table_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if kind == TEXT:
-            token = Token(TEXT, token.data.replace("\x00", ""))
+            token = HtmlToken(TEXT, token.data.replace("\x00", ""))
             if self.current.tag in _TABLE_CONTEXT and not token.data.strip(" \t\r\n\f"):
                 self._insert_text(token.data)
                 return
@@ -1077,7 +1077,7 @@ class TreeBuilder:
         finally:
             self.foster = False
 
-    def _caption_token(self, token: Token) -> None:
+    def _caption_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if (kind == START and name in ("caption", "col", "colgroup", "tbody", "td", "tfoot", "thead", "tr")) or (
                 kind == END and name == "table"):
@@ -1095,7 +1095,7 @@ class TreeBuilder:
             return
         self._body_token(token)
 
-    def _colgroup_token(self, token: Token) -> None:
+    def _colgroup_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if kind == TEXT:
             rest = token.data.lstrip(" \t\r\n\f")
@@ -1103,7 +1103,7 @@ class TreeBuilder:
                 self._insert_text(token.data[:len(token.data) - len(rest)])
                 if not rest:
                     return
-                token = Token(TEXT, rest)
+                token = HtmlToken(TEXT, rest)
         elif kind == START:
             if name == "html":
                 self._body_token(token)
@@ -1128,7 +1128,7 @@ class TreeBuilder:
         self.mode = "table"
         self.process(token)
 
-    def _tbody_token(self, token: Token) -> None:
+    def _tbody_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if kind == START:
             if name == "tr":
@@ -1161,7 +1161,7 @@ class TreeBuilder:
                 return
         self._table_token(token)
 
-    def _row_token(self, token: Token) -> None:
+    def _row_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if kind == START:
             if name in ("td", "th"):
@@ -1197,7 +1197,7 @@ class TreeBuilder:
                 return
         self._table_token(token)
 
-    def _cell_token(self, token: Token) -> None:
+    def _cell_token(self, token: HtmlToken) -> None:
         name, kind = token.data, token.kind
         if kind == START and name in ("caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"):
             if self._pop_until(frozenset({"td", "th"}), "table"):

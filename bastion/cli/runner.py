@@ -10,6 +10,7 @@ import typer
 
 from bastion.adapters.database import open_database
 from bastion.adapters.mailer_smtp import SmtpMailer
+from bastion.adapters.web_httpx import HttpxWebClient
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.errors import BastionError
@@ -19,7 +20,7 @@ T = TypeVar("T")
 
 def build_app(config: Config) -> App:
     db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
-    app = App(db, config.migrations, config.encryption_key)
+    app = App(db, config.migrations, config.encryption_key, web=HttpxWebClient())
     app.mailer = SmtpMailer(lambda: app.settings.current)
     return app
 

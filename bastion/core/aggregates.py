@@ -37,7 +37,7 @@ from bastion.core.ports import Database, Row
 from bastion.core.record_query import MAX_FILTER
 from bastion.core.record_resolver import RecordResolver
 from bastion.core.registry import Registry
-from bastion.rules import FilterError, Identifier, Kind, ResolvedField
+from bastion.rules import FilterError, Identifier, Kind, ResolvedField, RuleDialect
 
 FUNCTIONS = ("sum", "avg", "min", "max")
 PARAMS = ("groupBy", "count", *FUNCTIONS, "filter", "sort", "limit", "fields")
@@ -193,7 +193,7 @@ class AggregateService:
         if params.filter_text:
             conds.append(self.filters.client_filter(params.filter_text, col, table, info))
         fields = self._resolve_all(info, col, table, params)
-        query = _Query(params, fields, self.db.sql.name)
+        query = _Query(params, fields, self.db.sql.rules)
         stmt = query.statement(table, sa.and_(sa.true(), *conds))
         async with self.db.read() as conn:
             rows = await conn.fetch_all(stmt)
@@ -202,7 +202,7 @@ class AggregateService:
     def _resolve_all(
         self, info: RequestInfo, col: Collection, table: sa.Table, params: AggregateParams
     ) -> dict[str, ResolvedField]:
-        resolver = RecordResolver(self.registry, col, table, info, self.db.sql.name, trusted=False)
+        resolver = RecordResolver(self.registry, col, table, info, self.db.sql.rules, trusted=False)
         fields: dict[str, ResolvedField] = {}
         uses = [("groupBy", name) for name in params.group_by] + params.requested
         for role, name in uses:
@@ -292,7 +292,7 @@ class _Output:
 class _Query:
     """The statement for one request and the conversion of its rows."""
 
-    def __init__(self, params: AggregateParams, fields: dict[str, ResolvedField], dialect: str):
+    def __init__(self, params: AggregateParams, fields: dict[str, ResolvedField], dialect: RuleDialect):
         self.params = params
         self.fields = fields
         self.dialect = dialect
@@ -343,10 +343,7 @@ class _Query:
         keys += [SortKey(name) for name in self.params.group_by if name not in named]
         clauses = []
         for key in keys:
-            clause = by_key[key.key].desc() if key.descending else by_key[key.key].asc()
-            if self.dialect == "postgresql":  # NULLs first ascending, as SQLite and MariaDB
-                clause = clause.nulls_last() if key.descending else clause.nulls_first()
-            clauses.append(clause)
+            clauses.append(self.dialect.order(by_key[key.key], key.descending))  # NULLs first ascending
         return clauses
 
     def envelope(self, rows: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from bastion.core.filters import Filters
 from bastion.core.mfa import MfaService
 from bastion.core.migrations import MigrationFiles
 from bastion.core.oauth2 import OAuth2Service
-from bastion.core.ports import Alone, Database, Mailer, Siblings
+from bastion.core.ports import Alone, Database, Mailer, Offline, Siblings, WebClient
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.secretbox import SecretBox
@@ -78,11 +78,14 @@ class DroppingMailer:
 
 
 class App:
-    def __init__(self, db: Database, migrations_dir: Path | None = None, encryption_key: str = ""):
+    def __init__(self, db: Database, migrations_dir: Path | None = None, encryption_key: str = "",
+                 web: WebClient | None = None):
+        """``web`` is the outbound HTTP client OAuth2 sign-ins use (none: providers are
+        unreachable and left out of ``auth-methods``)."""
         self.db = db
         self.registry = Registry(db.sql)
         self.files = MigrationFiles(migrations_dir) if migrations_dir else None
-        self.filters = Filters(self.registry, db.sql.name)
+        self.filters = Filters(self.registry, db.sql.rules)
         self.access = Access(self.filters)
         self.collections = CollectionService(db, self.registry, self.files, self.filters)
         self.records = RecordService(db, self.registry, self.access, self.filters)
@@ -95,7 +98,7 @@ class App:
                               SecretBox(encryption_key))
         self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
-        self.oauth2 = OAuth2Service(db, self.registry, self.records)
+        self.oauth2 = OAuth2Service(db, self.registry, self.records, web or Offline())
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.

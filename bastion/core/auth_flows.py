@@ -317,8 +317,8 @@ class AuthFlows:
         otp_id, code = _field(body, "otpId"), _field(body, "password", 71)
         table = self._otp_table()
         async with self.db.transaction() as conn:
-            row = await conn.fetch_one(sa.select(table).where(table.c.id == otp_id).with_for_update()
-                                       if self.db.sql.name != "sqlite" else sa.select(table).where(table.c.id == otp_id))
+            stmt = sa.select(table).where(table.c.id == otp_id)
+            row = await conn.fetch_one(stmt.with_for_update() if self.db.sql.row_locks else stmt)
             if row is None or row["collectionRef"] != col.id or _expired(row["created"], col.auth["otp"]["duration"]):
                 raise BadRequest(INVALID_OTP)
             if not await verify_password(row["password"], code):

@@ -348,15 +348,8 @@ class CollectionService:
         """The table owning the index (or the relation) called ``name`` in the database's
         one namespace for them, if there is one: engine-made indexes such as primary
         keys are in no collection's list."""
-        dialect = self.db.sql.name
-        if dialect == "sqlite":
-            query = sa.text("SELECT tbl_name AS owner FROM sqlite_master WHERE lower(name) = lower(:n) LIMIT 1")
-        elif dialect == "postgresql":
-            query = sa.text(
-                "SELECT coalesce(t.relname, c.relname) AS owner FROM pg_class c"
-                " LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid"
-                " WHERE c.relnamespace = to_regnamespace(current_schema()) AND lower(c.relname) = lower(:n) LIMIT 1")
-        else:  # MariaDB names indexes per table
+        query = self.db.sql.index_owner_query()
+        if query is None:  # index names are per table
             return None
         async with self.db.read() as conn:
             row = await conn.fetch_one(query, {"n": name})
@@ -364,13 +357,13 @@ class CollectionService:
 
     async def _prepare_view(self, col: Collection, errors: dict[str, Any]) -> None:
         query = col.view_query.rstrip().rstrip(";").strip()
-        dialect = self.db.sql.name
+        engine = self.db.sql
         if len(query) > VIEW_QUERY_MAX or ";" in query or not re.match(r"^(select|with)\b", query, re.I):
             problem: str | None = "Must be a single SELECT statement without semicolons"
-        elif view_query.selects_wildcard(query, dialect):
+        elif view_query.selects_wildcard(query, engine):
             problem = view_query.WILDCARD_MESSAGE
         else:  # looked at before the database runs anything of it
-            problem = view_query.unreadable(query, dialect, self.registry.all())
+            problem = view_query.unreadable(query, engine, self.registry.all())
         if problem:
             errors["viewQuery"] = FieldError("validation_invalid_view_query", problem)
             return
@@ -383,7 +376,7 @@ class CollectionService:
         except Exception as exc:  # noqa: BLE001 - any database complaint is the user's to see
             errors["viewQuery"] = FieldError("validation_invalid_view_query", f"Invalid query: {_first_line(exc)}")
             return
-        problem = view_query.unreadable(query, dialect, self.registry.all(), rewritten, read)
+        problem = view_query.unreadable(query, engine, self.registry.all(), rewritten, read)
         if problem:
             errors["viewQuery"] = FieldError("validation_invalid_view_query", problem)
             return
@@ -401,19 +394,8 @@ class CollectionService:
         await conn.ddl(f"CREATE VIEW {self.db.sql.quote(probe)} AS {query}")
         try:
             names = await conn.column_names(probe)
-            if self.db.sql.name == "postgresql":
-                rewritten = await conn.scalar(
-                    sa.text("SELECT pg_get_viewdef(CAST(:v AS regclass))").bindparams(v=probe))
-                rows = await conn.fetch_all(sa.text(_PG_VIEW_READS), {"v": probe})
-                return names, str(rewritten or ""), [(r["relname"], r["attname"]) for r in rows]
-            if self.db.sql.name == "mysql":
-                row = await conn.fetch_one(sa.text(
-                    "SELECT VIEW_DEFINITION AS text, TABLE_SCHEMA AS db FROM information_schema.VIEWS"
-                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :v"), {"v": probe})
-                # Without the database's own name, which could look like a catalog's.
-                text = "" if row is None else str(row["text"] or "").replace(f"`{row['db']}`.", "")
-                return names, text, []
-            return names, "", []
+            rewritten, reads = await self.db.sql.view_source(conn, probe)
+            return names, rewritten, reads
         finally:
             await conn.ddl(f"DROP VIEW {self.db.sql.quote(probe)}")
 
@@ -423,7 +405,7 @@ class CollectionService:
         field keeps its id while both stay."""
         by_name = {c.name.lower(): c for c in self.registry.all() if c.id != col.id}
         out: list[Field] = []
-        for spec in view_query.column_fields(col.view_query, self.db.sql.name, names, by_name):
+        for spec in view_query.column_fields(col.view_query, self.db.sql, names, by_name):
             field = field_from_dict(spec, {})
             if field is not None:
                 out.append(field)
@@ -474,19 +456,6 @@ T = TypeVar("T")
 
 class _SchemaMoved(Exception):
     """Raised in a schema commit that finds the stored schema newer than this process's."""
-
-
-# The relations and columns a view depends on (its rewrite rule's dependencies): renamed
-# columns and ``*`` show here as the columns they are.
-_PG_VIEW_READS = """
-SELECT c.relname AS relname, a.attname AS attname
-FROM pg_depend d
-JOIN pg_rewrite r ON r.oid = d.objid
-JOIN pg_class c ON c.oid = d.refobjid
-JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
-  AND r.ev_class = CAST(:v AS regclass) AND d.refobjid <> r.ev_class AND d.refobjsubid > 0
-"""
 
 
 def _mentions(query: str, name: str) -> bool:

@@ -22,9 +22,11 @@ from bastion.rules import (
     FilterError,
     Identifier,
     Or,
+    RuleDialect,
     SimpleFieldResolver,
     compile_filter,
     compile_sort,
+    get_dialect,
     parse,
     parse_sort,
     uses_macros,
@@ -148,11 +150,12 @@ def check_fan_out(text: str, resolvers: list[RecordResolver], bound: FanOut) -> 
 
 
 class Filters:
-    """Compiles filters, sorts and rules for one database dialect."""
+    """Compiles filters, sorts and rules for one database engine's rule dialect (given
+    as the dialect or its engine's name)."""
 
-    def __init__(self, registry: Registry, dialect: str):
+    def __init__(self, registry: Registry, dialect: str | RuleDialect):
         self.registry = registry
-        self.dialect = dialect
+        self.dialect = get_dialect(dialect)
 
     # -- client parameters ---------------------------------------------------------
     def client_filter(
@@ -214,7 +217,8 @@ class Filters:
         if cached is not None:
             return list(cached), sa.true()  # kept only when nothing in it depends on the caller
         resolver = self.client_resolver(col, table, info)
-        rowid = None if self.dialect == "sqlite" else table.c.id
+        # The engine's own insertion-order column where it has one, else the id.
+        rowid = None if self.dialect.implicit_rowid() is not None else table.c.id
         try:
             items = parse_sort(text)
             # An @collection key gives every record the same value (PocketBase joins the

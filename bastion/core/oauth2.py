@@ -30,7 +30,7 @@ from bastion.core.oauth2_providers import (
     safe_redirect,
 )
 from bastion.core.passwords import hash_password
-from bastion.core.ports import Connection, Database, Row
+from bastion.core.ports import Connection, Database, Row, WebClient
 from bastion.core.records import RecordService
 from bastion.core.registry import Registry
 from bastion.core.system_collections import AUTH_ORIGINS, EXTERNAL_AUTHS, SUPERUSERS
@@ -50,11 +50,11 @@ class SignIn:
 
 
 class OAuth2Service:
-    def __init__(self, db: Database, registry: Registry, records: RecordService):
+    def __init__(self, db: Database, registry: Registry, records: RecordService, web: WebClient):
         self.db = db
         self.registry = registry
         self.records = records
-        self.client = ProviderClient()
+        self.client = ProviderClient(web)
 
     async def methods(self, col: Collection) -> dict[str, Any]:
         """The ``oauth2`` part of ``auth-methods``; providers that cannot start are skipped."""
@@ -164,7 +164,7 @@ class OAuth2Service:
         table, links = self.registry.table(col), self._links()
         stmt = sa.select(table).where(table.c.id == record_id)
         async with self.db.transaction() as conn:
-            record = await conn.fetch_one(stmt if self.db.sql.name == "sqlite" else stmt.with_for_update())
+            record = await conn.fetch_one(stmt.with_for_update() if self.db.sql.row_locks else stmt)
             if record is None:
                 raise BadRequest("Failed to authenticate.")
             values: dict[str, Any] = {}

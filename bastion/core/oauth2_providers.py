@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import OAuth2Token
     from joserfc.jwk import KeySet
 
-# httpx, authlib and joserfc (about 6 MiB) are imported by the functions that talk to a
-# provider, so a server that never signs anyone in through OAuth2 does not load them.
+# authlib and joserfc (about 6 MiB, with the web client's httpx) are imported by the
+# functions that talk to a provider, so a server that never signs anyone in through
+# OAuth2 does not load them.
 from bastion.core.collections import Collection
+from bastion.core.ports import WebClient, WebError
 from bastion.tools.ids import random_string
 
 log = logging.getLogger("bastion.oauth2")
@@ -228,29 +230,21 @@ class ProviderClient:
     one timeout per 15 s, not one per ``auth-methods`` call.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, web: WebClient) -> None:
+        self.web = web
         self._documents: dict[str, tuple[float, Any]] = {}  # URL -> (fetched at, JSON or KeySet)
         self._failures: dict[str, tuple[float, str]] = {}  # URL -> (failed at, why)
 
     # -- HTTP ----------------------------------------------------------------------
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        import httpx
-
         try:
-            async with (
-                httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client,
-                client.stream(method, url, **kwargs) as resp,
-            ):
-                body = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT:
-                        raise ProviderError(f"{url}: response larger than {MAX_DOCUMENT} bytes")
-            if not 200 <= resp.status_code < 300:
-                raise ProviderError(f"{url} answered {resp.status_code}: {bytes(body[:300])!r}")
-            return orjson.loads(body)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderError(f"{url}: {exc!r}") from exc
+            resp = await self.web.request(method, url, timeout=HTTP_TIMEOUT, limit=MAX_DOCUMENT, **kwargs)
+        except WebError as exc:
+            raise ProviderError(f"{url}: {exc}") from exc
+        if not 200 <= resp.status < 300:
+            raise ProviderError(f"{url} answered {resp.status}: {resp.body[:300]!r}")
+        try:
+            return orjson.loads(resp.body)
         except orjson.JSONDecodeError as exc:
             raise ProviderError(f"{url}: not JSON") from exc
 

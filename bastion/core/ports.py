@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+
+from bastion.rules.dialects import RuleDialect
 
 Row = Mapping[str, Any]
 
@@ -34,13 +37,36 @@ class Connection(Protocol):
         """Columns of a table or view as the database reports them."""
 
 
-class SqlDialect(Protocol):
-    """Expression builders whose SQL differs per database."""
+class DatabaseEngine(Protocol):
+    """What one database engine is and can do, reached as ``Database.sql``.
+
+    Code that builds SQL asks this object (a capability or a method) wherever engines
+    differ, never the engine's name, so a new engine is one new object (see
+    docs/contributing-engines.md). ``name`` is for messages only."""
 
     name: str
     sa_dialect: sa.engine.Dialect
     # Column names the engine keeps for itself (a field cannot be called so).
     reserved_columns: frozenset[str]
+    # The rule compiler's SQL for this engine.
+    rules: RuleDialect
+    # SELECT ... FOR UPDATE holds a row until the transaction ends; False where the
+    # writer is exclusive already (no lock needed, none to take).
+    row_locks: bool
+    # UPDATE ... RETURNING gives the updated row in the same statement.
+    update_returning: bool
+    # CREATE [UNIQUE] INDEX ... WHERE; without it a partial unique index becomes a plain
+    # index and the records service checks uniqueness in the write transaction.
+    partial_indexes: bool
+    # How view queries are read before the engine runs them (``core/view_query.py``):
+    # regular expressions for a string literal and for a quoted name (plus comments
+    # only this engine has), the server's own databases a view may not read, and
+    # whether the engine's own text of a view names only what the query named (and is
+    # then checked for forbidden names as the query is).
+    sql_string_pattern: str
+    sql_name_pattern: str
+    server_schemas: tuple[str, ...]
+    plain_view_text: bool
 
     def json_array_contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         """True when the JSON array in ``column`` has the string ``value`` as an item."""
@@ -55,12 +81,36 @@ class SqlDialect(Protocol):
     def table_options(self) -> dict[str, Any]:
         """Keyword options for ``sa.Table`` (charset/collation on MariaDB)."""
 
+    def index_key(self, column: sa.ColumnElement[Any], nocase: bool, desc: bool) -> sa.ColumnElement[Any]:
+        """One indexed column as the engine can use it for the list sort (NULLs first
+        ascending) and, where it can, case-insensitively (``nocase``)."""
+
+    def index_prefix_lengths(self, table: sa.Table, columns: Sequence[str]) -> dict[str, int]:
+        """Columns a non-unique index can only cover by a prefix, with its length."""
+
+    def index_options(
+        self, where: sa.ColumnElement[bool] | None, prefix_lengths: Mapping[str, int]
+    ) -> dict[str, Any]:
+        """Keyword options for ``sa.Index``: the partial index condition (only asked
+        where ``partial_indexes``) and the prefix lengths."""
+
+    def drop_index(self, table: str, index: str) -> str:
+        """The statement dropping ``index`` of ``table`` (quoted here), if it exists."""
+
+    def index_owner_query(self) -> sa.TextClause | None:
+        """A query for the table owning the index or relation named ``:n`` (case
+        ignored), with the column ``owner``; None where index names are per table."""
+
+    async def view_source(self, conn: Connection, view: str) -> tuple[str, list[tuple[str, str]]]:
+        """The engine's own text of ``view`` and the (table, column) pairs it reads,
+        where the engine keeps them (else ``""`` and ``[]``)."""
+
 
 class Database(Protocol):
     """The storage port: pooled connections, transactions and the dialect in use."""
 
     url_for_display: str
-    sql: SqlDialect
+    sql: DatabaseEngine
 
     async def start(self) -> None: ...
 
@@ -100,6 +150,41 @@ class Mailer(Protocol):
     """Sends one email; raises ``errors.Unavailable`` when the mail server cannot be reached."""
 
     async def send(self, to: str, subject: str, html: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebResponse:
+    """An answer of another service: its status and its body, read whole."""
+
+    status: int
+    body: bytes
+
+
+class WebError(Exception):
+    """A request to another service could not be made, or its answer not read whole."""
+
+
+class WebClient(Protocol):
+    """Outbound HTTP to other services (OAuth2 and OpenID Connect providers).
+
+    Redirects are not followed. Adapters raise ``WebError`` for every failure of the
+    request itself (bad URL, refused, timed out, body over ``limit``); an answer with any
+    status is returned."""
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None, timeout: float, limit: int,
+    ) -> WebResponse: ...
+
+
+class Offline:
+    """``WebClient`` where none is wired: every request fails with ``WebError``."""
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None, timeout: float, limit: int,
+    ) -> WebResponse:
+        raise WebError("no outbound HTTP client is wired")
 
 
 def reading(db: Database, conn: Connection | None) -> AbstractAsyncContextManager[Connection]:

@@ -29,6 +29,7 @@ from bastion.rules import (
     JsonRef,
     Kind,
     ResolvedField,
+    RuleDialect,
     get_dialect,
 )
 
@@ -81,13 +82,12 @@ class RecordResolver:
 
     def __init__(
         self, registry: Registry, col: Collection, table: sa.FromClause, info: RequestInfo,
-        dialect: str, *, trusted: bool, join_rule: JoinRule | None = None,
+        dialect: str | RuleDialect, *, trusted: bool, join_rule: JoinRule | None = None,
     ):
         self.registry = registry
         self.col = col
         self.table = table
         self.info = info
-        self.dialect_name = dialect
         self.dialect = get_dialect(dialect)
         self.trusted = trusted  # rules may read hidden fields; client filters may not
         # For client filters: the list rule of every collection a path joins (None = no check).
@@ -511,7 +511,7 @@ class RecordResolver:
             if target is None:
                 return ResolvedField.literal(None)
             alias = self.registry.table(target).alias()
-            inner = RecordResolver(self.registry, target, alias, self.info, self.dialect_name, trusted=True)
+            inner = RecordResolver(self.registry, target, alias, self.info, self.dialect, trusted=True)
             resolved = inner._path(alias, target, rest.split("."), depth=1)
             linked = auth.record.get(name) or ""
             if resolved.multi or resolved.items is not None:

@@ -191,10 +191,11 @@ class RecordService:
     ) -> Row | None:
         """One row by id (and condition). ``lock`` holds the row until the transaction ends
         (``FOR UPDATE``), so read-modify-write updates such as ``views+`` never lose a
-        concurrent change; SQLite needs no lock as its writer is already exclusive."""
+        concurrent change; engines without row locks need none, their writer being
+        exclusive already."""
         if not isinstance(record_id, str) or not record_id or len(record_id) > 255 or "\x00" in record_id:
             return None
-        if lock and self.db.sql.name != "sqlite":
+        if lock and self.db.sql.row_locks:
             stmt = sa.select(table).where(table.c.id == record_id)
             if cond is not None:
                 stmt = stmt.where(cond)
@@ -303,11 +304,11 @@ class RecordService:
             row: Row | None = existing
             if values:
                 stmt = sa.update(table).where(table.c.id == record_id).values(values)
-                if self.db.sql.name == "mysql":  # MariaDB has INSERT ... RETURNING but not UPDATE
+                if self.db.sql.update_returning:
+                    row = await conn.fetch_one(stmt.returning(*table.c))
+                else:
                     await conn.execute(stmt)
                     row = await self._fetch(conn, table, record_id, None)
-                else:
-                    row = await conn.fetch_one(stmt.returning(*table.c))
             if col.is_auth and prepared.new_password is not None:
                 await self._forget_origins(conn, col, record_id)
         assert row is not None

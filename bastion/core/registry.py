@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bastion.core.collections import Collection
 from bastion.core.errors import NotFound
 from bastion.core.fields import StorageKind
-from bastion.core.ports import SqlDialect
+from bastion.core.ports import DatabaseEngine
 from bastion.core.schema_cache import SchemaCache
 from bastion.core.tables import build_table, column_type
 
@@ -65,7 +65,7 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def _table(col: Collection, sql: SqlDialect) -> sa.Table:
+def _table(col: Collection, sql: DatabaseEngine) -> sa.Table:
     if not col.is_view:
         return build_table(col, sql)
     columns = [
@@ -78,7 +78,7 @@ def _table(col: Collection, sql: SqlDialect) -> sa.Table:
 class Registry:
     """In-memory view of ``_collections``; replaced wholesale on every schema change."""
 
-    def __init__(self, sql: SqlDialect):
+    def __init__(self, sql: DatabaseEngine):
         self.sql = sql
         self._sql = sql
         self._by_id: dict[str, Collection] = {}

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError
 from bastion.core.fields import Field, StorageKind
-from bastion.core.indexes import IndexSpec
-from bastion.core.ports import Connection, SqlDialect
+from bastion.core.indexes import IndexSpec, IndexWhere
+from bastion.core.ports import Connection, DatabaseEngine
 from bastion.core.tables import build_table, column_for, column_type
 
 CONVERT_BATCH = 500
@@ -26,7 +26,7 @@ CONVERT_BATCH = 500
 class SchemaSync:
     """DDL for one database dialect."""
 
-    def __init__(self, sql: SqlDialect):
+    def __init__(self, sql: DatabaseEngine):
         self.sql = sql
         self.q = sql.quote
 
@@ -118,48 +118,35 @@ class SchemaSync:
 
     async def create_index(self, conn: Connection, col: Collection, spec: IndexSpec) -> None:
         table = build_table(col, self.sql)
-        exprs: list[Any] = []
-        for c in spec.columns:
-            column: Any = table.c[c.name]
-            if c.nocase and self.sql.name == "sqlite":
-                column = column.collate("NOCASE")
-            if self.sql.name == "postgresql":
-                # The list sort puts NULLs first ascending (as SQLite does); an index built
-                # with the same NULL order is the one PostgreSQL can use for it.
-                exprs.append(column.desc().nulls_last() if c.desc else column.asc().nulls_first())
-            else:
-                exprs.append(column.desc() if c.desc else column)
-        # MariaDB has no partial indexes: a partial unique index becomes a plain index
-        # there and uniqueness is checked by the records service inside the write
-        # transaction (see docs/architecture.md).
-        unique = spec.unique and not (spec.where is not None and self.sql.name == "mysql")
-        kwargs: dict[str, Any] = {"unique": unique}
-        if spec.where is not None and self.sql.name in ("sqlite", "postgresql"):
-            w = spec.where
-            wcol = table.c[w.column]
-            cond = wcol.isnot(None) if w.op == "notnull" else (
-                wcol != sa.literal_column(_sql_literal(w.value)) if w.op == "!=" else
-                wcol == sa.literal_column(_sql_literal(w.value))
-            )
-            kwargs[f"{self.sql.name}_where"] = cond
-        if self.sql.name == "mysql":
-            lengths = {c.name: 255 for c in spec.columns if table.c[c.name].type.__class__.__name__ in ("LONGTEXT", "JSON")}
-            if lengths and not unique:
-                if any(c.desc for c in spec.columns):
-                    # SQLAlchemy cannot put a prefix length on a descending column.
-                    cols = ", ".join(
-                        self.q(c.name) + (f"({lengths[c.name]})" if c.name in lengths else "") + (" DESC" if c.desc else "")
-                        for c in spec.columns)
-                    await conn.ddl(f"CREATE INDEX {self.q(spec.name)} ON {self.q(col.name)} ({cols})")
-                    return
-                kwargs["mysql_length"] = lengths
-        await conn.ddl(sa.schema.CreateIndex(sa.Index(spec.name, *exprs, **kwargs)))
+        exprs = [self.sql.index_key(table.c[c.name], c.nocase, c.desc) for c in spec.columns]
+        # Without partial indexes a partial unique index becomes a plain index and
+        # uniqueness is checked by the records service inside the write transaction
+        # (see docs/architecture.md).
+        partial = spec.where is not None and self.sql.partial_indexes
+        unique = spec.unique and (spec.where is None or partial)
+        lengths = {} if unique else self.sql.index_prefix_lengths(table, [c.name for c in spec.columns])
+        if lengths and any(c.desc for c in spec.columns):
+            # SQLAlchemy cannot put a prefix length on a descending column.
+            cols = ", ".join(
+                self.q(c.name) + (f"({lengths[c.name]})" if c.name in lengths else "") + (" DESC" if c.desc else "")
+                for c in spec.columns)
+            await conn.ddl(f"CREATE INDEX {self.q(spec.name)} ON {self.q(col.name)} ({cols})")
+            return
+        where = _index_where(table, spec.where) if partial and spec.where is not None else None
+        options = self.sql.index_options(where, lengths)
+        await conn.ddl(sa.schema.CreateIndex(sa.Index(spec.name, *exprs, unique=unique, **options)))
 
     async def drop_index(self, conn: Connection, table: str, spec: IndexSpec) -> None:
-        if self.sql.name == "mysql":
-            await conn.ddl(f"DROP INDEX {self.q(spec.name)} ON {self.q(table)}")
-        else:
-            await conn.ddl(f"DROP INDEX IF EXISTS {self.q(spec.name)}")
+        await conn.ddl(self.sql.drop_index(table, spec.name))
+
+
+def _index_where(table: sa.Table, where: IndexWhere) -> sa.ColumnElement[bool]:
+    """A partial index's condition (values written as SQL literals: DDL takes no binds)."""
+    wcol = table.c[where.column]
+    if where.op == "notnull":
+        return wcol.isnot(None)
+    value: sa.ColumnElement[Any] = sa.literal_column(_sql_literal(where.value))
+    return wcol != value if where.op == "!=" else wcol == value
 
 
 async def _scan(conn: Connection, table: sa.TableClause, column: str) -> AsyncIterator[tuple[str, Any]]:

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 
 from bastion.core.collections import Collection
 from bastion.core.fields import Field, StorageKind
-from bastion.core.ports import SqlDialect
+from bastion.core.ports import DatabaseEngine
 
 
-def system_tables(sql: SqlDialect) -> dict[str, sa.Table]:
+def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
     """``_collections``, ``_params`` and ``_migrations`` for the dialect in use."""
     meta = sa.MetaData()
     opts = sql.table_options()
@@ -45,7 +45,7 @@ def system_tables(sql: SqlDialect) -> dict[str, sa.Table]:
     }
 
 
-def column_type(f: Field, sql: SqlDialect) -> sa.types.TypeEngine[Any]:
+def column_type(f: Field, sql: DatabaseEngine) -> sa.types.TypeEngine[Any]:
     kind = f.storage
     if kind is StorageKind.ID:
         return sa.String(255)
@@ -58,7 +58,7 @@ def column_type(f: Field, sql: SqlDialect) -> sa.types.TypeEngine[Any]:
     return sql.text_type()
 
 
-def column_for(f: Field, sql: SqlDialect, with_default: bool = True) -> sa.Column[Any]:
+def column_for(f: Field, sql: DatabaseEngine, with_default: bool = True) -> sa.Column[Any]:
     default = f.server_default() if with_default else None
     if f.storage is StorageKind.ID:
         return sa.Column(f.name, sa.String(255), primary_key=True)
@@ -70,7 +70,7 @@ def column_for(f: Field, sql: SqlDialect, with_default: bool = True) -> sa.Colum
     )
 
 
-def build_table(col: Collection, sql: SqlDialect) -> sa.Table:
+def build_table(col: Collection, sql: DatabaseEngine) -> sa.Table:
     """The table (or view) of a collection; column names are field names."""
     meta = sa.MetaData()
     columns = [column_for(f, sql) for f in col.fields]

@@ -16,12 +16,14 @@ an integer number, ``CAST(... AS type)`` follows the type, anything else is ``js
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bastion.core.collections import Collection
+from bastion.core.ports import DatabaseEngine
 
 INTERNAL_TABLES = ("_collections", "_params", "_migrations")
 
@@ -34,14 +36,12 @@ _FORBIDDEN = re.compile(
     r"|u&\"",  # PostgreSQL identifiers with escapes
     re.I,
 )
-# MariaDB keeps these databases next to the application's one.
-_FORBIDDEN_MYSQL = re.compile(r"(?<![\w$])(?:mysql|performance_schema|sys)(?![\w$])", re.I)
 
 WILDCARD_MESSAGE = ("Wildcard columns (*) are not supported - name the fields you want the view "
                     "query to have.")
 
 
-def unreadable(query: str, dialect: str, collections: Iterable[Collection], rewritten: str = "",
+def unreadable(query: str, engine: DatabaseEngine, collections: Iterable[Collection], rewritten: str = "",
                read_columns: Iterable[tuple[str, str]] = ()) -> str | None:
     """Why the view ``query`` may not be created (it reads something secret), or None.
 
@@ -51,8 +51,9 @@ def unreadable(query: str, dialect: str, collections: Iterable[Collection], rewr
     tables = {table for table, _ in columns}
     # PostgreSQL's rewrite may name its own catalog (OPERATOR(pg_catalog.=)); MariaDB's
     # is plain backquoted names, where a catalog means the query named it.
-    for text in (query, rewritten if dialect == "mysql" else ""):
-        found = _FORBIDDEN.search(text) or (_FORBIDDEN_MYSQL.search(text) if dialect == "mysql" else None)
+    server = _server_schemas(engine.server_schemas)
+    for text in (query, rewritten if engine.plain_view_text else ""):
+        found = _FORBIDDEN.search(text) or (server.search(text) if server is not None else None)
         if found:
             return f"The query must not read {found.group(0)!r}."
     if internal := tables & set(INTERNAL_TABLES):
@@ -65,7 +66,7 @@ def unreadable(query: str, dialect: str, collections: Iterable[Collection], rewr
         for name in secrets:
             if (col.name.lower(), name.lower()) in columns or any(mentions(t, name) for t in texts):
                 return f'The query must not read the secret field "{name}" of "{col.name}".'
-        if has_wildcard(query, dialect) or re.search(r"\.\s*\*", rewritten):
+        if has_wildcard(query, engine) or re.search(r"\.\s*\*", rewritten):
             return f'The query must name the fields it reads: "{col.name}" has secret fields.'
     return None
 
@@ -86,9 +87,17 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text, re.I) is not None
 
 
-def has_wildcard(query: str, dialect: str) -> bool:
+@functools.cache
+def _server_schemas(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The server's own databases (``DatabaseEngine.server_schemas``) as one pattern."""
+    if not names:
+        return None
+    return re.compile(r"(?<![\w$])(?:" + "|".join(map(re.escape, names)) + r")(?![\w$])", re.I)
+
+
+def has_wildcard(query: str, engine: DatabaseEngine) -> bool:
     """Whether the query selects ``*`` or ``t.*`` anywhere (``count(*)`` aside)."""
-    tokens = tokenize(query, dialect)
+    tokens = tokenize(query, engine)
     if tokens is None:
         return "*" in query
     for i, tok in enumerate(tokens):
@@ -103,7 +112,7 @@ def has_wildcard(query: str, dialect: str) -> bool:
 # -- tokens -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Token:
+class SqlToken:
     kind: str  # word, name (quoted identifier), string, number, op
     text: str
     value: str  # an identifier without its quotes
@@ -123,23 +132,18 @@ _COMMON = (
     r"(?P<word>[^\W\d][\w$]*)",
     r"(?P<op>::|\|\||->>|->|<=|>=|<>|!=|\S)",
 )
-_BY_DIALECT = {
-    "sqlite": (r"(?P<string>'(?:[^']|'')*')", r"(?P<name>\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\])"),
-    "postgresql": (r"(?P<string>[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>\w*)\$.*?\$(?P=tag)\$)",
-                   r"(?P<name>\"(?:[^\"]|\"\")*\")"),
-    "mysql": (r"(?P<string>'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\")",
-              r"(?P<name>`(?:[^`]|``)*`)|(?P<comment>\#[^\n]*)"),
-}
-_PATTERNS = {
-    dialect: re.compile("|".join((_COMMON[0], *extra, *_COMMON[1:])), re.S)
-    for dialect, extra in _BY_DIALECT.items()
-}
 
 
-def tokenize(query: str, dialect: str) -> list[Token] | None:
+@functools.cache
+def _pattern(string: str, name: str) -> re.Pattern[str]:
+    """The token pattern for an engine's string literals and quoted names."""
+    return re.compile("|".join((_COMMON[0], string, name, *_COMMON[1:])), re.S)
+
+
+def tokenize(query: str, engine: DatabaseEngine) -> list[SqlToken] | None:
     """The query's tokens without spaces and comments; None if it cannot be read."""
-    pattern = _PATTERNS.get(dialect, _PATTERNS["sqlite"])
-    out: list[Token] = []
+    pattern = _pattern(engine.sql_string_pattern, engine.sql_name_pattern)
+    out: list[SqlToken] = []
     pos = 0
     while pos < len(query):
         m = pattern.match(query, pos)
@@ -155,7 +159,7 @@ def tokenize(query: str, dialect: str) -> list[Token] | None:
             value = text[1:-1].replace(text[0] * 2, text[0]) if text[0] != "[" else text[1:-1]
         elif kind == "op" and text in "'\"`[":
             return None  # an unterminated string or name
-        out.append(Token(kind or "op", text, value))
+        out.append(SqlToken(kind or "op", text, value))
     return out
 
 
@@ -173,15 +177,15 @@ _BOOL_TYPES = {"bool", "boolean"}
 
 @dataclass(frozen=True)
 class _Select:
-    items: list[list[Token]]
+    items: list[list[SqlToken]]
     sources: dict[str, str | None]  # alias or table name (lower case) -> table name, None: not a table
 
 
-def column_fields(query: str, dialect: str, names: list[str],
+def column_fields(query: str, engine: DatabaseEngine, names: list[str],
                   collections: dict[str, Collection]) -> list[dict[str, Any]]:
     """A field definition for each result column ``names`` of the view ``query``;
     ``collections`` by lower-case name."""
-    parsed = _parse_select(tokenize(query, dialect))
+    parsed = _parse_select(tokenize(query, engine))
     items = parsed.items if parsed is not None and len(parsed.items) == len(names) else None
     out = []
     for i, name in enumerate(names):
@@ -194,13 +198,13 @@ def column_fields(query: str, dialect: str, names: list[str],
     return out
 
 
-def selects_wildcard(query: str, dialect: str) -> bool:
+def selects_wildcard(query: str, engine: DatabaseEngine) -> bool:
     """Whether the outermost select list has ``*`` or ``t.*`` (PocketBase refuses those)."""
-    parsed = _parse_select(tokenize(query, dialect))
+    parsed = _parse_select(tokenize(query, engine))
     return parsed is not None and any(item and item[-1].text == "*" for item in parsed.items)
 
 
-def _parse_select(tokens: list[Token] | None) -> _Select | None:
+def _parse_select(tokens: list[SqlToken] | None) -> _Select | None:
     if not tokens or tokens[0].word != "select":
         return None  # WITH ... or something else: every column is json, as in PocketBase
     i = 1
@@ -208,7 +212,7 @@ def _parse_select(tokens: list[Token] | None) -> _Select | None:
         i += 1
         if i < len(tokens) and tokens[i].word == "on":  # PostgreSQL's DISTINCT ON (...)
             i = _skip_group(tokens, i + 1)
-    items: list[list[Token]] = [[]]
+    items: list[list[SqlToken]] = [[]]
     depth = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -226,7 +230,7 @@ def _parse_select(tokens: list[Token] | None) -> _Select | None:
     return _Select(items, sources)
 
 
-def _skip_group(tokens: list[Token], i: int) -> int:
+def _skip_group(tokens: list[SqlToken], i: int) -> int:
     """The index after the parenthesised group starting at ``i`` (or ``i`` when none)."""
     if i >= len(tokens) or tokens[i].text != "(":
         return i
@@ -239,7 +243,7 @@ def _skip_group(tokens: list[Token], i: int) -> int:
     return i
 
 
-def _sources(tokens: list[Token], i: int) -> dict[str, str | None] | None:
+def _sources(tokens: list[SqlToken], i: int) -> dict[str, str | None] | None:
     """The tables of a FROM clause by alias; None when it holds a compound query."""
     out: dict[str, str | None] = {}
     want_table = True
@@ -279,7 +283,7 @@ def _sources(tokens: list[Token], i: int) -> dict[str, str | None] | None:
     return out
 
 
-def _alias(tokens: list[Token], i: int) -> tuple[str, int]:
+def _alias(tokens: list[SqlToken], i: int) -> tuple[str, int]:
     if i < len(tokens) and tokens[i].word == "as":
         i += 1
         if i < len(tokens) and tokens[i].is_name:
@@ -290,7 +294,7 @@ def _alias(tokens: list[Token], i: int) -> tuple[str, int]:
     return "", i
 
 
-def _without_alias(item: list[Token], name: str) -> list[Token]:
+def _without_alias(item: list[SqlToken], name: str) -> list[SqlToken]:
     """The expression of a select item whose result column is ``name``."""
     if len(item) >= 2 and item[-1].is_name and item[-1].value.lower() == name.lower() and item[-2].text != ".":
         item = item[:-1]
@@ -299,7 +303,7 @@ def _without_alias(item: list[Token], name: str) -> list[Token]:
     return item
 
 
-def _item_field(expr: list[Token], name: str, sources: dict[str, str | None],
+def _item_field(expr: list[SqlToken], name: str, sources: dict[str, str | None],
                 collections: dict[str, Collection]) -> dict[str, Any] | None:
     if len(expr) in (1, 3) and all(t.is_name for t in expr[::2]) and (len(expr) == 1 or expr[1].text == "."):
         return _column_field(expr[0].value if len(expr) == 3 else None, expr[-1].value, name, sources, collections)

@@ -23,7 +23,7 @@ from bastion.rules.ast import (
     uses_macros,
 )
 from bastion.rules.compiler import compile_filter
-from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
+from bastion.rules.dialects import JsonRef, RuleDialect, get_dialect
 from bastion.rules.errors import FilterError
 from bastion.rules.parser import parse
 from bastion.rules.resolver import (
@@ -57,7 +57,7 @@ __all__ = [
     "ResolvedField",
     "SimpleFieldResolver",
     "SortItem",
-    "SqlDialect",
+    "RuleDialect",
     "compile_filter",
     "compile_sort",
     "get_dialect",

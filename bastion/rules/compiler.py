@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules import ast, values
-from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
+from bastion.rules.dialects import JsonRef, RuleDialect, get_dialect
 from bastion.rules.errors import FilterError
 from bastion.rules.functions import compile_call
 from bastion.rules.macros import macro_value
@@ -55,11 +55,12 @@ from bastion.rules.resolver import (
 def compile_filter(
     expr: ast.Expr | str,
     resolver: FieldResolver,
-    dialect_name: str,
+    dialect_name: str | RuleDialect,
     *,
     now: datetime | None = None,
 ) -> ColumnElement[bool]:
-    """Compile ``expr`` (a tree or filter text) to a WHERE condition for ``dialect_name``.
+    """Compile ``expr`` (a tree or filter text) to a WHERE condition for ``dialect_name``
+    (an engine's name or its dialect object).
 
     ``now`` fixes the time used by macros such as ``@now`` (default: the current time).
     Raises :class:`~bastion.rules.errors.FilterError` for unknown fields, unsupported
@@ -71,7 +72,7 @@ def compile_filter(
 
 
 class _Compiler:
-    def __init__(self, resolver: FieldResolver, dialect: SqlDialect, now: datetime) -> None:
+    def __init__(self, resolver: FieldResolver, dialect: RuleDialect, now: datetime) -> None:
         self.resolver = resolver
         self.dialect = dialect
         self.now = now

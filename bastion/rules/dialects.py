@@ -1,8 +1,11 @@
 """Per-database SQL building blocks used by the compiler (and by core-side resolvers).
 
 One small class per supported database: ``sqlite``, ``postgresql`` and ``mysql``
-(MariaDB 10.11). Each method returns a SQLAlchemy expression; values are always bound
-parameters. The only SQL text written here is fixed by this module (function names,
+(MariaDB 10.11). Each is the rule-language part of that engine's description: the
+engine objects of ``bastion.adapters`` (``core.ports.DatabaseEngine``) carry one as
+``rules``. Where the compiler's SQL depends on what an engine can do, it asks the object
+(a capability attribute or a method), never its name. Each method returns a SQLAlchemy
+expression; values are always bound parameters. The only SQL text written here is fixed by this module (function names,
 JSON_TABLE's COLUMNS clause), never taken from a filter.
 """
 
@@ -48,10 +51,30 @@ def _bind(value: Any, type_: sa.types.TypeEngine[Any] | None = None) -> ColumnEl
     return sa.literal(value, type_) if type_ is not None else sa.literal(value)
 
 
-class SqlDialect(abc.ABC):
+class RuleDialect(abc.ABC):
     """SQL helpers shared by all databases; subclasses fill in the differences."""
 
     name = ""
+    aliases: tuple[str, ...] = ()  # other names ``get_dialect`` knows it by
+    # The engine's own strftime() is SQLite's (PocketBase's): calls are passed through
+    # rather than translated (``rules/strftime.py`` translates for the others).
+    native_strftime = False
+    # The implicit insertion-order column ``@rowid`` sorts by when the caller names none.
+    rowid_column: str | None = None
+    # Whether ascending ORDER BY puts NULLs first, as SQLite (PocketBase) does.
+    nulls_first_ascending = True
+
+    def order(self, key: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
+        """``key`` ascending or descending, NULLs first ascending (last descending) as on
+        SQLite, whichever way the engine puts them by default."""
+        ordered = key.desc() if descending else key.asc()
+        if not self.nulls_first_ascending:
+            ordered = ordered.nulls_last() if descending else ordered.nulls_first()
+        return ordered
+
+    def implicit_rowid(self) -> ColumnElement[Any] | None:
+        """The engine's own insertion-order column, None where tables have none."""
+        return None if self.rowid_column is None else sa.literal_column(self.rowid_column)
 
     @abc.abstractmethod
     def json_items(self, array: ColumnElement[Any], item_kind: Kind = Kind.TEXT) -> ItemSource:
@@ -152,10 +175,12 @@ _SQL_TYPES: dict[Kind, sa.types.TypeEngine[Any]] = {
 }
 
 
-class SqliteDialect(SqlDialect):
+class SqliteRuleDialect(RuleDialect):
     """SQLite 3.38+ (JSON functions built in, math functions enabled)."""
 
     name = "sqlite"
+    native_strftime = True
+    rowid_column = "_rowid_"
 
     def to_text(self, expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         """Whole REAL values as ``10``, not SQLite's ``10.0`` (the canonical text the
@@ -231,10 +256,11 @@ class SqliteDialect(SqlDialect):
         return sa.func.min(sa.func.max(expr, _bind(low)), _bind(high))
 
 
-class PostgresDialect(SqlDialect):
+class PostgresRuleDialect(RuleDialect):
     """PostgreSQL 13+; JSON values are handled as ``jsonb``."""
 
     name = "postgresql"
+    nulls_first_ascending = False  # PostgreSQL puts NULLs last ascending
 
     def _jsonb(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
         return (
@@ -338,7 +364,7 @@ class PostgresDialect(SqlDialect):
         return sa.case((expr.is_(None), sa.null()), else_=super().clamp(expr, low, high))
 
 
-class MysqlDialect(SqlDialect):
+class MysqlRuleDialect(RuleDialect):
     """MariaDB 10.11 (and MySQL 8 where syntax agrees); JSON is LONGTEXT with checks.
 
     Tables should use a case-sensitive collation (``utf8mb4_nopad_bin``) so that ``=`` matches
@@ -346,6 +372,7 @@ class MysqlDialect(SqlDialect):
     """
 
     name = "mysql"
+    aliases = ("mariadb",)
 
     _COLUMNS: ColumnElement[Any] = sa.literal_column(
         "'$[*]' COLUMNS (value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PATH '$')"
@@ -454,14 +481,19 @@ def _mysql_number(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return expr.op("+", return_type=sa.Float())(_bind(0.0))
 
 
-_DIALECTS: dict[str, SqlDialect] = {
-    dialect.name: dialect for dialect in (SqliteDialect(), PostgresDialect(), MysqlDialect())
+_DIALECTS: dict[str, RuleDialect] = {
+    name: dialect
+    for dialect in (SqliteRuleDialect(), PostgresRuleDialect(), MysqlRuleDialect())
+    for name in (dialect.name, *dialect.aliases)
 }
 
 
-def get_dialect(name: str) -> SqlDialect:
-    """The helpers for ``sqlite``, ``postgresql`` or ``mysql`` (``mariadb`` is an alias)."""
-    dialect = _DIALECTS.get("mysql" if name == "mariadb" else name)
+def get_dialect(name: str | RuleDialect) -> RuleDialect:
+    """The helpers for ``sqlite``, ``postgresql`` or ``mysql`` (``mariadb`` is an alias);
+    a dialect object is returned as it is."""
+    if isinstance(name, RuleDialect):
+        return name
+    dialect = _DIALECTS.get(name)
     if dialect is None:
         raise FilterError(
             f"Unsupported database dialect {name!r}: expected sqlite, postgresql or mysql"

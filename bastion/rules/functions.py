@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules import ast
-from bastion.rules.dialects import SqlDialect
+from bastion.rules.dialects import RuleDialect
 from bastion.rules.errors import FilterError
 from bastion.rules.operands import SqlOperand, in_domain, literal
 from bastion.rules.resolver import Kind
@@ -26,7 +26,7 @@ EARTH_RADIUS_KM = 6371.0
 
 
 def compile_call(
-    call: ast.Call, compile_operand: OperandCompiler, dialect: SqlDialect
+    call: ast.Call, compile_operand: OperandCompiler, dialect: RuleDialect
 ) -> SqlOperand:
     """Compile a function call to an operand (the parser has checked name and arity)."""
     if call.name == "geoDistance":
@@ -46,7 +46,7 @@ def _single_valued(call: ast.Call, index: int, compile_operand: OperandCompiler)
 
 
 def _geo_distance(
-    call: ast.Call, compile_operand: OperandCompiler, dialect: SqlDialect
+    call: ast.Call, compile_operand: OperandCompiler, dialect: RuleDialect
 ) -> SqlOperand:
     coordinates = []
     for index, node in enumerate(call.args):
@@ -76,11 +76,11 @@ def _float_func(name: str, *args: ColumnElement[Any]) -> ColumnElement[Any]:
     return result
 
 
-def _strftime(call: ast.Call, compile_operand: OperandCompiler, dialect: SqlDialect) -> SqlOperand:
+def _strftime(call: ast.Call, compile_operand: OperandCompiler, dialect: RuleDialect) -> SqlOperand:
     fmt = _string_literal(call, 0)
     modifiers = [_string_literal(call, index) for index in range(2, len(call.args))]
     time = _single_valued(call, 1, compile_operand) if len(call.args) > 1 else literal("now")
-    if dialect.name == "sqlite":
+    if dialect.native_strftime:
         return SqlOperand(Kind.TEXT, sql=_sqlite_strftime(fmt, time, modifiers, dialect))
     sql = time_backend(dialect).strftime(fmt, time, modifiers, call.pos)
     return SqlOperand(Kind.TEXT, sql=sql)
@@ -99,7 +99,7 @@ def _string_literal(call: ast.Call, index: int) -> str:
 
 
 def _sqlite_strftime(
-    fmt: str, time: SqlOperand, modifiers: list[str], dialect: SqlDialect
+    fmt: str, time: SqlOperand, modifiers: list[str], dialect: RuleDialect
 ) -> ColumnElement[Any]:
     if time.is_literal:
         value = time.value if not isinstance(time.value, bool) else int(time.value)

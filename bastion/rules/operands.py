@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from bastion.rules.dialects import JsonRef, SqlDialect
+from bastion.rules.dialects import JsonRef, RuleDialect
 from bastion.rules.resolver import Affinity, ItemsFactory, Kind
 
 NO_VALUE: Any = object()
@@ -98,7 +98,7 @@ def numeric_text(value: str) -> float | None:
     return float(value) if _NUMERIC_TEXT.fullmatch(value) else None
 
 
-def in_domain(operand: SqlOperand, domain: Kind | str, dialect: SqlDialect) -> ColumnElement[Any]:
+def in_domain(operand: SqlOperand, domain: Kind | str, dialect: RuleDialect) -> ColumnElement[Any]:
     """``operand`` as SQL of type ``domain`` (literals become typed bound parameters)."""
     if operand.is_literal:
         return _bind_literal(operand.value, domain)
@@ -114,7 +114,7 @@ def in_domain(operand: SqlOperand, domain: Kind | str, dialect: SqlDialect) -> C
     return operand.sql
 
 
-def as_text(operand: SqlOperand, dialect: SqlDialect) -> ColumnElement[Any]:
+def as_text(operand: SqlOperand, dialect: RuleDialect) -> ColumnElement[Any]:
     """``operand`` as text of any kind (JSON nodes by their text form), for LIKE."""
     if operand.json is not None:
         return dialect.json_text(operand.json)

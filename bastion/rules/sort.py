@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules.ast import Identifier
-from bastion.rules.dialects import JsonRef, SqlDialect, get_dialect
+from bastion.rules.dialects import JsonRef, RuleDialect, get_dialect
 from bastion.rules.errors import FilterError
 from bastion.rules.lexer import TokenKind, tokenize
 from bastion.rules.parser import parse_identifier
@@ -79,7 +79,7 @@ def _parse_item(part: str, offset: int) -> SortItem:
 def compile_sort(
     items: tuple[SortItem, ...],
     resolver: FieldResolver,
-    dialect_name: str,
+    dialect_name: str | RuleDialect,
     *,
     rowid: ColumnElement[Any] | None = None,
 ) -> list[ColumnElement[Any]]:
@@ -94,25 +94,20 @@ def compile_sort(
         if item.name == RANDOM:
             clauses.append(dialect.random())
             continue
-        for key in _sort_keys(item, resolver, dialect_name, rowid):
-            ordered = key.desc() if item.descending else key.asc()
-            if dialect_name == "postgresql":
-                # SQLite and MariaDB put NULLs first when ascending; PostgreSQL last.
-                ordered = ordered.nulls_last() if item.descending else ordered.nulls_first()
-            clauses.append(ordered)
+        for key in _sort_keys(item, resolver, dialect, rowid):
+            clauses.append(dialect.order(key, item.descending))
     return clauses
 
 
 def _sort_keys(
-    item: SortItem, resolver: FieldResolver, dialect_name: str, rowid: ColumnElement[Any] | None
+    item: SortItem, resolver: FieldResolver, dialect: RuleDialect, rowid: ColumnElement[Any] | None
 ) -> list[ColumnElement[Any]]:
     if item.name == ROWID:
-        if rowid is not None:
-            return [rowid]
-        if dialect_name == "sqlite":
-            return [sa.literal_column("_rowid_")]
+        key = rowid if rowid is not None else dialect.implicit_rowid()
+        if key is not None:
+            return [key]
         raise FilterError(
-            f"Unsupported sort field at position {item.field.pos}: @rowid on {dialect_name}"
+            f"Unsupported sort field at position {item.field.pos}: @rowid on {dialect.name}"
         )
     try:
         field = resolver.resolve(item.field)
@@ -131,7 +126,6 @@ def _sort_keys(
             f"the :{modifier} modifier cannot be used for sorting",
             item.field.pos,
         )
-    dialect = get_dialect(dialect_name)
     if field.multi or (modifier == "each" and field.array):
         return [_many_key(field, item.descending, modifier == "lower", dialect)]
     if modifier in ("length", "each"):
@@ -154,7 +148,7 @@ def _sort_keys(
     return [dialect.ascii_lower(key) if modifier else key]
 
 
-def _many_key(field: ResolvedField, descending: bool, lower: bool, dialect: SqlDialect) -> ColumnElement[Any]:
+def _many_key(field: ResolvedField, descending: bool, lower: bool, dialect: RuleDialect) -> ColumnElement[Any]:
     """A many-valued path (``comments_via_post.created``, ``tags:each``) sorts by its
     smallest value ascending and its largest descending (PocketBase joins every value
     and leaves which one orders a record unspecified)."""

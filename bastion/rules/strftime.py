@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from bastion.rules.dialects import SqlDialect
+from bastion.rules.dialects import MysqlRuleDialect, PostgresRuleDialect, RuleDialect
 from bastion.rules.errors import FilterError
 from bastion.rules.operands import SqlOperand
 from bastion.rules.resolver import Kind
@@ -76,7 +76,7 @@ class _TimeBackend(abc.ABC):
 
     name = ""
 
-    def __init__(self, dialect: SqlDialect) -> None:
+    def __init__(self, dialect: RuleDialect) -> None:
         self.dialect = dialect
 
     def strftime(
@@ -380,8 +380,16 @@ class _MysqlTime(_TimeBackend):
         return self._add("MICROSECOND", round(amount * _MICROSECONDS[unit]), timestamp)
 
 
-def time_backend(dialect: SqlDialect) -> _TimeBackend:
-    """The strftime translator for a non-SQLite dialect."""
-    if dialect.name == "postgresql":
-        return _PostgresTime(dialect)
-    return _MysqlTime(dialect)
+# The translator for each engine whose strftime() is not SQLite's (``native_strftime``).
+_BACKENDS: dict[type[RuleDialect], type[_TimeBackend]] = {
+    PostgresRuleDialect: _PostgresTime,
+    MysqlRuleDialect: _MysqlTime,
+}
+
+
+def time_backend(dialect: RuleDialect) -> _TimeBackend:
+    """The strftime translator for a dialect without SQLite's own strftime()."""
+    backend = _BACKENDS.get(type(dialect))
+    if backend is None:
+        raise FilterError(f'Unsupported function "strftime" on {dialect.name}')
+    return backend(dialect)

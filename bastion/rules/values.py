@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.rules import ast
-from bastion.rules.dialects import SqlDialect
+from bastion.rules.dialects import RuleDialect
 from bastion.rules.operands import numeric_text
 from bastion.rules.resolver import Affinity, Kind
 
@@ -77,7 +77,7 @@ def real_text(value: int | float) -> str:
     return text if any(c in text for c in ".en") else text + ".0"
 
 
-def numeric_affinity(value: Value, dialect: SqlDialect) -> Value:
+def numeric_affinity(value: Value, dialect: RuleDialect) -> Value:
     """``value`` as a number or bool column reads it: numeric text becomes a number."""
     if value.is_literal:
         if isinstance(value.literal, str):
@@ -91,7 +91,7 @@ def numeric_affinity(value: Value, dialect: SqlDialect) -> Value:
     return Value(num=num, text=sa.case((as_number.is_(None), value.text)))
 
 
-def text_affinity(value: Value, dialect: SqlDialect) -> Value:
+def text_affinity(value: Value, dialect: RuleDialect) -> Value:
     """``value`` as a text column reads it: a number becomes its text."""
     if value.is_literal:
         if isinstance(value.literal, int | float) and not isinstance(value.literal, bool):
@@ -105,7 +105,7 @@ def text_affinity(value: Value, dialect: SqlDialect) -> Value:
 
 
 def with_affinity(
-    left: Value, left_affinity: Affinity, right: Value, right_affinity: Affinity, dialect: SqlDialect
+    left: Value, left_affinity: Affinity, right: Value, right_affinity: Affinity, dialect: RuleDialect
 ) -> tuple[Value, Value]:
     """SQLite's conversions before a comparison: a numeric side makes a text or untyped
     side numeric; otherwise a text side makes an untyped side text."""
