@@ -17,7 +17,9 @@ from bastion.core.auth_options import (
 )
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
 from bastion.core.fields import Field, field_from_dict
-from bastion.core.fields.text import TextField
+from bastion.core.fields.scalar import BoolField
+from bastion.core.fields.structured import PasswordField
+from bastion.core.fields.text import EmailField, TextField
 from bastion.core.indexes import IndexColumn, IndexError_, IndexSpec, IndexWhere, parse_index
 from bastion.tools.ids import collection_id, field_id
 from bastion.tools.timeutil import now_string
@@ -244,12 +246,12 @@ def _parse_rules(
 
 # The system fields, each with the type it must have and the flags PocketBase enforces
 # on a submitted field of that name and type.
-_SYSTEM_FLAGS: dict[str, tuple[str, dict[str, bool]]] = {
-    "password": ("password", {"system": True, "hidden": True, "required": True}),
-    "tokenKey": ("text", {"system": True, "hidden": True, "required": True}),
-    "email": ("email", {"system": True, "hidden": False}),
-    "emailVisibility": ("bool", {"system": True}),
-    "verified": ("bool", {"system": True}),
+_SYSTEM_FLAGS: dict[str, tuple[type[Field], dict[str, bool]]] = {
+    "password": (PasswordField, {"system": True, "hidden": True, "required": True}),
+    "tokenKey": (TextField, {"system": True, "hidden": True, "required": True}),
+    "email": (EmailField, {"system": True, "hidden": False}),
+    "emailVisibility": (BoolField, {"system": True}),
+    "verified": (BoolField, {"system": True}),
 }
 
 
@@ -409,15 +411,15 @@ def _enforce_system(f: Field, ctype: str) -> None:
         if not f.pattern:
             f.pattern = ID_PATTERN
         return
-    wanted, flags = _SYSTEM_FLAGS.get(f.name, ("", {}))
-    if ctype == "auth" and wanted == f.TYPE:
+    wanted, flags = _SYSTEM_FLAGS.get(f.name, (None, {}))
+    if ctype == "auth" and type(f) is wanted:
         for attr, value in flags.items():
             setattr(f, attr, value)
 
 
 def _check_system_change(f: Field, existing: Collection, ferrs: dict[str, Any]) -> None:
     old = existing.field_by_id(f.id) or existing.field(f.name)
-    if old is not None and old.system and (old.name != f.name or old.TYPE != f.TYPE):
+    if old is not None and old.system and (old.name != f.name or type(old) is not type(f)):
         ferrs["name"] = FieldError("validation_system_field_change", "System fields cannot be renamed or retyped")
     if old is not None and old.system:
         f.system = True
