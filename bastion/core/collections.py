@@ -16,7 +16,7 @@ from bastion.core.auth_options import (
     public_auth_options,
 )
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
-from bastion.core.fields import Field, field_from_dict
+from bastion.core.fields import Field, field_class, field_from_dict
 from bastion.core.fields.scalar import BoolField
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EmailField, TextField
@@ -312,7 +312,7 @@ def _parse_fields(
     entries: list[Any] = _merged_items(raw)
     if ctype != "view":
         given_id = next((e for e in entries if isinstance(e, dict) and e.get("name") == "id"), None)
-        if given_id is None or given_id.get("type") != "text":
+        if field_class(given_id) is not TextField:
             entries.insert(0, id_field())
     if ctype == "auth":
         for spec in auth_field_specs():
@@ -320,7 +320,7 @@ def _parse_fields(
                       None)
             if at is None:
                 entries.append(field_from_dict(spec, {}))
-            elif entries[at].get("type") != spec["type"]:
+            elif field_class(entries[at]) is not field_class(spec):
                 replacement = field_from_dict(spec, {})
                 assert replacement is not None
                 replacement.id = _key(entries[at], "id") or replacement.id
@@ -365,7 +365,7 @@ def _parse_fields(
             # A back-relation in a rule is written name_via_field: no field may look like one.
             field_errors.setdefault(key, {})["name"] = FieldError(
                 "validation_found_via", 'The value cannot contain "_via_".')
-        if ctype == "auth" and isinstance(entry, dict) and entry.get("type") == "password" and name != "password":
+        if ctype == "auth" and field_class(entry) is PasswordField and name != "password":
             field_errors.setdefault(key, {})["type"] = FieldError(
                 "validation_invalid_value", "Only the system password field may be of type password")
     if field_errors:

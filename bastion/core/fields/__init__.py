@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.multi import FileField, RelationField
-from bastion.core.fields.registry import FIELD_TYPES, field_from_dict
+from bastion.core.fields.registry import FIELD_TYPES, field_class, field_from_dict
 
-__all__ = ["FIELD_TYPES", "Field", "FieldContext", "FileField", "RelationField", "StorageKind", "field_from_dict"]
+__all__ = [
+    "FIELD_TYPES", "Field", "FieldContext", "FileField", "RelationField", "StorageKind", "field_class",
+    "field_from_dict",
+]
