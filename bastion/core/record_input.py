@@ -17,6 +17,7 @@ from bastion.core.fields import Field, FieldContext
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import TextField
+from bastion.core.record import Record
 from bastion.tools.timeutil import now_string
 
 IGNORED_KEYS = {"collectionId", "collectionName", "expand"}
@@ -104,7 +105,7 @@ def rule_body(col: Collection, body: dict[str, Any], prepared: PreparedRecord) -
 
 
 def prepare(
-    col: Collection, body: dict[str, Any], existing: dict[str, Any] | None, *, can_manage: bool
+    col: Collection, body: dict[str, Any], existing: Record | None, *, can_manage: bool
 ) -> PreparedRecord:
     """Coerce and validate ``body`` for a create (``existing`` None) or an update."""
     is_new = existing is None

@@ -21,6 +21,7 @@ from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.ratelimit import Lockout
+from bastion.core.record import Record
 from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
@@ -257,7 +258,7 @@ class RecordService:
             async with self.db.statement() as single:
                 row = await single.fetch_one(insert, self._db_values(col, prepared.values))
             assert row is not None
-            return self.to_api(col, row, info)
+            return self.to_api(col, Record(col, row), info)
         # The create rule sees the new record before its autodate fields are stamped, as in
         # PocketBase ("created != ''" refuses every create): they are set after the check.
         stamps = {} if rule is None else {
@@ -276,7 +277,7 @@ class RecordService:
                                    .values(self._db_values(col, stamps)))
                 row = {**dict(row or {}), **self._db_values(col, stamps)}
         assert row is not None
-        return self.to_api(col, row, info)
+        return self.to_api(col, Record(col, row), info)
 
     async def update(
         self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
@@ -289,22 +290,23 @@ class RecordService:
         # the stored record: read it first, then check the rule against the rewritten body.
         late_rule = cond is not None and bool(modifier_keys(col, body))
         async with self._tx(conn) as conn:
-            existing = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
-            if existing is None:
+            stored = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
+            if stored is None:
                 raise NotFound(NOT_FOUND)
+            existing = Record(col, stored)
             manage = await self._can_manage(conn, info, col, table, record_id)
-            prepared = prepare(col, body, dict(existing), can_manage=manage)
+            prepared = prepare(col, body, existing, can_manage=manage)
             if late_rule:
                 cond = self.access.condition(
                     replace(info, body=rule_body(col, body, prepared)), col, "updateRule", table)
                 if await self._fetch(conn, table, record_id, cond) is None:
                     raise NotFound(NOT_FOUND)
-            await self._auth_update_checks(manage, col, body, dict(existing), prepared)
+            await self._auth_update_checks(manage, col, body, existing, prepared)
             await self._hash(prepared)
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
             values = self._db_values(col, prepared.values)
             values.pop("id", None)
-            row: Row | None = existing
+            row: Row | None = stored
             if values:
                 stmt = sa.update(table).where(table.c.id == record_id).values(values)
                 if self.db.sql.name == "mysql":  # MariaDB has INSERT ... RETURNING but not UPDATE
@@ -315,7 +317,7 @@ class RecordService:
             if col.is_auth and prepared.new_password is not None:
                 await self._forget_origins(conn, col, record_id)
         assert row is not None
-        return self.to_api(col, row, info)
+        return self.to_api(col, Record(col, row), info)
 
     async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
         """A new password forgets the record's known devices (``_authOrigins``), in the same
@@ -340,7 +342,7 @@ class RecordService:
         return await self._fetch(conn, table, record_id, cond) is not None
 
     async def _auth_update_checks(
-        self, manage: bool, col: Collection, body: dict[str, Any], existing: dict[str, Any],
+        self, manage: bool, col: Collection, body: dict[str, Any], existing: Record,
         prepared: PreparedRecord,
     ) -> None:
         if not col.is_auth:
