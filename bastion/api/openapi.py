@@ -31,21 +31,13 @@ from bastion.api.routing import AUTH_ERRORS, Auth, Endpoint, Per, RouteTable, Sc
 from bastion.core.access import KEY_ACTIONS, RequestInfo
 from bastion.core.api_keys import ApiKeyScope
 from bastion.core.collections import Collection
+from bastion.core.fields import FIELD_TYPES as FIELD_CLASSES
 from bastion.core.fields import Field
-from bastion.core.fields.text import EMAIL_RE, URL_RE, TextField
+from bastion.core.fields.scalar import DATE_OUT
 from bastion.tools.jsonutil import dumps
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
-EMPTY = {"const": ""}
-DATE_OUT = {"type": "string", "anyOf": [EMPTY, {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"}]}
-DATE_IN = {"type": "string", "anyOf": [EMPTY, {"format": "date-time"}],
-           "description": "RFC 3339 or YYYY-MM-DD HH:MM:SS.sssZ, stored in UTC; empty clears it"}
-EMAIL = {"type": "string", "anyOf": [EMPTY, {"pattern": EMAIL_RE.pattern, "maxLength": 255}]}
-URL = {"type": "string", "anyOf": [EMPTY, {"pattern": URL_RE.pattern, "maxLength": 2048}]}
-GEO_POINT = {"type": "object", "properties": {
-    "lon": {"type": "number", "minimum": -180, "maximum": 180},
-    "lat": {"type": "number", "minimum": -90, "maximum": 90}}}
 STATUS_TEXT = {
     200: "OK", 204: "Done, no content", 400: "Bad request or failed validation (details in data)",
     401: "The request requires valid record authorization token",
@@ -106,30 +98,14 @@ EVERYONE = Audience(superuser=True)
 
 
 def field_schema(f: Field, for_input: bool = False) -> dict[str, Any]:
-    t = f.TYPE
-    simple: dict[str, dict[str, Any]] = {"number": {"type": "number"}, "bool": {"type": "boolean"}, "json": {},
-              "geoPoint": GEO_POINT, "email": EMAIL, "url": URL,
-              "date": DATE_IN if for_input else DATE_OUT, "autodate": DATE_OUT}
-    if t in simple:
-        return simple[t]
-    if t in ("select", "relation", "file") and f.multi:
-        item: dict[str, Any] = {"type": "string"}
-        if t == "select":
-            item["enum"] = list(f.values)  # type: ignore[attr-defined]
-        return {"type": "array", "items": item}
-    schema: dict[str, Any] = {"type": "string"}
-    if t == "select":
-        schema["enum"] = [*f.values, ""]  # type: ignore[attr-defined]
-    if isinstance(f, TextField) and for_input and f.max:
-        schema["maxLength"] = f.max
-    return schema
+    return f.json_schema(for_input)
 
 
 def record_schema(col: Collection, audience: Audience = EVERYONE) -> dict[str, Any]:
     """A record as the API returns it (hidden fields only reach superusers)."""
     props: dict[str, Any] = {"collectionId": {"type": "string"}, "collectionName": {"type": "string"}}
     for f in col.fields:
-        if f.TYPE == "password" or f.name == "tokenKey" or not audience.shows(f):
+        if f.SECRET or f.name == "tokenKey" or not audience.shows(f):
             continue
         props[f.name] = field_schema(f)
     props["expand"] = {"type": "object", "description": "Expanded relations, by field name"}
@@ -148,12 +124,12 @@ def record_input_schema(col: Collection, creating: bool, audience: Audience = EV
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in col.fields:
-        if f.TYPE == "autodate" or f.name == "tokenKey":
+        if f.SERVER_SET or f.name == "tokenKey":
             continue
-        if not audience.shows(f) and not (col.is_auth and f.system and f.TYPE == "password"):
+        if not audience.shows(f) and not (col.is_auth and f.system and f.SECRET):
             continue
-        if f.TYPE == "password":
-            props["password"] = props["passwordConfirm"] = {"type": "string"}
+        if f.SECRET:
+            props["password"] = props["passwordConfirm"] = f.json_schema(for_input=True)
             if not creating:
                 props["oldPassword"] = {"type": "string"}
             continue
@@ -252,8 +228,7 @@ BATCH_RESULT = {"type": "array", "items": {"type": "object", "properties": {
     "status": {"type": "integer"}, "body": {}}}}
 
 
-FIELD_TYPES = ["text", "editor", "number", "bool", "email", "url", "date", "autodate", "select", "file",
-               "relation", "json", "password", "geoPoint"]
+FIELD_TYPES = list(FIELD_CLASSES)
 RULE = {"type": ["string", "null"], "description": "null: superusers only; \"\": everyone; else a filter"}
 COLLECTION_INPUT = {"type": "object", "properties": {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,100}$"}, "type": {"enum": ["base", "auth", "view"]},

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden
+from bastion.core.fields import RelationField
 from bastion.core.fields.scalar import number_out
 from bastion.core.filters import Filters
 from bastion.core.ports import Database, Row
@@ -275,7 +276,7 @@ class AggregateService:
                 raise BadRequest(f'Invalid {role} field "{name}": unknown field "{part}" in collection "{current.name}".')
             if current.is_auth and part == "email" and i == len(parts) - 1:
                 raise BadRequest(f'Invalid {role} field "{name}": emails of auth records cannot be {_VERBS[role]}.')
-            related = getattr(f, "collectionId", None) if f.TYPE == "relation" else None
+            related = f.collectionId if isinstance(f, RelationField) else None
             current = self.registry.find(related) if related else None
 
 

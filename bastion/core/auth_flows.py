@@ -35,6 +35,7 @@ from bastion.core.errors import (
     Unavailable,
     ValidationFailed,
 )
+from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EMAIL_RE
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Mailer, Row
@@ -231,7 +232,8 @@ class AuthFlows:
         password = _field(body, "password", 255)
         field = col.field("password")
         try:
-            field.validate_plain(password)  # type: ignore[union-attr]
+            if isinstance(field, PasswordField):  # (an auth collection always has one)
+                field.validate_plain(password)
         except FieldError as exc:
             raise ValidationFailed("An error occurred while validating the submitted data.", {"password": exc}) from None
         if body.get("passwordConfirm") != password:

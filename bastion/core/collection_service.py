@@ -21,7 +21,7 @@ from bastion.core.collections import (
     parse_collection,
 )
 from bastion.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
-from bastion.core.fields import Field, field_from_dict
+from bastion.core.fields import Field, RelationField, field_from_dict
 from bastion.core.filters import Filters
 from bastion.core.indexes import IndexSpec, parse_index
 from bastion.core.migrations import MigrationFiles
@@ -249,9 +249,9 @@ class CollectionService:
                 field_errors[str(i)] = {"name": FieldError(
                     "validation_field_name_reserved",
                     f"{f.name} is a name {self.db.sql.name} keeps for itself; choose another field name")}
-            if f.TYPE == "relation":
-                target = self.registry.find(f.collectionId) if f.collectionId != col.id else col  # type: ignore[attr-defined]
-                if target is None and f.collectionId in (col.name,):  # type: ignore[attr-defined]
+            if isinstance(f, RelationField):
+                target = self.registry.find(f.collectionId) if f.collectionId != col.id else col
+                if target is None and f.collectionId in (col.name,):
                     target = col
                 if target is None:
                     field_errors[str(i)] = {"collectionId": FieldError(
@@ -261,7 +261,7 @@ class CollectionService:
                         "validation_relation_field_non_view_base_collection",
                         "Non view collections are not allowed to have a view relation")}
                 else:
-                    f.collectionId = target.id  # type: ignore[attr-defined]
+                    f.collectionId = target.id
         if field_errors:
             errors["fields"] = field_errors
         if col.is_view and "viewQuery" not in errors:

@@ -16,8 +16,10 @@ from bastion.core.auth_options import (
     public_auth_options,
 )
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
-from bastion.core.fields import Field, field_from_dict
-from bastion.core.fields.text import TextField
+from bastion.core.fields import Field, field_class, field_from_dict
+from bastion.core.fields.scalar import BoolField
+from bastion.core.fields.structured import PasswordField
+from bastion.core.fields.text import EmailField, TextField
 from bastion.core.indexes import IndexColumn, IndexError_, IndexSpec, IndexWhere, parse_index
 from bastion.tools.ids import collection_id, field_id
 from bastion.tools.timeutil import now_string
@@ -244,12 +246,12 @@ def _parse_rules(
 
 # The system fields, each with the type it must have and the flags PocketBase enforces
 # on a submitted field of that name and type.
-_SYSTEM_FLAGS: dict[str, tuple[str, dict[str, bool]]] = {
-    "password": ("password", {"system": True, "hidden": True, "required": True}),
-    "tokenKey": ("text", {"system": True, "hidden": True, "required": True}),
-    "email": ("email", {"system": True, "hidden": False}),
-    "emailVisibility": ("bool", {"system": True}),
-    "verified": ("bool", {"system": True}),
+_SYSTEM_FLAGS: dict[str, tuple[type[Field], dict[str, bool]]] = {
+    "password": (PasswordField, {"system": True, "hidden": True, "required": True}),
+    "tokenKey": (TextField, {"system": True, "hidden": True, "required": True}),
+    "email": (EmailField, {"system": True, "hidden": False}),
+    "emailVisibility": (BoolField, {"system": True}),
+    "verified": (BoolField, {"system": True}),
 }
 
 
@@ -310,7 +312,7 @@ def _parse_fields(
     entries: list[Any] = _merged_items(raw)
     if ctype != "view":
         given_id = next((e for e in entries if isinstance(e, dict) and e.get("name") == "id"), None)
-        if given_id is None or given_id.get("type") != "text":
+        if field_class(given_id) is not TextField:
             entries.insert(0, id_field())
     if ctype == "auth":
         for spec in auth_field_specs():
@@ -318,7 +320,7 @@ def _parse_fields(
                       None)
             if at is None:
                 entries.append(field_from_dict(spec, {}))
-            elif entries[at].get("type") != spec["type"]:
+            elif field_class(entries[at]) is not field_class(spec):
                 replacement = field_from_dict(spec, {})
                 assert replacement is not None
                 replacement.id = _key(entries[at], "id") or replacement.id
@@ -363,7 +365,7 @@ def _parse_fields(
             # A back-relation in a rule is written name_via_field: no field may look like one.
             field_errors.setdefault(key, {})["name"] = FieldError(
                 "validation_found_via", 'The value cannot contain "_via_".')
-        if ctype == "auth" and isinstance(entry, dict) and entry.get("type") == "password" and name != "password":
+        if ctype == "auth" and field_class(entry) is PasswordField and name != "password":
             field_errors.setdefault(key, {})["type"] = FieldError(
                 "validation_invalid_value", "Only the system password field may be of type password")
     if field_errors:
@@ -409,15 +411,15 @@ def _enforce_system(f: Field, ctype: str) -> None:
         if not f.pattern:
             f.pattern = ID_PATTERN
         return
-    wanted, flags = _SYSTEM_FLAGS.get(f.name, ("", {}))
-    if ctype == "auth" and wanted == f.TYPE:
+    wanted, flags = _SYSTEM_FLAGS.get(f.name, (None, {}))
+    if ctype == "auth" and type(f) is wanted:
         for attr, value in flags.items():
             setattr(f, attr, value)
 
 
 def _check_system_change(f: Field, existing: Collection, ferrs: dict[str, Any]) -> None:
     old = existing.field_by_id(f.id) or existing.field(f.name)
-    if old is not None and old.system and (old.name != f.name or old.TYPE != f.TYPE):
+    if old is not None and old.system and (old.name != f.name or type(old) is not type(f)):
         ferrs["name"] = FieldError("validation_system_field_change", "System fields cannot be renamed or retyped")
     if old is not None and old.system:
         f.system = True

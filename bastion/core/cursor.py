@@ -29,7 +29,6 @@ from bastion.core.errors import BadRequest
 from bastion.core.ports import Row
 
 MAX_CURSOR = 4096
-SORTABLE_TYPES = {"text", "number", "bool", "email", "url", "date", "autodate", "editor", "select", "relation"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def keyset_for(sort: str, col: Collection, info: RequestInfo) -> Keyset:
         name, desc = part.lstrip("+-"), part.startswith("-")
         f = col.field(name)
         if (
-            f is None or f.TYPE not in SORTABLE_TYPES or f.multi
+            f is None or not f.SORTABLE or f.multi
             or (not info.is_superuser and (f.hidden or (col.is_auth and name == "email")))
         ):
             raise BadRequest(

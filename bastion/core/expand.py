@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, BastionError
+from bastion.core.fields import RelationField
 from bastion.core.ports import Database, Row
 from bastion.core.registry import Registry
 
@@ -142,13 +143,14 @@ class Expander:
                 info, col, records, via.group(1), via.group(2))
         else:
             f = col.field(key)
-            if f is None or f.TYPE != "relation":
+            if not isinstance(f, RelationField):
                 raise PathFailed
-            target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+            target = self.registry.find(f.collectionId)
             multiple = f.multi
+            relation = f
 
             def ids_of(record: Record) -> list[str]:
-                return list(f.values_of(record.get(key)))  # type: ignore[attr-defined]
+                return list(relation.values_of(record.get(key)))
 
         if target is None:
             raise PathFailed
@@ -176,7 +178,7 @@ class Expander:
         most MAX_BACK each, the view rule applied later), as PocketBase's ``x_via_y``."""
         source = self.registry.find(source_name)
         link = source.field(field_name) if source is not None else None
-        if source is None or link is None or link.TYPE != "relation" or link.collectionId != col.id:  # type: ignore[attr-defined]
+        if source is None or not isinstance(link, RelationField) or link.collectionId != col.id:
             raise PathFailed
         multiple = not _unique_single(source, field_name)
         by_parent: dict[str, list[str]] = {}

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Conflict, FieldError, Forbidden, ValidationFailed
+from bastion.core.fields import FileField
 from bastion.core.oauth2_providers import (
     ExternalUser,
     Provider,
@@ -214,7 +215,7 @@ class OAuth2Service:
             if not isinstance(target, str) or not target or not value or target in payload:
                 continue
             f = col.field(target)
-            if f is None or f.TYPE == "file":  # avatars are not downloaded yet
+            if f is None or isinstance(f, FileField):  # avatars are not downloaded yet
                 continue
             if key == "username" and await self._row(col, target, value) is not None:
                 continue  # taken: leave it to the createData or the field's default

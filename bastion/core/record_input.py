@@ -14,13 +14,13 @@ from typing import Any
 from bastion.core.collections import Collection
 from bastion.core.errors import FieldError
 from bastion.core.fields import Field, FieldContext
-from bastion.core.fields.scalar import AutodateField, NumberField
+from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import TextField
+from bastion.core.record import Record
 from bastion.tools.timeutil import now_string
 
 IGNORED_KEYS = {"collectionId", "collectionName", "expand"}
-_LIST_TYPES = ("select", "relation", "file")
 
 
 @dataclass
@@ -50,46 +50,29 @@ def has_nul(value: Any) -> bool:
 
 
 def _apply_modifiers(f: Field, body: dict[str, Any], current: Any, errors: dict[str, Any]) -> tuple[bool, Any]:
-    """Resolve ``f``, ``f+``, ``+f``, ``f-`` keys into one value; return (submitted, value)."""
+    """Resolve ``f`` and the modifier keys ``f`` takes (``f+``, ``+f``, ``f-``) into one
+    value; return (submitted, value). Modifiers a type does not take are ignored, as in
+    PocketBase."""
     name = f.name
-    keys = [k for k in (name, f"+{name}", f"{name}+", f"{name}-") if k in body]
-    if not keys:
+    modifiers = [k for k in f.modifier_keys() if k in body]
+    if name not in body and not modifiers:
         return False, current
     value = current
     ctx = FieldContext(is_new=current is None, old_value=current)
     try:
         if name in body:
             value = f.normalize(body[name], ctx)
-        if isinstance(f, NumberField):
-            base = value if value is not None else 0
-            if f"{name}+" in body:
-                base += f.normalize(body[f"{name}+"], ctx)
-            if f"{name}-" in body:
-                base -= f.normalize(body[f"{name}-"], ctx)
-            return True, f.normalize(base, ctx)
-        if f.TYPE in _LIST_TYPES and len(keys) > (1 if name in body else 0):
-            items = list(f.values_of(value if value is not None else f.zero()))  # type: ignore[attr-defined]
-            if f"+{name}" in body:
-                items = f.items_of(body[f"+{name}"]) + items  # type: ignore[attr-defined]
-            if f"{name}+" in body:
-                items = items + f.items_of(body[f"{name}+"])  # type: ignore[attr-defined]
-            if f"{name}-" in body:
-                drop = set(f.items_of(body[f"{name}-"]))  # type: ignore[attr-defined]
-                items = [i for i in items if i not in drop]
-            return True, f.normalize(list(dict.fromkeys(items)), ctx)
-        if name not in body:
-            return False, current  # no such modifier on this type: ignored, as in PocketBase
+        if modifiers:
+            value = f.modify(value, body, ctx)
     except FieldError as exc:
         errors[name] = exc
     return True, value
 
 
 def has_modifier(f: Field, key: str) -> bool:
-    """True when ``key`` is a modifier ``f`` has: ``f+``/``f-`` on a number, ``+f``,
+    """True when ``key`` is a modifier ``f`` takes: ``f+``/``f-`` on a number, ``+f``,
     ``f+``/``f-`` on a select, relation or file. Other such keys are ignored."""
-    if isinstance(f, NumberField):
-        return key in (f"{f.name}+", f"{f.name}-")
-    return f.TYPE in _LIST_TYPES and key in (f"+{f.name}", f"{f.name}+", f"{f.name}-")
+    return key in f.modifier_keys()
 
 
 def modifier_keys(col: Collection, body: dict[str, Any]) -> set[str]:
@@ -122,7 +105,7 @@ def rule_body(col: Collection, body: dict[str, Any], prepared: PreparedRecord) -
 
 
 def prepare(
-    col: Collection, body: dict[str, Any], existing: dict[str, Any] | None, *, can_manage: bool
+    col: Collection, body: dict[str, Any], existing: Record | None, *, can_manage: bool
 ) -> PreparedRecord:
     """Coerce and validate ``body`` for a create (``existing`` None) or an update."""
     is_new = existing is None
@@ -130,7 +113,7 @@ def prepare(
     out = PreparedRecord(values={})
     errors = out.errors
     for f in col.fields:
-        current = None if is_new else existing.get(f.name)  # type: ignore[union-attr]
+        current = None if existing is None else existing.get(f.name)
         if isinstance(f, AutodateField):
             if (is_new and f.onCreate) or (not is_new and f.onUpdate):
                 out.values[f.name] = now

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.core.access import RequestInfo
 from bastion.core.collections import Collection
-from bastion.core.fields import Field, FieldContext
+from bastion.core.fields import Field, FieldContext, RelationField
 from bastion.core.registry import Registry
 from bastion.rules import (
     FilterError,
@@ -37,16 +37,6 @@ MAX_DEPTH = 6
 JoinRule = Callable[[Collection, Any], "ColumnElement[bool] | None"]
 """(joined collection, its aliased table) → its list rule as a condition, or None."""
 SYSTEM_KEYS = {"collectionId", "collectionName"}
-
-
-def field_kind(f: Field) -> Kind:
-    if f.TYPE == "number":
-        return Kind.NUMBER
-    if f.TYPE == "bool":
-        return Kind.BOOL
-    if f.TYPE in ("json", "geoPoint"):
-        return Kind.JSON
-    return Kind.TEXT
 
 
 class _Chain(NamedTuple):
@@ -143,7 +133,7 @@ class RecordResolver:
     # -- record fields -------------------------------------------------------------
     def _field(self, col: Collection, name: str) -> Field:
         f = col.field(name)
-        if f is None or f.TYPE == "password" or (col.is_auth and name == "tokenKey" and not self.trusted):
+        if f is None or f.SECRET or (col.is_auth and name == "tokenKey" and not self.trusted):
             raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
         if f.hidden and not (self.trusted or self.info.is_superuser):  # as unknown: names stay secret
             raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
@@ -169,7 +159,7 @@ class RecordResolver:
             if column is not table.c[head]:  # a hidden email: the comparison itself fails
                 resolved = replace(resolved, guard=self._email_visible(table))
             return resolved
-        if f.TYPE in ("json", "geoPoint"):
+        if f.FILTER_KIND is Kind.JSON:
             path, applied = json_path(rest, modifier)
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=path, modifier_applied=applied)
         target = self._target(col, f, parts)
@@ -195,9 +185,9 @@ class RecordResolver:
             item_kind=inner.item_kind, modifier_applied=inner.modifier_applied, computed=inner.computed)
 
     def _target(self, col: Collection, f: Field, parts: list[str]) -> Collection:
-        if f.TYPE != "relation":
+        if not isinstance(f, RelationField):
             raise FilterError(f'"{f.name}" is not a relation field, so "{".".join(parts)}" cannot be resolved')
-        target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+        target = self.registry.find(f.collectionId)
         if target is None:
             raise FilterError(f'the collection of relation "{f.name}" no longer exists')
         return target
@@ -235,7 +225,7 @@ class RecordResolver:
                 cur, cur_col = self._share_back(cur, cur_col, name, key)
                 continue
             f = self._field(cur_col, name)
-            if f.TYPE in ("json", "geoPoint"):
+            if f.FILTER_KIND is Kind.JSON:
                 path, _ = json_path(parts[i + 1:], modifier)
                 return self.dialect.json_text(JsonRef(cur.c[name], path))
             target = self._target(cur_col, f, parts)
@@ -304,7 +294,7 @@ class RecordResolver:
                 steps += 1
                 continue
             f = self._field(cur_col, name)
-            if f.TYPE in ("json", "geoPoint"):
+            if f.FILTER_KIND is Kind.JSON:
                 path, applied = json_path(parts[i + 1:], modifier)
                 value = self.dialect.json_text(JsonRef(cur.c[name], path))
                 return _Chain(ItemSource(tuple(froms), value, tuple(where)), Kind.TEXT, applied, steps, True)
@@ -345,12 +335,12 @@ class RecordResolver:
         where.extend(self._joined(target, each))
         return each
 
-    def _back_link(self, cur_col: Collection, head: str) -> tuple[Collection, Field]:
+    def _back_link(self, cur_col: Collection, head: str) -> tuple[Collection, RelationField]:
         """``posts_via_author``: the collection whose relation points here, and that field."""
         source_name, _, field_name = head.partition("_via_")
         source = self.registry.find(source_name)
         link = source.field(field_name) if source is not None else None
-        if source is None or link is None or link.TYPE != "relation" or link.collectionId != cur_col.id:  # type: ignore[attr-defined]
+        if source is None or not isinstance(link, RelationField) or link.collectionId != cur_col.id:
             raise FilterError(f'unknown back-relation "{head}"')
         if link.hidden and not (self.trusted or self.info.is_superuser):
             raise FilterError(f'back-relation "{head}" goes through a hidden field')
@@ -424,7 +414,7 @@ class RecordResolver:
     def _column(self, f: Field, column: ColumnElement[Any]) -> ResolvedField:
         if f.multi:
             return ResolvedField(expr=column, array=True, item_kind=Kind.TEXT)
-        kind = field_kind(f)
+        kind = f.FILTER_KIND
         if kind is Kind.JSON:
             return ResolvedField(expr=column, kind=Kind.JSON, json_path=())
         return ResolvedField(expr=column, kind=kind)
@@ -502,12 +492,12 @@ class RecordResolver:
             return ResolvedField.literal(auth.collection.name)
         name, _, rest = key.partition(".")
         f = auth.collection.field(name)
-        if f is None or f.TYPE == "password":
+        if f is None or f.SECRET:
             return ResolvedField.literal(None)
         if rest:
-            if f.TYPE != "relation" or f.multi:
+            if not isinstance(f, RelationField) or f.multi:
                 return ResolvedField.literal(None)
-            target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+            target = self.registry.find(f.collectionId)
             if target is None:
                 return ResolvedField.literal(None)
             alias = self.registry.table(target).alias()

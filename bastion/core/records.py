@@ -14,11 +14,14 @@ from bastion.core import cursor
 from bastion.core.access import Access, RequestInfo
 from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.fields import RelationField
 from bastion.core.fields.scalar import AutodateField
+from bastion.core.fields.text import TextField
 from bastion.core.filters import Filters
 from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.ratelimit import Lockout
+from bastion.core.record import Record
 from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
 from bastion.core.registry import Registry
@@ -83,7 +86,7 @@ class RecordService:
         shown = self.registry.cache.shown(col, superuser)
         if shown is None:
             shown = tuple((f.name, f.from_db) for f in col.fields
-                          if f.TYPE != "password" and (superuser or not f.hidden))
+                          if not f.SECRET and (superuser or not f.hidden))
             self.registry.cache.keep_shown(col, superuser, shown)
         return shown
 
@@ -240,7 +243,8 @@ class RecordService:
         if client_id and "id" not in prepared.errors:
             prepared.values["id"] = body["id"]
         elif not prepared.values.get("id"):
-            prepared.values["id"] = id_field.autogenerate() if id_field else random_string(15)  # type: ignore[attr-defined]
+            prepared.values["id"] = (
+                id_field.autogenerate() if isinstance(id_field, TextField) else random_string(15))
         if col.is_auth:
             prepared.values["tokenKey"] = random_string(50)
             if not info.is_superuser:
@@ -254,7 +258,7 @@ class RecordService:
             async with self.db.statement() as single:
                 row = await single.fetch_one(insert, self._db_values(col, prepared.values))
             assert row is not None
-            return self.to_api(col, row, info)
+            return self.to_api(col, Record(col, row), info)
         # The create rule sees the new record before its autodate fields are stamped, as in
         # PocketBase ("created != ''" refuses every create): they are set after the check.
         stamps = {} if rule is None else {
@@ -273,7 +277,7 @@ class RecordService:
                                    .values(self._db_values(col, stamps)))
                 row = {**dict(row or {}), **self._db_values(col, stamps)}
         assert row is not None
-        return self.to_api(col, row, info)
+        return self.to_api(col, Record(col, row), info)
 
     async def update(
         self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
@@ -286,22 +290,23 @@ class RecordService:
         # the stored record: read it first, then check the rule against the rewritten body.
         late_rule = cond is not None and bool(modifier_keys(col, body))
         async with self._tx(conn) as conn:
-            existing = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
-            if existing is None:
+            stored = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
+            if stored is None:
                 raise NotFound(NOT_FOUND)
+            existing = Record(col, stored)
             manage = await self._can_manage(conn, info, col, table, record_id)
-            prepared = prepare(col, body, dict(existing), can_manage=manage)
+            prepared = prepare(col, body, existing, can_manage=manage)
             if late_rule:
                 cond = self.access.condition(
                     replace(info, body=rule_body(col, body, prepared)), col, "updateRule", table)
                 if await self._fetch(conn, table, record_id, cond) is None:
                     raise NotFound(NOT_FOUND)
-            await self._auth_update_checks(manage, col, body, dict(existing), prepared)
+            await self._auth_update_checks(manage, col, body, existing, prepared)
             await self._hash(prepared)
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
             values = self._db_values(col, prepared.values)
             values.pop("id", None)
-            row: Row | None = existing
+            row: Row | None = stored
             if values:
                 stmt = sa.update(table).where(table.c.id == record_id).values(values)
                 if self.db.sql.update_returning:
@@ -312,7 +317,7 @@ class RecordService:
             if col.is_auth and prepared.new_password is not None:
                 await self._forget_origins(conn, col, record_id)
         assert row is not None
-        return self.to_api(col, row, info)
+        return self.to_api(col, Record(col, row), info)
 
     async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
         """A new password forgets the record's known devices (``_authOrigins``), in the same
@@ -337,7 +342,7 @@ class RecordService:
         return await self._fetch(conn, table, record_id, cond) is not None
 
     async def _auth_update_checks(
-        self, manage: bool, col: Collection, body: dict[str, Any], existing: dict[str, Any],
+        self, manage: bool, col: Collection, body: dict[str, Any], existing: Record,
         prepared: PreparedRecord,
     ) -> None:
         if not col.is_auth:
@@ -377,7 +382,7 @@ class RecordService:
         record: errors already found, a client-chosen id, relations, unique indexes."""
         if prepared.errors or check_id:
             return True
-        if any(f.TYPE == "relation" and f.name in prepared.changed for f in col.fields):
+        if any(isinstance(f, RelationField) and f.name in prepared.changed for f in col.fields):
             return True
         return any(spec.unique for spec in col.index_specs())
 
@@ -393,11 +398,11 @@ class RecordService:
             elif col.is_auth and await self._auth_id_taken(conn, col, prepared.values["id"]):
                 errors["id"] = FieldError("validation_invalid_auth_id", "Invalid or duplicated auth record id.")
         for f in col.fields:
-            if f.TYPE != "relation" or f.name in errors or f.name not in prepared.changed:
+            if not isinstance(f, RelationField) or f.name in errors or f.name not in prepared.changed:
                 continue
-            ids = f.values_of(prepared.values.get(f.name))  # type: ignore[attr-defined]
+            ids = f.values_of(prepared.values.get(f.name))
             if ids:
-                target = self.registry.find(f.collectionId)  # type: ignore[attr-defined]
+                target = self.registry.find(f.collectionId)
                 found: set[str] = set()
                 if target is not None:
                     tt = self.registry.table(target)
@@ -437,7 +442,8 @@ class RecordService:
             conds = []
             for c in spec.columns:
                 column = table.c[c.name]
-                v = col.field(c.name).to_db(values[c.name])  # type: ignore[union-attr]
+                f = col.field(c.name)
+                v = values[c.name] if f is None else f.to_db(values[c.name])
                 # An auth email is unique whatever its case: sign-in matches it without case.
                 nocase = c.nocase or (col.is_auth and c.name == "email")
                 conds.append(sa.func.lower(column) == str(v).lower() if nocase else column == v)
@@ -465,21 +471,21 @@ class RecordService:
             raise BadRequest("Failed to delete record: too many cascading deletes.")
         table = self.registry.table(col)
         await conn.execute(sa.delete(table).where(table.c.id == record_id))
-        for ref_col, field_name in self.registry.referencing(col):
+        for ref_col, f in self.registry.referencing(col):
             if ref_col.is_view:
                 continue
-            f = ref_col.field(field_name)
+            field_name = f.name
             rt = self.registry.table(ref_col)
             column = rt.c[field_name]
-            match = self.db.sql.json_array_contains(column, record_id) if f.multi else column == record_id  # type: ignore[union-attr]
+            match = self.db.sql.json_array_contains(column, record_id) if f.multi else column == record_id
             for row in await conn.fetch_all(sa.select(rt.c.id, column).where(match)):
-                remaining = [v for v in f.values_of(f.from_db(row[field_name])) if v != record_id]  # type: ignore[union-attr]
-                if not remaining and f.cascadeDelete:  # type: ignore[union-attr]
+                remaining = [v for v in f.values_of(f.from_db(row[field_name])) if v != record_id]
+                if not remaining and f.cascadeDelete:
                     await self._delete_cascade(conn, ref_col, row["id"], budget)
-                elif not remaining and f.required:  # type: ignore[union-attr]
+                elif not remaining and f.required:
                     raise BadRequest(
                         "Failed to delete record. Make sure that the record is not part of a required "
                         "relation reference.")
                 else:
-                    new_value = remaining if f.multi else ""  # type: ignore[union-attr]
+                    new_value = remaining if f.multi else ""
                     await conn.execute(sa.update(rt).where(rt.c.id == row["id"]).values({field_name: new_value}))

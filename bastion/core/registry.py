@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from bastion.core.collections import Collection
 from bastion.core.errors import NotFound
-from bastion.core.fields import StorageKind
+from bastion.core.fields import RelationField, StorageKind
 from bastion.core.ports import DatabaseEngine
 from bastion.core.schema_cache import SchemaCache
-from bastion.core.tables import build_table, column_type
+from bastion.core.tables import build_table
 
 MAX_SAFE_INT = 2**53
 
@@ -69,7 +69,7 @@ def _table(col: Collection, sql: DatabaseEngine) -> sa.Table:
     if not col.is_view:
         return build_table(col, sql)
     columns = [
-        sa.Column(f.name, ViewJson(column_type(f, sql)) if f.storage is StorageKind.JSON else column_type(f, sql))
+        sa.Column(f.name, ViewJson(f.column_type(sql)) if f.storage is StorageKind.JSON else f.column_type(sql))
         for f in col.fields
     ]
     return sa.Table(col.name, sa.MetaData(), *columns, **sql.table_options())
@@ -146,11 +146,11 @@ class Registry:
     def all(self) -> list[Collection]:
         return list(self._by_id.values())
 
-    def referencing(self, target: Collection) -> list[tuple[Collection, str]]:
-        """(collection, field name) pairs whose relation fields point at ``target``."""
+    def referencing(self, target: Collection) -> list[tuple[Collection, RelationField]]:
+        """(collection, relation field) pairs whose relation fields point at ``target``."""
         out = []
         for col in self._by_id.values():
             for f in col.fields:
-                if f.TYPE == "relation" and getattr(f, "collectionId", None) == target.id:
-                    out.append((col, f.name))
+                if isinstance(f, RelationField) and f.collectionId == target.id:
+                    out.append((col, f))
         return out

@@ -18,7 +18,7 @@ from bastion.core.errors import BadRequest, FieldError
 from bastion.core.fields import Field, StorageKind
 from bastion.core.indexes import IndexSpec, IndexWhere
 from bastion.core.ports import Connection, DatabaseEngine
-from bastion.core.tables import build_table, column_for, column_type
+from bastion.core.tables import build_table, column_for
 
 CONVERT_BATCH = 500
 
@@ -81,7 +81,7 @@ class SchemaSync:
 
     async def add_column(self, conn: Connection, table: str, f: Field, name: str | None = None) -> None:
         column = column_for(f, self.sql)
-        ctype = column_type(f, self.sql).compile(dialect=self.sql.sa_dialect)
+        ctype = f.column_type(self.sql).compile(dialect=self.sql.sa_dialect)
         ddl = f"ALTER TABLE {self.q(table)} ADD COLUMN {self.q(name or f.name)} {ctype}"
         if column.server_default is not None:
             ddl += f" DEFAULT {f.server_default()}"
@@ -106,7 +106,7 @@ class SchemaSync:
         old_table = sa.table(col.name, sa.column("id"), sa.column(new.name))
         tmp_table = sa.Table(
             col.name, sa.MetaData(), sa.Column("id", sa.String(255)),
-            sa.Column(tmp, column_type(new, self.sql)),
+            sa.Column(tmp, new.column_type(self.sql)),
         )
         async for row_id, stored in _scan(conn, old_table, new.name):
             value = _convert(old, new, stored, row_id)
@@ -171,7 +171,7 @@ def _sql_literal(value: Any) -> str:
 
 
 def _needs_conversion(old: Field, new: Field) -> bool:
-    if old.TYPE != new.TYPE:
+    if type(old) is not type(new):
         return True
     return old.storage is not new.storage or old.nullable != new.nullable or old.multi != new.multi
 

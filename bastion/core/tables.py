@@ -45,26 +45,13 @@ def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
     }
 
 
-def column_type(f: Field, sql: DatabaseEngine) -> sa.types.TypeEngine[Any]:
-    kind = f.storage
-    if kind is StorageKind.ID:
-        return sa.String(255)
-    if kind is StorageKind.NUMBER:
-        return sa.Double()
-    if kind is StorageKind.BOOL:
-        return sa.Boolean()
-    if kind is StorageKind.JSON:
-        return sql.json_type()
-    return sql.text_type()
-
-
 def column_for(f: Field, sql: DatabaseEngine, with_default: bool = True) -> sa.Column[Any]:
     default = f.server_default() if with_default else None
     if f.storage is StorageKind.ID:
         return sa.Column(f.name, sa.String(255), primary_key=True)
     return sa.Column(
         f.name,
-        column_type(f, sql),
+        f.column_type(sql),
         nullable=f.nullable,
         server_default=sa.text(default.replace(":", "\\:")) if default is not None else None,
     )
@@ -75,5 +62,5 @@ def build_table(col: Collection, sql: DatabaseEngine) -> sa.Table:
     meta = sa.MetaData()
     columns = [column_for(f, sql) for f in col.fields]
     if col.is_view:
-        columns = [sa.Column(f.name, column_type(f, sql)) for f in col.fields]
+        columns = [sa.Column(f.name, f.column_type(sql)) for f in col.fields]
     return sa.Table(col.name, meta, *columns, **sql.table_options())

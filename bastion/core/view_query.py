@@ -74,11 +74,11 @@ def unreadable(query: str, engine: DatabaseEngine, collections: Iterable[Collect
 def secret_fields(col: Collection) -> list[str]:
     """Fields whose values the API never shows: passwords, an auth collection's token
     key, and the hidden fields of system collections (key hashes, TOTP secrets)."""
-    out = [f.name for f in col.fields if f.TYPE == "password"]
+    out = [f.name for f in col.fields if f.SECRET]
     if col.is_auth:
         out.append("tokenKey")
     if col.system and col.name.startswith("_"):
-        out += [f.name for f in col.fields if f.hidden and f.TYPE != "password"]
+        out += [f.name for f in col.fields if f.hidden and not f.SECRET]
     return out
 
 

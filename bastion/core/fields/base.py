@@ -1,21 +1,30 @@
 """The contract every field type fulfils.
 
-A field turns untrusted input into a stored value (``normalize``), checks it against its
-options (``validate``), says how it is stored (``storage``) and how a stored value is
-shown (``from_db``). Options are read from JSON by ``parse_options``, which records every
-problem in ``errors`` instead of stopping at the first.
+A field turns untrusted input into a stored value (``normalize``), applies the body
+modifiers it takes (``modifier_keys``, ``modify``), checks a value against its options
+(``validate``), says how it is stored (``storage``, ``column_type``) and how a stored value
+is shown (``from_db``) and described (``json_schema``). Class-level capabilities say how
+the rest of the code treats it (``FILTER_KIND``, ``SORTABLE``, ``SECRET``, ``SERVER_SET``),
+so nothing outside this package asks for a type by name. Options are read from JSON by
+``parse_options``, which records every problem in ``errors`` instead of stopping at the
+first.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import sqlalchemy as sa
 
 from bastion.core.errors import FieldError
 from bastion.core.fields.gocast import to_string
 from bastion.core.fields.options import Errors, opt_bool, opt_str
+from bastion.core.ports import DatabaseEngine
+from bastion.rules import Kind
 
 NAME_RE = re.compile(r"^\w+$", re.ASCII)
 
@@ -46,6 +55,14 @@ class Field:
     # Holds a list of values when ``multi`` (select, relation, file): filters reach the
     # items with ``:each`` and ``:length``, which other types ignore, as in PocketBase.
     MULTI_VALUER: ClassVar[bool] = False
+    # How filters and rules compare a single value of this type (JSON: by path).
+    FILTER_KIND: ClassVar[Kind] = Kind.TEXT
+    # Whether a keyset (cursor) page may sort by it, when it holds one value.
+    SORTABLE: ClassVar[bool] = False
+    # Never shown, filtered on or listed in a view: a secret such as a password hash.
+    SECRET: ClassVar[bool] = False
+    # Set by the server on writes; a submitted value is ignored (autodate).
+    SERVER_SET: ClassVar[bool] = False
     name: str = ""
     id: str = ""
     system: bool = False
@@ -109,6 +126,19 @@ class Field:
     def nullable(self) -> bool:
         return False
 
+    def column_type(self, sql: DatabaseEngine) -> sa.types.TypeEngine[Any]:
+        """The column type of this field on the engine ``sql`` describes."""
+        kind = self.storage
+        if kind is StorageKind.ID:
+            return sa.String(255)
+        if kind is StorageKind.NUMBER:
+            return sa.Double()
+        if kind is StorageKind.BOOL:
+            return sa.Boolean()
+        if kind is StorageKind.JSON:
+            return sql.json_type()
+        return sql.text_type()
+
     def zero(self) -> Any:
         return ""
 
@@ -120,6 +150,16 @@ class Field:
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
         """Coerce untrusted input into the stored value or raise FieldError."""
         return raw
+
+    def modifier_keys(self) -> tuple[str, ...]:
+        """The body keys besides the field's name that change it (``f+``, ``+f``, ``f-``);
+        other such keys are ignored, as in PocketBase."""
+        return ()
+
+    def modify(self, value: Any, body: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """``value`` (the current or just submitted one) changed by the modifier keys
+        present in ``body``; raise FieldError on an invalid operand."""
+        return value
 
     def validate(self, value: Any) -> None:
         """Check a normalized value against the options; raise FieldError."""
@@ -135,6 +175,10 @@ class Field:
 
     def to_db(self, value: Any) -> Any:
         return value
+
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        """The JSON Schema of a value as the API shows it, or as a body may send it."""
+        return {"type": "string"}
 
     def convert(self, value: Any) -> Any:
         """Convert a value stored under another type; raise FieldError when impossible."""

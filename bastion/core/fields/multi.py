@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,28 @@ class _MultiField(Field):
             return list(value or [])
         return [value] if value else []
 
+    def modifier_keys(self) -> tuple[str, ...]:
+        return (f"+{self.name}", f"{self.name}+", f"{self.name}-")
+
+    def modify(self, value: Any, body: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """``+f`` prepends items, ``f+`` appends them and ``f-`` removes them; each item
+        is kept once, in the order reached."""
+        name = self.name
+        items = list(self.values_of(value if value is not None else self.zero()))
+        if f"+{name}" in body:
+            items = self.items_of(body[f"+{name}"]) + items
+        if f"{name}+" in body:
+            items = items + self.items_of(body[f"{name}+"])
+        if f"{name}-" in body:
+            drop = set(self.items_of(body[f"{name}-"]))
+            items = [i for i in items if i not in drop]
+        return self.normalize(list(dict.fromkeys(items)), ctx)
+
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        if self.multi:
+            return {"type": "array", "items": {"type": "string"}}
+        return {"type": "string"}
+
     def validate(self, value: Any) -> None:
         super().validate(value)
         count = len(self.values_of(value))
@@ -79,6 +102,7 @@ class _MultiField(Field):
 @dataclass
 class SelectField(_MultiField):
     TYPE = "select"
+    SORTABLE = True
     values: list[str] = field(default_factory=list)
 
     def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
@@ -97,6 +121,11 @@ class SelectField(_MultiField):
     def options_dict(self) -> dict[str, Any]:
         return {"values": self.values, "maxSelect": self.maxSelect}
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        if self.multi:
+            return {"type": "array", "items": {"type": "string", "enum": list(self.values)}}
+        return {"type": "string", "enum": [*self.values, ""]}
+
     def validate(self, value: Any) -> None:
         super().validate(value)
         allowed = set(self.values)
@@ -108,6 +137,7 @@ class SelectField(_MultiField):
 @dataclass
 class RelationField(_MultiField):
     TYPE = "relation"
+    SORTABLE = True
     collectionId: str = ""
     cascadeDelete: bool = False
     minSelect: int = 0

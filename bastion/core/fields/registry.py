@@ -23,13 +23,19 @@ FIELD_TYPES: dict[str, type[Field]] = {
 }
 
 
+def field_class(data: Any) -> type[Field] | None:
+    """The field class a submitted definition names in its ``type``, or None."""
+    ftype = data.get("type") if isinstance(data, dict) else None
+    return FIELD_TYPES.get(ftype) if isinstance(ftype, str) else None
+
+
 def field_from_dict(data: Any, errors: Errors) -> Field | None:
     """Parse one field definition; record problems in ``errors`` and return None on failure."""
     if not isinstance(data, dict):
         errors["type"] = FieldError("validation_invalid_value", "A field must be an object")
         return None
     ftype = data.get("type")
-    cls = FIELD_TYPES.get(ftype) if isinstance(ftype, str) else None
+    cls = field_class(data)
     if cls is None:
         errors["type"] = FieldError(
             "validation_invalid_field_type",

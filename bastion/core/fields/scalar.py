@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,14 @@ from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.gocast import to_bool, to_float
 from bastion.core.fields.godate import parse_date
 from bastion.core.fields.options import Errors, opt_bool, opt_number_or_none, opt_str
+from bastion.rules import Kind
 from bastion.tools.timeutil import format_datetime, parse_datetime
 
 MAX_SAFE = 2**53
+EMPTY: dict[str, Any] = {"const": ""}
+DATE_OUT: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"}]}
+DATE_IN: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"format": "date-time"}],
+           "description": "RFC 3339 or YYYY-MM-DD HH:MM:SS.sssZ, stored in UTC; empty clears it"}
 
 
 def wire_date(text: str) -> str:
@@ -32,6 +38,8 @@ def number_out(value: Any) -> int | float:
 @dataclass
 class NumberField(Field):
     TYPE = "number"
+    FILTER_KIND = Kind.NUMBER
+    SORTABLE = True
     min: float | None = None
     max: float | None = None
     onlyInt: bool = False
@@ -68,6 +76,18 @@ class NumberField(Field):
         if not math.isfinite(value):
             raise FieldError("validation_not_a_number", "The submitted number is not properly formatted")
         return number_out(value)
+
+    def modifier_keys(self) -> tuple[str, ...]:
+        return (f"{self.name}+", f"{self.name}-")
+
+    def modify(self, value: Any, body: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """``f+`` adds to the value and ``f-`` subtracts from it."""
+        base = value if value is not None else 0
+        if f"{self.name}+" in body:
+            base += self.normalize(body[f"{self.name}+"], ctx)
+        if f"{self.name}-" in body:
+            base -= self.normalize(body[f"{self.name}-"], ctx)
+        return self.normalize(base, ctx)
 
     def convert(self, value: Any) -> Any:
         """A value stored under another type: only what reads as a number converts."""
@@ -107,10 +127,15 @@ class NumberField(Field):
     def from_db(self, value: Any) -> Any:
         return number_out(value)
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return {"type": "number"}
+
 
 @dataclass
 class BoolField(Field):
     TYPE = "bool"
+    FILTER_KIND = Kind.BOOL
+    SORTABLE = True
 
     @property
     def storage(self) -> StorageKind:
@@ -146,10 +171,14 @@ class BoolField(Field):
     def from_db(self, value: Any) -> Any:
         return bool(value)
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return {"type": "boolean"}
+
 
 @dataclass
 class DateField(Field):
     TYPE = "date"
+    SORTABLE = True
     min: str = ""
     max: str = ""
 
@@ -171,6 +200,9 @@ class DateField(Field):
 
     def options_dict(self) -> dict[str, Any]:
         return {"min": self.min, "max": self.max}
+
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return DATE_IN if for_input else DATE_OUT
 
     def normalize(self, raw: Any, ctx: FieldContext) -> Any:
         # As PocketBase: a text in one of the layouts it reads (see godate), else "";
@@ -208,6 +240,8 @@ class AutodateField(Field):
     """Set by the server on create and/or update; submitted values are ignored."""
 
     TYPE = "autodate"
+    SORTABLE = True
+    SERVER_SET = True
     onCreate: bool = True
     onUpdate: bool = False
     has_required = False
@@ -238,3 +272,6 @@ class AutodateField(Field):
 
     def validate(self, value: Any) -> None:
         return None
+
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return DATE_OUT

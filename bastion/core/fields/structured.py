@@ -14,9 +14,13 @@ from bastion.core.errors import FieldError
 from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.options import Errors, opt_int, opt_str
 from bastion.core.fields.text import compile_regex
+from bastion.rules import Kind
 
 DEFAULT_JSON_MAX = 1024 * 1024
 MAX_JSON_DEPTH = 64
+GEO_POINT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "lon": {"type": "number", "minimum": -180, "maximum": 180},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90}}}
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -32,6 +36,7 @@ def _depth(value: Any, level: int = 0) -> int:
 @dataclass
 class JsonField(Field):
     TYPE = "json"
+    FILTER_KIND = Kind.JSON
     maxSize: int = 0
 
     def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
@@ -79,10 +84,14 @@ class JsonField(Field):
     def from_db(self, value: Any) -> Any:
         return value
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return {}
+
 
 @dataclass
 class GeoPointField(Field):
     TYPE = "geoPoint"
+    FILTER_KIND = Kind.JSON
 
     @property
     def storage(self) -> StorageKind:
@@ -127,12 +136,16 @@ class GeoPointField(Field):
             return {"lon": value.get("lon", 0), "lat": value.get("lat", 0)}
         return self.zero()
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return GEO_POINT_SCHEMA
+
 
 @dataclass
 class PasswordField(Field):
     """Holds a password hash; the plain value is validated, hashed and never shown."""
 
     TYPE = "password"
+    SECRET = True
     min: int = 0
     max: int = 0
     pattern: str = ""

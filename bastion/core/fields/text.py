@@ -11,6 +11,7 @@ from bastion.core.fields.base import Field, FieldContext, StorageKind, text_of
 from bastion.core.fields.formats import is_email, is_url, url_host
 from bastion.core.fields.gocast import to_string
 from bastion.core.fields.options import Errors, opt_bool, opt_int, opt_str, opt_str_list
+from bastion.core.fields.scalar import EMPTY
 from bastion.tools.pattern_random import PatternError, compile_pattern, random_from_pattern
 
 DEFAULT_TEXT_MAX = 5000
@@ -22,6 +23,9 @@ EMAIL_RE = re.compile(
 # Simple shapes for settings and the OpenAPI document. Record url and email fields check
 # values with ``formats.is_url``/``is_email`` instead, which accept what PocketBase accepts.
 URL_RE = re.compile(r"^(?:[hH][tT][tT][pP][sS]?|[fF][tT][pP][sS]?)://[^\s\x00-\x1f\x7f-\x9f]+$")
+EMAIL_SCHEMA: dict[str, Any] = {
+    "type": "string", "anyOf": [EMPTY, {"pattern": EMAIL_RE.pattern, "maxLength": 255}]}
+URL_SCHEMA: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"pattern": URL_RE.pattern, "maxLength": 2048}]}
 
 
 def compile_regex(pattern: str, key: str, errors: Errors) -> re.Pattern[str] | None:
@@ -37,6 +41,7 @@ def compile_regex(pattern: str, key: str, errors: Errors) -> re.Pattern[str] | N
 @dataclass
 class TextField(Field):
     TYPE = "text"
+    SORTABLE = True
     min: int = 0
     max: int = 0
     pattern: str = ""
@@ -86,6 +91,11 @@ class TextField(Field):
     def convert(self, value: Any) -> Any:
         return text_of(value)
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        if for_input and self.max:
+            return {"type": "string", "maxLength": self.max}
+        return {"type": "string"}
+
     def autogenerate(self, prefix: str = "") -> str:
         return prefix + random_from_pattern(self.autogeneratePattern) if self.autogeneratePattern else prefix
 
@@ -111,6 +121,7 @@ class TextField(Field):
 @dataclass
 class EditorField(Field):
     TYPE = "editor"
+    SORTABLE = True
     maxSize: int = 0
     convertURLs: bool = False
 
@@ -141,6 +152,7 @@ class EditorField(Field):
 
 @dataclass
 class _DomainField(Field):
+    SORTABLE = True
     exceptDomains: list[str] = field(default_factory=list)
     onlyDomains: list[str] = field(default_factory=list)
 
@@ -175,6 +187,9 @@ class _DomainField(Field):
 class EmailField(_DomainField):
     TYPE = "email"
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return EMAIL_SCHEMA
+
     def validate(self, value: Any) -> None:
         super().validate(value)
         if value == "":
@@ -188,6 +203,9 @@ class EmailField(_DomainField):
 @dataclass
 class UrlField(_DomainField):
     TYPE = "url"
+
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        return URL_SCHEMA
 
     def validate(self, value: Any) -> None:
         super().validate(value)
