@@ -42,7 +42,7 @@ class DatabaseEngine(Protocol):
 
     Code that builds SQL asks this object (a capability or a method) wherever engines
     differ, never the engine's name, so a new engine is one new object (see
-    docs/contributing-engines.md). ``name`` is for messages only."""
+    docs/contributing.md). ``name`` is for messages only."""
 
     name: str
     sa_dialect: sa.engine.Dialect

@@ -2,7 +2,7 @@
 
 Code that builds SQL asks the engine object (``core.ports.DatabaseEngine``, its rule
 dialect ``rules``) what the engine can do; comparing the engine's name elsewhere would
-spread one engine over many files again (docs/contributing-engines.md).
+spread one engine over many files again (docs/contributing.md).
 """
 
 from __future__ import annotations
