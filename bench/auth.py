@@ -19,7 +19,7 @@ thread + an HS256 JWT signed with PyJWT; refresh = the token's claims read witho
 verification, the user by id, the signature checked, a new JWT signed.
 
 Before the servers start, the raw cost of one argon2id hash and one verify with Bastion's
-parameters (``bastion/core/passwords.py``: t=2, m=19 MiB, p=1) is measured in this process,
+parameters (``bastion/core/auth/passwords.py``: t=2, m=19 MiB, p=1) is measured in this process,
 single-threaded, median of 20: the floor under every password sign-in; then verifies in
 parallel on as many threads as there are cores, and as ``asyncio.to_thread``'s default
 executor runs (CPUs + 4), for the throughput and CPU per verify when they compete.
@@ -153,7 +153,7 @@ class HashCost:
 
 def argon2_cost() -> HashCost:
     """Bastion's own hasher, timed in this process: single-threaded, median of 20."""
-    from bastion.core.passwords import HASHER
+    from bastion.core.auth.passwords import HASHER
 
     params = f"argon2id t={HASHER.time_cost}, m={HASHER.memory_cost} KiB, p={HASHER.parallelism}"
     HASHER.verify(HASHER.hash("warm-up"), "warm-up")

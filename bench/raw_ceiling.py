@@ -145,7 +145,7 @@ class Statements:
         self.table = posts = posts_table(postgres)
         self.columns = tuple(str(c.name) for c in posts.columns)  # plain str: orjson rejects str subclasses
         self.users = users = users_table(postgres, posts.metadata)
-        # Bastion's password sign-in query: lower(email) = ?, LIMIT 1 (bastion/core/auth.py)
+        # Bastion's password sign-in query: lower(email) = ?, LIMIT 1 (bastion/core/auth/service.py)
         self.user_by_email = sa.select(users).where(sa.func.lower(users.c.email) == sa.bindparam("email")).limit(1)
         self.user_by_id = sa.select(users).where(users.c.id == sa.bindparam("id"))
         self.users_by_ids = sa.select(users).where(users.c.id.in_(sa.bindparam("ids", expanding=True)))
@@ -200,7 +200,7 @@ class AuthLibs:
         self.jwt = jwt
         self.jwt_error = jwt.PyJWTError
         self.hash_errors = (VerificationError, InvalidHashError)
-        # Same parameters as bastion/core/passwords.py. Used only for the dummy hash verified when
+        # Same parameters as bastion/core/auth/passwords.py. Used only for the dummy hash verified when
         # no user matches: a stored hash verifies with the parameters written in it.
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self.dummy_hash = self.hasher.hash("raw-ceiling-timing-equaliser")

@@ -8,8 +8,8 @@ from starlette.responses import Response
 from bastion.api.http import app_of, json_response, request_info
 from bastion.api.openapi import AGGREGATE, AGGREGATE_PARAMS
 from bastion.api.routing import Auth, Endpoint, Per
-from bastion.core.aggregates import AggregateService, parse_aggregate_params
 from bastion.core.errors import BadRequest
+from bastion.core.records.aggregates import AggregateService, parse_aggregate_params
 
 
 def _single_values(request: Request) -> None:

@@ -23,7 +23,7 @@ from bastion.api.limits import (
 from bastion.api.paths import CleanPathMiddleware
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
-from bastion.core.ratelimit import Lockout, LockoutPolicy, RateLimiter
+from bastion.core.auth.ratelimit import Lockout, LockoutPolicy, RateLimiter
 from bastion.core.store import Store
 
 log = logging.getLogger("bastion.api")

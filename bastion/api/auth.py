@@ -18,12 +18,12 @@ from bastion.api.openapi import (
 )
 from bastion.api.ratelimit import client_ip, guards_of
 from bastion.api.routing import Auth, Endpoint, Handler, Per, Schema
-from bastion.core import tokens
 from bastion.core.access import AuthIdentity, RequestInfo
-from bastion.core.auth import credentials
-from bastion.core.collections import Collection
+from bastion.core.auth import tokens
+from bastion.core.auth.mfa import MfaRequired
+from bastion.core.auth.service import credentials
 from bastion.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
-from bastion.core.mfa import MfaRequired
+from bastion.core.schema.collections import Collection
 from bastion.tools.jsonutil import dumps
 
 

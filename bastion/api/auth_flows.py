@@ -20,9 +20,10 @@ from bastion.api.openapi import (
 )
 from bastion.api.ratelimit import guards_of
 from bastion.api.routing import Auth, Endpoint, Per
-from bastion.core import tokens
 from bastion.core.access import AuthIdentity
-from bastion.core.collections import Collection
+from bastion.core.auth import tokens
+from bastion.core.auth.mfa import TotpGuard
+from bastion.core.auth.ratelimit import OTP_TOO_MANY
 from bastion.core.errors import (
     BadRequest,
     FieldError,
@@ -31,8 +32,7 @@ from bastion.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from bastion.core.mfa import TotpGuard
-from bastion.core.ratelimit import OTP_TOO_MANY
+from bastion.core.schema.collections import Collection
 
 MAX_IMPERSONATE = 94_670_856
 

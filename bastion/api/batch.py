@@ -20,8 +20,8 @@ from bastion.api.http import app_of, json_response, read_body, request_info
 from bastion.api.limits import lower_body_limit
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
 from bastion.api.routing import Endpoint
-from bastion.core.batch import BatchFailed, BatchOp, BatchService
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
+from bastion.core.records.batch import BatchFailed, BatchOp, BatchService
 
 _RECORDS = re.compile(r"^/api/collections/([^/]+)/records(?:/([^/]+))?$")
 _ACTIONS = {("POST", False): "create", ("PUT", False): "upsert", ("PATCH", True): "update", ("DELETE", True): "delete"}

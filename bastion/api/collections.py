@@ -18,9 +18,9 @@ from bastion.api.openapi import (
     envelope,
 )
 from bastion.api.routing import Auth, Endpoint
-from bastion.core.collections import TYPES, parse_collection
 from bastion.core.errors import BadRequest
-from bastion.core.record_query import page_envelope, parse_list_params
+from bastion.core.records.query import page_envelope, parse_list_params
+from bastion.core.schema.collections import TYPES, parse_collection
 
 SORTABLE = ("id", "created", "updated", "name", "system", "type")
 

@@ -14,8 +14,8 @@ from starlette.responses import Response
 from bastion.api.fields_param import pick_fields
 from bastion.api.limits import json_body_limit
 from bastion.core.access import RequestInfo
-from bastion.core.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.app import App
+from bastion.core.auth.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.errors import (
     BadRequest,
     FieldError,

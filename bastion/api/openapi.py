@@ -29,11 +29,11 @@ from starlette.responses import HTMLResponse, Response
 from bastion.api.http import app_of, request_info
 from bastion.api.routing import AUTH_ERRORS, Auth, Endpoint, Per, RouteTable, Schema
 from bastion.core.access import KEY_ACTIONS, RequestInfo
-from bastion.core.api_keys import ApiKeyScope
-from bastion.core.collections import Collection
+from bastion.core.auth.api_keys import ApiKeyScope
 from bastion.core.fields import FIELD_TYPES as FIELD_CLASSES
 from bastion.core.fields import Field
 from bastion.core.fields.scalar import DATE_OUT
+from bastion.core.schema.collections import Collection
 from bastion.tools.jsonutil import dumps
 
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bastion.api.errors import error_body
 from bastion.api.http import app_of, request_info
 from bastion.api.routing import RouteTable
-from bastion.core.ratelimit import (
+from bastion.core.auth.ratelimit import (
     OTP_LOCKOUT,
     OTP_TOO_MANY,
     IdentityLimiter,

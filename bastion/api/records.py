@@ -19,8 +19,8 @@ from bastion.api.openapi import (
 )
 from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
-from bastion.core.collections import Collection
-from bastion.core.record_query import parse_list_params
+from bastion.core.records.query import parse_list_params
+from bastion.core.schema.collections import Collection
 
 
 def _collection(request: Request, write: bool = False) -> Collection:

@@ -14,7 +14,7 @@ import typer
 
 from bastion import __version__
 from bastion.cli.config import Config
-from bastion.core.secretbox import MIN_KEY_LENGTH
+from bastion.core.auth.secretbox import MIN_KEY_LENGTH
 
 if TYPE_CHECKING:
     from bastion.core.app import App
@@ -141,7 +141,7 @@ def migrate_create(name: str, data_dir: DirOpt = DEFAULT_DIR, migrations_dir: Mi
     if not re.match(r"^[\w -]{1,60}$", name):
         typer.secho("Error: the name may use letters, digits, spaces, - and _ (max 60).", fg="red", err=True)
         raise typer.Exit(2)
-    from bastion.core.migrations import MigrationFiles
+    from bastion.core.schema.migrations import MigrationFiles
 
     path = MigrationFiles(_config(data_dir, "", migrations_dir).migrations).write_blank(name)
     typer.echo(f"Created {path}")

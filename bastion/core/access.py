@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
-from bastion.core.collections import Collection
+from bastion.core.schema.collections import Collection
 
 if TYPE_CHECKING:
-    from bastion.core.api_keys import ApiKeyScope
+    from bastion.core.auth.api_keys import ApiKeyScope
 from bastion.core.errors import Forbidden
 
 SUPERUSERS = "_superusers"

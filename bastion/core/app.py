@@ -12,23 +12,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import Access, AuthIdentity, RequestInfo
-from bastion.core.api_keys import ApiKeyService
-from bastion.core.auth import AuthService
-from bastion.core.auth_flows import AuthFlows
-from bastion.core.batch import BatchService
-from bastion.core.collection_service import CollectionService
+from bastion.core.auth.api_keys import ApiKeyService
+from bastion.core.auth.flows import AuthFlows
+from bastion.core.auth.mfa import MfaService
+from bastion.core.auth.oauth2 import OAuth2Service
+from bastion.core.auth.secretbox import SecretBox
+from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
-from bastion.core.expand import Expander
-from bastion.core.filters import Filters
-from bastion.core.mfa import MfaService
-from bastion.core.migrations import MigrationFiles
-from bastion.core.oauth2 import OAuth2Service
 from bastion.core.ports import Alone, Database, Mailer, Offline, Siblings, WebClient
-from bastion.core.records import RecordService
-from bastion.core.registry import Registry
-from bastion.core.secretbox import SecretBox
-from bastion.core.settings import SettingsService
-from bastion.core.system_collections import (
+from bastion.core.records.batch import BatchService
+from bastion.core.records.expand import Expander
+from bastion.core.records.filters import Filters
+from bastion.core.records.service import RecordService
+from bastion.core.schema.migrations import MigrationFiles
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.service import CollectionService
+from bastion.core.schema.system_collections import (
     API_KEYS,
     AUTH_ORIGINS,
     AUTHENTICATORS,
@@ -45,7 +44,8 @@ from bastion.core.system_collections import (
     superusers_definition,
     users_definition,
 )
-from bastion.core.tables import system_tables
+from bastion.core.schema.tables import system_tables
+from bastion.core.settings.service import SettingsService
 
 log = logging.getLogger("bastion")
 

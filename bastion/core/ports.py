@@ -58,7 +58,7 @@ class DatabaseEngine(Protocol):
     # CREATE [UNIQUE] INDEX ... WHERE; without it a partial unique index becomes a plain
     # index and the records service checks uniqueness in the write transaction.
     partial_indexes: bool
-    # How view queries are read before the engine runs them (``core/view_query.py``):
+    # How view queries are read before the engine runs them (``core/schema/view_query.py``):
     # regular expressions for a string literal and for a quoted name (plus comments
     # only this engine has), the server's own databases a view may not read, and
     # whether the engine's own text of a view names only what the query named (and is

@@ -10,7 +10,7 @@ import asyncio
 import sqlalchemy as sa
 
 from bastion.core.access import RequestInfo
-from bastion.core.oauth2_providers import ExternalUser
+from bastion.core.auth.oauth2_providers import ExternalUser
 from tests.api.test_auth import make_user
 
 

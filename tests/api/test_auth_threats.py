@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bastion.core import tokens
+from bastion.core.auth import tokens
 from tests.api.test_auth import make_user, sign_in
 from tests.api.test_auth_flows import Inbox, inbox, token_in  # noqa: F401 - the SMTP fixture
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bastion.core.auth_options import AUTH_DEFAULTS
-from bastion.core.collections import collection_from_stored
+from bastion.core.auth.options import AUTH_DEFAULTS
+from bastion.core.schema.collections import collection_from_stored
 
 FIELD_A = [{"name": "a", "type": "text"}]
 

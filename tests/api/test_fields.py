@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.passwords import verify_password
+from bastion.core.auth.passwords import verify_password
 
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$")
 SYSTEM_KEYS = {"collectionId", "collectionName", "id"}

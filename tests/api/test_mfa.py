@@ -144,7 +144,7 @@ async def test_totp_guessing_is_limited_per_record(client):
 
 
 async def test_totp_secrets_are_stored_encrypted_when_a_key_is_set(client, app):
-    from bastion.core.secretbox import PREFIX, SecretBox
+    from bastion.core.auth.secretbox import PREFIX, SecretBox
 
     await make_user(client)
     headers = {"Authorization": (await sign_in(client)).json()["token"]}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bastion.adapters.database import open_database
 from bastion.core.access import AuthIdentity, RequestInfo
 from bastion.core.app import App
-from bastion.core.record_query import ListParams
+from bastion.core.records.query import ListParams
 
 
 def superuser(app: App) -> RequestInfo:

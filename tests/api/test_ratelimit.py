@@ -23,7 +23,7 @@ from bastion.adapters.store_memory import MemoryStore
 from bastion.adapters.store_redis import RedisStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
-from bastion.core.ratelimit import LockoutPolicy
+from bastion.core.auth.ratelimit import LockoutPolicy
 from bastion.core.store import Store
 from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Client, require_or_skip
 from tests.services import BACKENDS, Backend, _reachable
@@ -404,7 +404,7 @@ async def test_email_cooldowns_are_shared_through_the_store(app: App) -> None:
     # count of the process.
     if not _reachable("127.0.0.1", 6379):
         require_or_skip("Redis is not reachable on 127.0.0.1:6379")
-    from bastion.core.auth_flows import AuthFlows
+    from bastion.core.auth.flows import AuthFlows
 
     prefix = f"bastion-test:{secrets.token_hex(6)}:"
     stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]

@@ -14,10 +14,10 @@ import pytest
 from bastion.api.fields_param import go_int, parse_fields, pick_fields, tokens
 from bastion.api.html_text import TooDeep, excerpt
 from bastion.core.errors import BadRequest
-from bastion.core.expand import merge_expand, parse_expand
 from bastion.core.fields.formats import is_email, is_url, url_host
 from bastion.core.fields.gocast import format_float, parse_float, to_bool, to_float, to_string
 from bastion.core.fields.godate import parse_date
+from bastion.core.records.expand import merge_expand, parse_expand
 
 GENERIC_400 = {"data": {}, "message": "Something went wrong while processing your request.", "status": 400}
 

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bastion.core.ratelimit import IDENTITY_DEFAULTS
+from bastion.core.auth.ratelimit import IDENTITY_DEFAULTS
 from tests.integration.test_cli import Server, run_cli
 
 SU_EMAIL, SU_PASSWORD = "root@example.com", "root-password-1"

@@ -33,7 +33,7 @@ from bastion.api.app import HttpOptions, create_asgi
 from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_JSON_BODY_LIMIT
 from bastion.cli.config import Config
 from bastion.core.app import App
-from bastion.core.batch import BYTES_PER_REQUEST
+from bastion.core.records.batch import BYTES_PER_REQUEST
 from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Client
 from tests.integration.test_cli import Server, run_cli
 

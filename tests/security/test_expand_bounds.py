@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion.core import expand
+from bastion.core.records import expand
 
 CHAIN = "owner.posts_via_owner.owner.posts_via_owner"
 

@@ -2,7 +2,7 @@
 for good (outside attack, hole #4: "one filter can take every SQLite reader, for minutes").
 
 * a client filter may take only so many multi-valued relation steps, checked before the
-  query runs (``core/filters.py`` ``FanOut``);
+  query runs (``core/records/filters.py`` ``FanOut``);
 * every statement stops at ``query_timeout`` on every engine, with the same answer;
 * a GET whose client disconnects is cancelled, and its SQLite statement interrupted;
 * closing the database, and so stopping the server, never waits for a query.

@@ -3,8 +3,8 @@ under the new version (which would leave them stale until the next change)."""
 
 from __future__ import annotations
 
-from bastion.core import settings as settings_module
-from bastion.core.settings import SettingsService
+from bastion.core.settings import service as settings_module
+from bastion.core.settings.service import SettingsService
 
 
 async def test_a_reload_overlapping_a_commit_ends_with_the_new_settings(app, monkeypatch):

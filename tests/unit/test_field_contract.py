@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.core.collections import Collection, parse_collection
 from bastion.core.fields import FIELD_TYPES, FieldContext, field_from_dict
-from bastion.core.record import Record
+from bastion.core.records.record import Record
+from bastion.core.schema.collections import Collection, parse_collection
 from bastion.rules import Kind
 
 

@@ -9,8 +9,7 @@ import pytest
 from bastion.adapters.store_memory import MemoryStore
 from bastion.api.endpoints import route_tags
 from bastion.api.ratelimit import client_ip
-from bastion.core.collections import Collection
-from bastion.core.ratelimit import (
+from bastion.core.auth.ratelimit import (
     AUTH_AUDIENCES,
     GUEST_AUDIENCES,
     Lockout,
@@ -20,6 +19,7 @@ from bastion.core.ratelimit import (
     find_rule,
     ip_listed,
 )
+from bastion.core.schema.collections import Collection
 
 USERS = Collection(id="_pb_users_auth_", name="users", type="auth")
 

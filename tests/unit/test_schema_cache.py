@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bastion.core.collections import Collection
-from bastion.core.schema_cache import ListKey, ListStatements, QueryKey, RuleKey, SchemaCache
+from bastion.core.schema.cache import ListKey, ListStatements, QueryKey, RuleKey, SchemaCache
+from bastion.core.schema.collections import Collection
 
 TABLE = sa.table("posts", sa.column("id"), sa.column("title"))
 OTHER_TABLE = sa.table("posts", sa.column("id"))

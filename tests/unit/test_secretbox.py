@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.core.secretbox import PREFIX, SecretBox, SecretBoxError
+from bastion.core.auth.secretbox import PREFIX, SecretBox, SecretBoxError
 
 KEY = "k" * 32
 

@@ -7,7 +7,7 @@ import time
 
 import jwt
 
-from bastion.core import tokens
+from bastion.core.auth import tokens
 
 K1, K2 = "a" * 40, "b" * 40  # record tokenKey + collection secret, as long as real ones
 

@@ -24,15 +24,15 @@ import pyotp
 import sqlalchemy as sa
 
 from bastion.core.access import AuthIdentity, RequestInfo
-from bastion.core.collections import Collection
+from bastion.core.auth.passwords import hash_password, verify_password
+from bastion.core.auth.ratelimit import IdentityLimiter, Lockout
+from bastion.core.auth.secretbox import SecretBox
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
-from bastion.core.filters import Filters
-from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Row
-from bastion.core.ratelimit import IdentityLimiter, Lockout
-from bastion.core.registry import Registry
-from bastion.core.secretbox import SecretBox
-from bastion.core.system_collections import AUTHENTICATORS, MFAS
+from bastion.core.records.filters import Filters
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.system_collections import AUTHENTICATORS, MFAS
 from bastion.tools.ids import random_string
 from bastion.tools.timeutil import now_string, parse_datetime
 

@@ -24,9 +24,9 @@ import orjson
 import sqlalchemy as sa
 
 from bastion.core.access import RequestInfo
-from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest
 from bastion.core.ports import Row
+from bastion.core.schema.collections import Collection
 
 MAX_CURSOR = 4096
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.core.collections import Collection
 from bastion.core.ports import DatabaseEngine
+from bastion.core.schema.collections import Collection
 
 INTERNAL_TABLES = ("_collections", "_params", "_migrations")
 

@@ -13,23 +13,23 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 
-from bastion.core import view_query
-from bastion.core.collections import (
+from bastion.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
+from bastion.core.fields import Field, RelationField, field_from_dict
+from bastion.core.ports import Connection, Database
+from bastion.core.records.filters import Filters
+from bastion.core.schema import view_query
+from bastion.core.schema.collections import (
     Collection,
     auth_problems,
     collection_from_stored,
     parse_collection,
 )
-from bastion.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
-from bastion.core.fields import Field, RelationField, field_from_dict
-from bastion.core.filters import Filters
-from bastion.core.indexes import IndexSpec, parse_index
-from bastion.core.migrations import MigrationFiles
-from bastion.core.params import get_param, put_param
-from bastion.core.ports import Connection, Database
-from bastion.core.registry import Registry
-from bastion.core.schema_sync import SchemaSync
-from bastion.core.tables import system_tables
+from bastion.core.schema.indexes import IndexSpec, parse_index
+from bastion.core.schema.migrations import MigrationFiles
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.sync import SchemaSync
+from bastion.core.schema.tables import system_tables
+from bastion.core.settings.params import get_param, put_param
 
 VIEW_QUERY_MAX = 5000
 # PostgreSQL keeps 63 bytes of a name, MariaDB 64: an index name must fit both.

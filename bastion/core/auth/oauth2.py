@@ -19,10 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import AuthIdentity, RequestInfo
-from bastion.core.collections import Collection
-from bastion.core.errors import BadRequest, Conflict, FieldError, Forbidden, ValidationFailed
-from bastion.core.fields import FileField
-from bastion.core.oauth2_providers import (
+from bastion.core.auth.oauth2_providers import (
     ExternalUser,
     Provider,
     ProviderClient,
@@ -30,11 +27,14 @@ from bastion.core.oauth2_providers import (
     providers,
     safe_redirect,
 )
-from bastion.core.passwords import hash_password
+from bastion.core.auth.passwords import hash_password
+from bastion.core.errors import BadRequest, Conflict, FieldError, Forbidden, ValidationFailed
+from bastion.core.fields import FileField
 from bastion.core.ports import Connection, Database, Row, WebClient
-from bastion.core.records import RecordService
-from bastion.core.registry import Registry
-from bastion.core.system_collections import AUTH_ORIGINS, EXTERNAL_AUTHS, SUPERUSERS
+from bastion.core.records.service import RecordService
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.system_collections import AUTH_ORIGINS, EXTERNAL_AUTHS, SUPERUSERS
 from bastion.tools.ids import ID_ALPHABET, random_string
 from bastion.tools.timeutil import format_datetime, now_string
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, FieldError
 from bastion.core.fields import Field, StorageKind
-from bastion.core.indexes import IndexSpec, IndexWhere
 from bastion.core.ports import Connection, DatabaseEngine
-from bastion.core.tables import build_table, column_for
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.indexes import IndexSpec, IndexWhere
+from bastion.core.schema.tables import build_table, column_for
 
 CONVERT_BATCH = 500
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.core.auth_options import (
+from bastion.core.auth.options import (
     AUTH_DEFAULTS,
     LOAD_ERROR,
     forget_missing_mapped_fields,
@@ -20,7 +20,7 @@ from bastion.core.fields import Field, field_class, field_from_dict
 from bastion.core.fields.scalar import BoolField
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EmailField, TextField
-from bastion.core.indexes import IndexColumn, IndexError_, IndexSpec, IndexWhere, parse_index
+from bastion.core.schema.indexes import IndexColumn, IndexError_, IndexSpec, IndexWhere, parse_index
 from bastion.tools.ids import collection_id, field_id
 from bastion.tools.timeutil import now_string
 

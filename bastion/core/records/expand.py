@@ -33,11 +33,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import Access, RequestInfo
-from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, BastionError
 from bastion.core.fields import RelationField
 from bastion.core.ports import Database, Row
-from bastion.core.registry import Registry
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
 
 MAX_DEPTH = 6
 MAX_PATHS = 50

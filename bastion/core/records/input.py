@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.core.collections import Collection
 from bastion.core.errors import FieldError
 from bastion.core.fields import Field, FieldContext
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import TextField
-from bastion.core.record import Record
+from bastion.core.records.record import Record
+from bastion.core.schema.collections import Collection
 from bastion.tools.timeutil import now_string
 
 IGNORED_KEYS = {"collectionId", "collectionName", "expand"}

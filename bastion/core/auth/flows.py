@@ -23,9 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core import tokens
 from bastion.core.access import AuthIdentity
-from bastion.core.collections import Collection
+from bastion.core.auth import tokens
+from bastion.core.auth.passwords import hash_password, verify_password
+from bastion.core.auth.ratelimit import Lockout
 from bastion.core.errors import (
     BadRequest,
     BastionError,
@@ -37,12 +38,11 @@ from bastion.core.errors import (
 )
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EMAIL_RE
-from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Database, Mailer, Row
-from bastion.core.ratelimit import Lockout
-from bastion.core.registry import Registry
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
 from bastion.core.store import Store
-from bastion.core.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
 from bastion.tools.ids import random_string
 from bastion.tools.timeutil import now_string, parse_datetime
 

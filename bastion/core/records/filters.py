@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import RequestInfo, rule_to_match
-from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden, InvalidQuery
-from bastion.core.record_resolver import RecordResolver
-from bastion.core.registry import Registry
-from bastion.core.schema_cache import QueryKey, RuleKey
+from bastion.core.records.resolver import RecordResolver
+from bastion.core.schema.cache import QueryKey, RuleKey
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
 from bastion.rules import (
     And,
     Comparison,
@@ -352,6 +352,6 @@ class Filters:
 
 
 def _table_for(col: Collection, registry: Registry) -> sa.Table:
-    from bastion.core.tables import build_table
+    from bastion.core.schema.tables import build_table
 
     return build_table(col, registry.sql)

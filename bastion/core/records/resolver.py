@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from bastion.core.access import RequestInfo
-from bastion.core.collections import Collection
 from bastion.core.fields import Field, FieldContext, RelationField
-from bastion.core.registry import Registry
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
 from bastion.rules import (
     FilterError,
     Identifier,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
-    from bastion.core.collections import Collection
+    from bastion.core.schema.collections import Collection
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from bastion.core.errors import FieldError, NotFound, ValidationFailed
 from bastion.core.ports import Database, Row
-from bastion.core.registry import Registry
-from bastion.core.system_collections import API_KEYS
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.system_collections import API_KEYS
 from bastion.tools.ids import ALNUM, random_string
 from bastion.tools.timeutil import now_string, parse_datetime
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.collections import Collection
 from bastion.core.errors import NotFound
 from bastion.core.fields import RelationField, StorageKind
 from bastion.core.ports import DatabaseEngine
-from bastion.core.schema_cache import SchemaCache
-from bastion.core.tables import build_table
+from bastion.core.schema.cache import SchemaCache
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.tables import build_table
 
 MAX_SAFE_INT = 2**53
 

@@ -29,15 +29,15 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from bastion.core.access import Access, RequestInfo
-from bastion.core.collections import Collection
 from bastion.core.errors import BadRequest, Forbidden
 from bastion.core.fields import RelationField
 from bastion.core.fields.scalar import number_out
-from bastion.core.filters import Filters
 from bastion.core.ports import Database, Row
-from bastion.core.record_query import MAX_FILTER
-from bastion.core.record_resolver import RecordResolver
-from bastion.core.registry import Registry
+from bastion.core.records.filters import Filters
+from bastion.core.records.query import MAX_FILTER
+from bastion.core.records.resolver import RecordResolver
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
 from bastion.rules import FilterError, Identifier, Kind, ResolvedField, RuleDialect
 
 FUNCTIONS = ("sum", "avg", "min", "max")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bastion.core.collections import ID_PATTERN, auth_field_specs
+from bastion.core.schema.collections import ID_PATTERN, auth_field_specs
 
 SUPERUSERS = "_superusers"
 SUPERUSERS_ID = "pbc_3142635823"

@@ -15,13 +15,13 @@ from typing import Any
 
 import orjson
 
-from bastion.core.cron import cron_problem
+from bastion.core.auth.ratelimit import IDENTITY_DEFAULTS, identity_limit_errors
 from bastion.core.errors import FieldError, ValidationFailed
 from bastion.core.fields.text import EMAIL_RE, URL_RE
-from bastion.core.params import get_param, put_param
 from bastion.core.ports import Database
-from bastion.core.ratelimit import IDENTITY_DEFAULTS, identity_limit_errors
-from bastion.core.tables import system_tables
+from bastion.core.schema.tables import system_tables
+from bastion.core.settings.cron import cron_problem
+from bastion.core.settings.params import get_param, put_param
 
 SETTINGS_KEY = "settings"
 VERSION_KEY = "settings_version"
@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
         {"label": "/api/", "audience": "", "duration": 10, "maxRequests": 300}]},
     "trustedProxy": {"headers": [], "useLeftmostIP": False},
     "superuserIPs": [],
-    "identityRateLimits": IDENTITY_DEFAULTS,  # beyond PocketBase: see core/ratelimit.py
+    "identityRateLimits": IDENTITY_DEFAULTS,  # beyond PocketBase: see core/auth/ratelimit.py
 }
 _KIND_NAMES = {bool: "boolean", str: "string", int: "integer"}
 SECRETS = (("smtp", "password"), ("s3", "secret"), ("backups", "s3", "secret"))

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bastion.core.collections import Collection
 from bastion.core.fields import Field
+from bastion.core.schema.collections import Collection
 
 
 class Record(Mapping[str, Any]):

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bastion.core.collections import Collection
 from bastion.core.errors import FieldError, TooManyRequests, Unavailable
+from bastion.core.schema.collections import Collection
 from bastion.core.store import Store
 
 log = logging.getLogger("bastion.ratelimit")

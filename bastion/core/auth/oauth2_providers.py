@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 # authlib and joserfc (about 6 MiB, with the web client's httpx) are imported by the
 # functions that talk to a provider, so a server that never signs anyone in through
 # OAuth2 does not load them.
-from bastion.core.collections import Collection
 from bastion.core.ports import WebClient, WebError
+from bastion.core.schema.collections import Collection
 from bastion.tools.ids import random_string
 
 log = logging.getLogger("bastion.oauth2")

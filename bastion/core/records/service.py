@@ -10,23 +10,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core import cursor
 from bastion.core.access import Access, RequestInfo
-from bastion.core.collections import Collection
+from bastion.core.auth.passwords import hash_password, verify_password
+from bastion.core.auth.ratelimit import Lockout
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from bastion.core.fields import RelationField
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.text import TextField
-from bastion.core.filters import Filters
-from bastion.core.passwords import hash_password, verify_password
 from bastion.core.ports import Connection, Database, Row, reading
-from bastion.core.ratelimit import Lockout
-from bastion.core.record import Record
-from bastion.core.record_input import PreparedRecord, modifier_keys, prepare, rule_body
-from bastion.core.record_query import ListParams, cursor_envelope, page_envelope
-from bastion.core.registry import Registry
-from bastion.core.schema_cache import ListKey, ListStatements
-from bastion.core.system_collections import AUTH_ORIGINS, SUPERUSERS
+from bastion.core.records import cursor
+from bastion.core.records.filters import Filters
+from bastion.core.records.input import PreparedRecord, modifier_keys, prepare, rule_body
+from bastion.core.records.query import ListParams, cursor_envelope, page_envelope
+from bastion.core.records.record import Record
+from bastion.core.schema.cache import ListKey, ListStatements
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
+from bastion.core.schema.system_collections import AUTH_ORIGINS, SUPERUSERS
 from bastion.tools.ids import random_string
 
 NOT_FOUND = "The requested resource wasn't found."

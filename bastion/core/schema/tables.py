@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core.collections import Collection
 from bastion.core.fields import Field, StorageKind
 from bastion.core.ports import DatabaseEngine
+from bastion.core.schema.collections import Collection
 
 
 def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:

@@ -16,9 +16,9 @@ from typing import Any
 from bastion.core.access import RequestInfo
 from bastion.core.errors import BadRequest, BastionError, Forbidden, ValidationFailed
 from bastion.core.ports import Database
-from bastion.core.records import RecordService
-from bastion.core.registry import Registry
-from bastion.core.settings import SettingsService
+from bastion.core.records.service import RecordService
+from bastion.core.schema.registry import Registry
+from bastion.core.settings.service import SettingsService
 
 ACTIONS = ("create", "update", "upsert", "delete")
 # What one sub-request may bring on average when ``maxBodySize`` is 0: a record of a few

@@ -8,14 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bastion.core import tokens
 from bastion.core.access import AuthIdentity
-from bastion.core.collections import Collection
+from bastion.core.auth import tokens
+from bastion.core.auth.mfa import totp_enrolled
+from bastion.core.auth.passwords import hash_password, needs_rehash, verify_password
 from bastion.core.errors import BadRequest, FieldError, Forbidden, ValidationFailed
-from bastion.core.mfa import totp_enrolled
-from bastion.core.passwords import hash_password, needs_rehash, verify_password
 from bastion.core.ports import Connection, Database
-from bastion.core.registry import Registry
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
 
 MAX_TOKEN = 4096
 

@@ -1,0 +1,1 @@
+"""Records: reading and writing them, filters and rules over them, cursors, expand, aggregates, batch."""

@@ -1,0 +1,1 @@
+"""The app's settings (PocketBase's settings JSON) and the small key/value store behind them."""
