@@ -64,7 +64,8 @@ async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def app(database_url: str, tmp_path: Path) -> AsyncIterator[App]:
-    bastion = App(open_database(database_url, tmp_path / "data"), tmp_path / "migrations", web=HttpxWebClient())
+    bastion = App(open_database(database_url, tmp_path / "data"), tmp_path / "migrations", web=HttpxWebClient(),
+                  store=MemoryStore())
     await bastion.start()
     await bastion.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
     try:
@@ -84,7 +85,7 @@ class Client(httpx.AsyncClient):
 
 @pytest.fixture
 async def client(app: App) -> AsyncIterator[Client]:
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024, store=MemoryStore()))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024))
     transport = httpx.ASGITransport(app=asgi)
     async with Client(transport=transport, base_url="http://bastion.test") as c:
         res = await c.post(

@@ -23,8 +23,7 @@ from bastion.api.limits import (
 from bastion.api.paths import CleanPathMiddleware
 from bastion.api.ratelimit import RateLimitMiddleware
 from bastion.core.app import App
-from bastion.core.auth.ratelimit import Lockout, LockoutPolicy, RateLimiter
-from bastion.core.store import Store
+from bastion.core.auth.ratelimit import RateLimiter
 
 log = logging.getLogger("bastion.api")
 
@@ -36,10 +35,6 @@ class HttpOptions:
     read_timeout: float = DEFAULT_READ_TIMEOUT  # max wait for each chunk of a request body
     origins: list[str] = field(default_factory=lambda: ["*"])
     manage_lifespan: bool = True
-    # Rate-limit counters and the sign-in lockout live here (cli: memory or Redis);
-    # without a store both are off.
-    store: Store | None = None
-    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
 class _Asgi(Starlette):
@@ -87,8 +82,9 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
             if options.manage_lifespan:
                 await app.close()
 
-    rate_limits = [] if options.store is None else [Middleware(
-        RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, options.store), table=TABLE)]
+    # Rate-limit counters live in the App's store (memory or Redis); without one they are off.
+    rate_limits = [] if app.store is None else [Middleware(
+        RateLimitMiddleware, limiter=RateLimiter(lambda: app.settings.current, app.store), table=TABLE)]
     asgi = _Asgi(
         routes=TABLE.routes(),
         # An unclean path is redirected before anything else, as PocketBase's router does.
@@ -109,10 +105,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     asgi.state.route_table = TABLE  # what /api/openapi.json describes
     asgi.state.bastion = app
     asgi.bastion = app
-    asgi.state.lockout = Lockout(options.store, options.lockout)
-    # Wrong passwords given to change one's own password or email count like sign-ins.
-    app.records.password_guard = app.flows.password_guard = asgi.state.lockout
-    app.flows.cooldowns = options.store  # email cooldowns shared like the rate limits
-    if options.store is None:
-        log.warning("no Store given to create_asgi: rate limits and the sign-in lockout are off")
+    asgi.state.lockout = app.lockout
+    if app.store is None:
+        log.warning("the App has no store: rate limits and the sign-in lockout are off")
     return asgi

@@ -3,26 +3,63 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from bastion.adapters.database import open_database
 from bastion.adapters.mailer_smtp import SmtpMailer
+from bastion.adapters.siblings import MappedSiblings
+from bastion.adapters.store_memory import MemoryStore
 from bastion.adapters.web_httpx import HttpxWebClient
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.errors import BastionError
+from bastion.core.store import Store
 
 T = TypeVar("T")
 
 
-def build_app(config: Config) -> App:
+@dataclass(frozen=True)
+class WorkerPlace:
+    """What one process of ``--workers N`` is given by the supervisor."""
+
+    index: int
+    sock: socket.socket  # the listening socket, shared by every worker
+    shared: Path  # a folder of the supervisor's: the siblings' mark and the shared store
+
+    @property
+    def mark_file(self) -> Path:
+        return self.shared / "mark"
+
+    @property
+    def store_file(self) -> Path:
+        return self.shared / "store.db"
+
+
+def build_app(config: Config, place: WorkerPlace | None = None) -> App:
+    """The App for ``config`` with every port wired; ``place`` makes it one worker of
+    ``--workers`` (its siblings and their shared store)."""
     db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
-    app = App(db, config.migrations, config.encryption_key, web=HttpxWebClient())
-    app.mailer = SmtpMailer(lambda: app.settings.current)
-    return app
+    return App(db, config.migrations, config.encryption_key, web=HttpxWebClient(), mailer=SmtpMailer,
+               store=_store(config, place),
+               siblings=MappedSiblings(place.mark_file) if place is not None else None)
+
+
+def _store(config: Config, place: WorkerPlace | None) -> Store:
+    if config.redis_url:
+        from bastion.adapters.store_redis import RedisStore  # loads redis only when asked for
+
+        return RedisStore(config.redis_url)
+    if place is not None:  # the workers of one machine count together
+        from bastion.adapters.store_sqlite import SqliteStore
+
+        return SqliteStore(place.store_file)
+    return MemoryStore()
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -34,9 +71,12 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True) -> T:
+def run(
+    config: Config, work: Callable[[App], Awaitable[T]], apply_migrations: bool = True,
+    place: WorkerPlace | None = None,
+) -> T:
     async def main() -> T:
-        app = build_app(config)
+        app = build_app(config, place)
         try:
             await app.start(apply_migrations=apply_migrations)
             return await work(app)

@@ -5,53 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import typer
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from bastion.adapters.siblings import MappedSiblings
-from bastion.adapters.store_memory import MemoryStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
 from bastion.cli.http_protocol import guarded_protocol
+from bastion.cli.runner import WorkerPlace
 from bastion.core.app import App
-from bastion.core.store import Store
-
-
-@dataclass(frozen=True)
-class WorkerPlace:
-    """What one process of ``--workers N`` is given by the supervisor."""
-
-    index: int
-    sock: socket.socket  # the listening socket, shared by every worker
-    shared: Path  # a folder of the supervisor's: the siblings' mark and the shared store
-
-    @property
-    def mark_file(self) -> Path:
-        return self.shared / "mark"
-
-    @property
-    def store_file(self) -> Path:
-        return self.shared / "store.db"
-
-
-def _store(config: Config, place: WorkerPlace | None) -> Store:
-    if config.redis_url:
-        from bastion.adapters.store_redis import RedisStore  # loads redis only when asked for
-
-        return RedisStore(config.redis_url)
-    if place is not None:  # the workers of one machine count together
-        from bastion.adapters.store_sqlite import SqliteStore
-
-        return SqliteStore(place.store_file)
-    return MemoryStore()
-
 
 # Requests that change nothing, answered by reads alone: when their client goes away
 # there is nobody to answer, so they are cancelled (and their statements interrupted).
@@ -124,14 +89,11 @@ async def print_superuser_hint(app: App, config: Config) -> None:
 
 
 async def serve_forever(app: App, config: Config, host: str, port: int, place: WorkerPlace | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; ``place`` makes this one worker of ``--workers``."""
-    store = _store(config, place)
-    siblings = MappedSiblings(place.mark_file) if place is not None else None
-    if siblings is not None:
-        app.siblings = siblings
+    """Serve until SIGINT or SIGTERM; ``place`` makes this one worker of ``--workers``
+    (its App built for it: ``runner.build_app``)."""
     asgi = create_asgi(app, HttpOptions(
         body_limit=config.body_limit, json_body_limit=config.json_body_limit, read_timeout=config.read_timeout,
-        origins=list(config.origins), manage_lifespan=False, store=store))
+        origins=list(config.origins), manage_lifespan=False))
     if place is None:
         print_banner(config, host, port, app.db.url_for_display)
         await print_superuser_hint(app, config)
@@ -155,9 +117,6 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
         await server.serve(sockets=[place.sock] if place is not None else None)
     finally:
         watcher.cancel()
-        await store.aclose()
-        if siblings is not None:
-            siblings.close()
     if place is None:
         typer.echo("Bastion stopped.")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import typer
 
-from bastion.cli.runner import run
-from bastion.cli.server import WorkerPlace, print_banner, print_superuser_hint, serve_forever
+from bastion.cli.runner import WorkerPlace, run
+from bastion.cli.server import print_banner, print_superuser_hint, serve_forever
 from bastion.cli.workers import PAYLOAD_VARIABLE, config_from
 from bastion.core.app import App
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
                         format=f"%(asctime)s %(levelname)s %(name)s[w{index}]: %(message)s")
     place = WorkerPlace(index, socket.socket(fileno=int(payload["fd"])), Path(payload["shared"]))
     return _exit_code(lambda: run(
-        config, lambda app: serve_forever(app, config, host, port, place), apply_migrations=False))
+        config, lambda app: serve_forever(app, config, host, port, place), apply_migrations=False, place=place))
 
 
 def _exit_code(work: Callable[[], object]) -> int:

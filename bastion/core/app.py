@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from bastion.core.auth.api_keys import ApiKeyService
 from bastion.core.auth.flows import AuthFlows
 from bastion.core.auth.mfa import MfaService
 from bastion.core.auth.oauth2 import OAuth2Service
+from bastion.core.auth.ratelimit import Lockout, LockoutPolicy
 from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
-from bastion.core.ports import Alone, Database, Mailer, Offline, Siblings, WebClient
+from bastion.core.ports import Alone, Database, Mailer, MailerFactory, Offline, Siblings, WebClient
 from bastion.core.records.batch import BatchService
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
@@ -46,6 +48,7 @@ from bastion.core.schema.system_collections import (
 )
 from bastion.core.schema.tables import system_tables
 from bastion.core.settings.service import SettingsService
+from bastion.core.store import Store
 
 log = logging.getLogger("bastion")
 
@@ -71,38 +74,60 @@ class MigrationContext:
 
 
 class DroppingMailer:
-    """Used until a real mailer is wired (the CLI wires SMTP): logs and drops messages."""
+    """The mailer of an App given none (the CLI gives SMTP): logs and drops messages."""
+
+    def __init__(self, settings: Callable[[], dict[str, Any]] | None = None):
+        pass
 
     async def send(self, to: str, subject: str, html: str) -> None:
         log.warning("no mailer configured; email to %s dropped", to)
 
 
 class App:
-    def __init__(self, db: Database, migrations_dir: Path | None = None, encryption_key: str = "",
-                 web: WebClient | None = None):
-        """``web`` is the outbound HTTP client OAuth2 sign-ins use (none: providers are
-        unreachable and left out of ``auth-methods``)."""
+    def __init__(
+        self, db: Database, migrations_dir: Path | None = None, encryption_key: str = "", *,
+        web: WebClient | None = None, mailer: MailerFactory = DroppingMailer, store: Store | None = None,
+        lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
+
+        - ``db``: the database;
+        - ``web``: the outbound HTTP client OAuth2 sign-ins use (none: providers are
+          unreachable and left out of ``auth-methods``);
+        - ``mailer``: makes the mailer from a reader of the current settings (default:
+          emails are logged and dropped);
+        - ``store``: where rate-limit counters, sign-in lockouts and email cooldowns are
+          counted, shared by every process that shares it (none: rate limits and
+          lockouts are off, cooldowns counted in this process);
+        - ``lockout``: when repeated wrong passwords lock an identity;
+        - ``siblings``: the other worker processes of this machine, told of each schema
+          or settings change (none: this process serves alone);
+        - ``clock``: the time lockouts are counted in (seconds)."""
         self.db = db
+        self.store = store
+        self.lockout = Lockout(store, lockout, clock=clock)
         self.registry = Registry(db.sql)
         self.files = MigrationFiles(migrations_dir) if migrations_dir else None
         self.filters = Filters(self.registry, db.sql.rules)
         self.access = Access(self.filters)
         self.collections = CollectionService(db, self.registry, self.files, self.filters)
-        self.records = RecordService(db, self.registry, self.access, self.filters)
+        self.records = RecordService(db, self.registry, self.access, self.filters, password_guard=self.lockout)
         self.auth = AuthService(db, self.registry)
         self.expander = Expander(db, self.registry, self.access, self.records.to_api_rows)
         self.settings = SettingsService(db)
-        self.mailer: Mailer = DroppingMailer()
+        self.mailer: Mailer = mailer(lambda: self.settings.current)
         self.api_keys = ApiKeyService(db, self.registry)
         self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
                               SecretBox(encryption_key))
-        self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer)
+        self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer,
+                               cooldowns=store, password_guard=self.lockout)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self.oauth2 = OAuth2Service(db, self.registry, self.records, web or Offline())
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.
-        self.siblings: Siblings = Alone()
+        self.siblings: Siblings = siblings or Alone()
         self.collections.after_change.append(self._announce)
         self.settings.after_change.append(self._announce)
         self._catching_up = asyncio.Lock()
@@ -193,8 +218,12 @@ class App:
                 failing = False
 
     async def close(self) -> None:
+        """Stop: wait for emails being sent, then close the database and the other ports."""
         await self.flows.drain()
         await self.db.close()
+        if self.store is not None:
+            await self.store.aclose()
+        self.siblings.close()
 
     # -- migrations ----------------------------------------------------------------
     async def _applied(self) -> dict[str, int]:

@@ -187,6 +187,10 @@ class Offline:
         raise WebError("no outbound HTTP client is wired")
 
 
+# Makes an App's mailer from a reader of the current settings (SMTP options live there).
+MailerFactory = Callable[[Callable[[], dict[str, Any]]], Mailer]
+
+
 def reading(db: Database, conn: Connection | None) -> AbstractAsyncContextManager[Connection]:
     """``conn`` when the caller holds one already, else a read connection of ``db``."""
     return nullcontext(conn) if conn is not None else db.read()
@@ -212,6 +216,9 @@ class Siblings(Protocol):
     def caught_up(self, mark: bytes) -> None:
         """Record that this process reloaded everything announced up to ``mark``."""
 
+    def close(self) -> None:
+        """Let go of what announcing takes (a mapped file); called as the App closes."""
+
 
 class Alone:
     """``Siblings`` for a single process: nothing to announce, never stale."""
@@ -226,4 +233,7 @@ class Alone:
         return False
 
     def caught_up(self, mark: bytes) -> None:
+        return None
+
+    def close(self) -> None:
         return None

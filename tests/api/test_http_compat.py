@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bastion.adapters.store_memory import MemoryStore
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.api.cors import OriginPolicy
 from bastion.api.paths import clean_path
@@ -67,7 +66,7 @@ async def test_security_headers_include_the_opener_policy(client):
 @pytest.fixture
 async def listed_origins(app: App) -> AsyncIterator[httpx.AsyncClient]:
     origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, origins=origins, store=MemoryStore()))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, origins=origins))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test") as c:
         yield c
 

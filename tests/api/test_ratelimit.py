@@ -1,8 +1,8 @@
 """Rate limits (``settings.rateLimits``) and the password sign-in lockout over HTTP.
 
 Rate limiting does not depend on the database, so these run on SQLite only. Each test
-gets a fresh app and a fresh in-memory store; the Redis test shares one store between
-two app instances on the same database.
+gets a fresh app (a node, built with its store) and a fresh in-memory store; the Redis
+tests share one store between two nodes on the same database.
 """
 
 from __future__ import annotations
@@ -37,22 +37,37 @@ def backend() -> Backend:
     return BACKENDS["sqlite"]
 
 
-@asynccontextmanager
-async def open_client(app: App, store: Store, lockout: LockoutPolicy | None = None) -> AsyncIterator[Client]:
-    """Like conftest's ``client``, with a store (so rate limits and lockout are on)."""
-    asgi = create_asgi(app, HttpOptions(
-        manage_lifespan=False, body_limit=1024 * 1024, store=store, lockout=lockout or LockoutPolicy()))
-    async with Client(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test") as c:
-        res = await c.post("/api/collections/_superusers/auth-with-password",
-                           json={"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD})
-        assert res.status_code == 200, res.text
-        c.superuser_token = res.json()["token"]
-        yield c
+Node = tuple[App, Client]
 
 
 @pytest.fixture
-async def client(app: App) -> AsyncIterator[Client]:
-    async with open_client(app, MemoryStore()) as c:
+def open_node(app: App, database_url: str, tmp_path: Path):
+    """Opens a node: an App over the test's database built with a store (so rate limits
+    and the lockout are on) and a client of it holding a superuser token, like
+    conftest's ``client``. The node closes its store when it stops."""
+
+    @asynccontextmanager
+    async def opened(store: Store, lockout: LockoutPolicy | None = None) -> AsyncIterator[Node]:
+        node = App(open_database(database_url, tmp_path / "data"), tmp_path / "migrations",
+                   store=store, lockout=lockout)
+        await node.start()
+        asgi = create_asgi(node, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024))
+        try:
+            async with Client(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test") as c:
+                res = await c.post("/api/collections/_superusers/auth-with-password",
+                                   json={"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD})
+                assert res.status_code == 200, res.text
+                c.superuser_token = res.json()["token"]
+                yield node, c
+        finally:
+            await node.close()
+
+    return opened
+
+
+@pytest.fixture
+async def client(open_node) -> AsyncIterator[Client]:
+    async with open_node(MemoryStore()) as (_, c):
         yield c
 
 
@@ -270,9 +285,9 @@ async def test_superusers_lock_too_and_lockout_ignores_rate_limit_settings(clien
     assert res.status_code == 429
 
 
-async def test_lock_expires_and_grows(app: App) -> None:
+async def test_lock_expires_and_grows(open_node) -> None:
     policy = LockoutPolicy(max_failures=2, window=60, first_lock=1, max_lock=4)
-    async with open_client(app, MemoryStore(), policy) as client:
+    async with open_node(MemoryStore(), policy) as (_, client):
         await make_user(client)
         assert [(await sign_in(client, "wrong-password")).status_code for _ in range(3)] == [400, 400, 429]
         await asyncio.sleep(1.1)
@@ -286,24 +301,24 @@ async def test_lock_expires_and_grows(app: App) -> None:
 
 # -- shared store --------------------------------------------------------------------------
 
-async def drop_stores(stores: list[RedisStore], prefix: str) -> None:
-    """Delete the test's keys (all under ``prefix``) and close its Redis clients."""
-    keys = [k async for k in stores[0]._redis.scan_iter(match=prefix + "*")]
-    if keys:
-        await stores[0]._redis.delete(*keys)
-    for store in stores:
+async def drop_keys(prefix: str) -> None:
+    """Delete the test's keys (all under ``prefix``)."""
+    store = RedisStore(REDIS_URL)
+    try:
+        keys = [k async for k in store._redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await store._redis.delete(*keys)
+    finally:
         await store.aclose()
 
 
-async def test_redis_store_is_shared_by_two_app_instances(app: App, tmp_path: Path) -> None:
+async def test_redis_store_is_shared_by_two_app_instances(open_node) -> None:
     if not _reachable("127.0.0.1", 6379):
         require_or_skip("Redis is not reachable on 127.0.0.1:6379")
     prefix = f"bastion-test:{secrets.token_hex(6)}:"
-    other = App(open_database("", tmp_path / "data"), tmp_path / "migrations")
-    await other.start()
-    stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]
     try:
-        async with open_client(app, stores[0]) as a, open_client(other, stores[1]) as b:
+        async with (open_node(RedisStore(REDIS_URL, prefix=prefix)) as (_, a),
+                    open_node(RedisStore(REDIS_URL, prefix=prefix)) as (other, b)):
             await set_limits(a, [{"label": "/api/health", "duration": 10, "maxRequests": 3}])
             assert await other.settings.reload_if_changed()  # what watch_schema does every 2 s
             assert [(await c.get("/api/health")).status_code for c in (a, b, a, b, a)] == [200, 200, 200, 429, 429]
@@ -312,12 +327,11 @@ async def test_redis_store_is_shared_by_two_app_instances(app: App, tmp_path: Pa
                 assert (await sign_in(c, "wrong-password")).status_code == 400
             assert (await sign_in(b)).status_code == 429
     finally:
-        await drop_stores(stores, prefix)
-        await other.close()
+        await drop_keys(prefix)
 
 
-async def test_unreachable_redis_fails_open(app: App) -> None:
-    async with open_client(app, RedisStore("redis://127.0.0.1:1/0", timeout=0.2)) as client:
+async def test_unreachable_redis_fails_open(open_node) -> None:
+    async with open_node(RedisStore("redis://127.0.0.1:1/0", timeout=0.2)) as (_, client):
         await set_limits(client, [{"label": "/api/", "duration": 10, "maxRequests": 1}])
         assert set(await statuses(client, "GET", "/api/health", 3)) == {200}
         await make_user(client)
@@ -381,24 +395,21 @@ async def test_identity_limits_on_every_email_flow(client: Client) -> None:
         assert again.status_code == 429 and again.json() == TOO_MANY, path
 
 
-async def test_redis_shares_identity_limits_between_nodes(app: App, tmp_path: Path) -> None:
+async def test_redis_shares_identity_limits_between_nodes(open_node) -> None:
     if not _reachable("127.0.0.1", 6379):
         require_or_skip("Redis is not reachable on 127.0.0.1:6379")
     prefix = f"bastion-test:{secrets.token_hex(6)}:"
-    other = App(open_database("", tmp_path / "data"), tmp_path / "migrations")
-    await other.start()
-    stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]
     try:
-        async with open_client(app, stores[0]) as a, open_client(other, stores[1]) as b:
+        async with (open_node(RedisStore(REDIS_URL, prefix=prefix)) as (_, a),
+                    open_node(RedisStore(REDIS_URL, prefix=prefix)) as (_, b)):
             url = "/api/collections/users/request-password-reset"
             answers = [(await c.post(url, json={"email": "ghost@example.com"})).status_code for c in (a, b) * 3]
             assert answers == [204] * 5 + [429]
     finally:
-        await drop_stores(stores, prefix)
-        await other.close()
+        await drop_keys(prefix)
 
 
-async def test_email_cooldowns_are_shared_through_the_store(app: App) -> None:
+async def test_email_cooldowns_are_shared_through_the_store(app: App, open_node) -> None:
     # Two nodes (two AuthFlows) on one Redis: a verification email sent by one starts the
     # two-minute cooldown for both; a store that cannot be reached falls back to the
     # count of the process.
@@ -408,24 +419,27 @@ async def test_email_cooldowns_are_shared_through_the_store(app: App) -> None:
 
     prefix = f"bastion-test:{secrets.token_hex(6)}:"
     stores = [RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix)]
-    nodes = [AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer) for _ in stores]
-    for node, store in zip(nodes, stores, strict=True):
-        node.cooldowns = store
+    nodes = [AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer, cooldowns=store)
+             for store in stores]
     users = app.registry.get("users")
+    given = RedisStore(REDIS_URL, prefix=prefix)
     try:
-        async with open_client(app, stores[0]):
-            assert app.flows.cooldowns is stores[0]  # what serve wires: the app's own store
+        async with open_node(given) as (node, _):
+            assert node.flows.cooldowns is given  # what serve wires: the app's own store
         assert not await nodes[0]._cooling(users, "record1", "verification")
         assert await nodes[1]._cooling(users, "record1", "verification")
         assert await nodes[0]._cooling(users, "record1", "verification")
         assert not await nodes[1]._cooling(users, "record1", "passwordReset")
         assert not await nodes[1]._cooling(users, "record2", "verification")
     finally:
-        await drop_stores(stores, prefix)
-    down = AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer)
-    down.cooldowns = RedisStore("redis://127.0.0.1:1/0", timeout=0.2)
+        await drop_keys(prefix)
+        for store in stores:
+            await store.aclose()
+    down = AuthFlows(app.db, app.registry, lambda: app.settings.current, lambda: app.mailer,
+                     cooldowns=RedisStore("redis://127.0.0.1:1/0", timeout=0.2))
     try:
         assert not await down._cooling(users, "record1", "verification")
         assert await down._cooling(users, "record1", "verification")
     finally:
+        assert down.cooldowns is not None
         await down.cooldowns.aclose()

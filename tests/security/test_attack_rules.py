@@ -94,10 +94,10 @@ class World:
         base = self.root / f"g{self.generation}"
         base.mkdir(parents=True, exist_ok=True)
         url = await self.backend.create_database(self._db_name, base)
-        self.app = App(open_database(url, base / "data"), base / "migrations")
+        self.app = App(open_database(url, base / "data"), base / "migrations", store=MemoryStore())
         await self.app.start()
         await self.app.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
-        asgi = create_asgi(self.app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024, store=MemoryStore()))
+        asgi = create_asgi(self.app, HttpOptions(manage_lifespan=False, body_limit=1024 * 1024))
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test")
         res = await self.client.post("/api/collections/_superusers/auth-with-password",
                                      json={"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD})

@@ -27,7 +27,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bastion.adapters.store_memory import MemoryStore
 from bastion.api import batch as batch_api
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_JSON_BODY_LIMIT
@@ -68,8 +67,7 @@ async def chunks(raw: bytes, size: int = 64 * KIB) -> AsyncIterator[bytes]:
 @pytest.fixture
 async def limited(app: App) -> AsyncIterator[Client]:
     """A client on an app whose JSON limit (256 KiB) is far below its multipart one (4 MiB)."""
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=4 * MIB, json_body_limit=256 * KIB,
-                                        store=MemoryStore()))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, body_limit=4 * MIB, json_body_limit=256 * KIB))
     async with Client(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test") as c:
         res = await c.post("/api/collections/_superusers/auth-with-password",
                            json={"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD})

@@ -168,7 +168,7 @@ def build_database(backend: str, url: str, data: Path, query_timeout: float) -> 
 
 @contextlib.asynccontextmanager
 async def limited_app(backend, url: str, tmp_path: Path, query_timeout: float = LIMIT) -> AsyncIterator[App]:
-    app = App(build_database(backend.name, url, tmp_path / "data", query_timeout), tmp_path / "migrations")
+    app = App(build_database(backend.name, url, tmp_path / "data", query_timeout), tmp_path / "migrations", store=MemoryStore())
     await app.start()
     await app.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
     try:
@@ -179,7 +179,7 @@ async def limited_app(backend, url: str, tmp_path: Path, query_timeout: float = 
 
 @contextlib.asynccontextmanager
 async def in_process(app: App) -> AsyncIterator[Client]:
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, store=MemoryStore()))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False))
     async with Client(transport=httpx.ASGITransport(app=asgi), base_url="http://bastion.test", timeout=60) as c:
         res = await c.post("/api/collections/_superusers/auth-with-password",
                            json={"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD})
@@ -245,7 +245,7 @@ async def test_heavy_reads_do_not_lock_anyone_else_out(backend, database_url, tm
 @contextlib.asynccontextmanager
 async def over_http(app: App) -> AsyncIterator[tuple[str, int]]:
     """``app`` served by uvicorn as ``bastion serve`` does it, on a free local port."""
-    asgi = create_asgi(app, HttpOptions(manage_lifespan=False, store=MemoryStore()))
+    asgi = create_asgi(app, HttpOptions(manage_lifespan=False))
     server = uvicorn.Server(uvicorn.Config(
         asgi, host="127.0.0.1", port=0, lifespan="off", http=http_protocol(10.0), log_config=None,
         log_level="warning", timeout_graceful_shutdown=1))

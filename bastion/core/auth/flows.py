@@ -84,17 +84,20 @@ def render(template: str, values: dict[str, str], record: dict[str, Any]) -> str
 
 
 class AuthFlows:
-    def __init__(self, db: Database, registry: Registry, settings: Settings, mailer: Callable[[], Mailer]):
+    def __init__(
+        self, db: Database, registry: Registry, settings: Settings, mailer: Callable[[], Mailer], *,
+        cooldowns: Store | None = None, password_guard: Lockout | None = None,
+    ):
         self.db = db
         self.registry = registry
         self.settings = settings
         self.mailer = mailer
         self._sent: dict[tuple[str, str, str], float] = {}
         # Where the two-minute email cooldowns are counted: the shared Store (Redis when
-        # several nodes serve the app) once the HTTP layer hands it over, else this process.
-        self.cooldowns: Store | None = None
-        # Counts wrong passwords at confirm-email-change (set by the HTTP layer).
-        self.password_guard: Lockout | None = None
+        # several nodes serve the app), else this process.
+        self.cooldowns = cooldowns
+        # Counts wrong passwords at confirm-email-change, like sign-ins.
+        self.password_guard = password_guard
         self._outbox: set[asyncio.Task[None]] = set()
 
     # -- helpers -------------------------------------------------------------------
