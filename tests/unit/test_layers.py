@@ -17,6 +17,7 @@ ALLOWED = {
     "adapters": {"tools", "core"},
     "api": {"tools", "rules", "core"},
     "cli": {"tools", "rules", "core", "adapters", "api"},
+    "testing": {"tools", "rules", "core", "adapters", "api"},  # bastion.testing: apps for tests
 }
 
 
