@@ -7,8 +7,17 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 PG_URL = os.environ.get("BASTION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("BASTION_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip the test for ``reason``, or fail it under ``BASTION_TEST_SERVICES=required`` (CI)."""
+    if os.environ.get("BASTION_TEST_SERVICES") == "required":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from bastion.core.ratelimit import IDENTITY_DEFAULTS
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import Server, run_cli
 
 SU_EMAIL, SU_PASSWORD = "root@example.com", "root-password-1"
 PASSWORD = "correct-horse-battery-1"
@@ -80,7 +80,8 @@ def seed(http: httpx.Client, su: dict[str, str]) -> tuple[list[str], list[str]]:
 
     limits = [r for r in IDENTITY_DEFAULTS["rules"]]
     limits.append({"label": "staff:authWithPassword", "duration": 60, "maxRequests": 100_000})
-    ok("PATCH", "/api/settings", json={"batch": {"enabled": True, "maxRequests": 1000},
+    # seeding batches hash 40 passwords or write 1,000 rows: room for a busy machine
+    ok("PATCH", "/api/settings", json={"batch": {"enabled": True, "maxRequests": 1000, "timeout": 60},
                                        "identityRateLimits": {"enabled": True, "rules": limits}})
     ok("PATCH", "/api/collections/users", json={"listRule": "", "viewRule": ""})
     ok("POST", "/api/collections", json={"name": "staff", "type": "auth", "fields": []})
