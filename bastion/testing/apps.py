@@ -62,8 +62,9 @@ class Templates:
 
     On PostgreSQL and MariaDB copies are made ``batch`` at a time and dropped ``batch``
     at a time (see :meth:`discard`): the server does a few at once in about the time of
-    one. ``folder`` holds the SQLite template; call :meth:`close` at the end to drop the
-    databases left on the servers."""
+    one. The next batch is made in the background (a task on the running event loop)
+    once half of the current one is used. ``folder`` holds the SQLite template; call
+    :meth:`close` at the end to drop the databases left on the servers."""
 
     def __init__(self, folder: Path, available: dict[str, Engine] | None = None, batch: int = 6) -> None:
         self.folder = folder
@@ -72,6 +73,7 @@ class Templates:
         self._built: dict[str, Template] = {}
         self._ready: dict[str, list[TemporaryDatabase]] = {}
         self._used: dict[str, list[TemporaryDatabase]] = {}
+        self._filling: dict[str, asyncio.Future[None]] = {}
 
     async def template(self, engine: str) -> Template:
         """The template of ``engine``, built now if it is the first call."""
@@ -95,10 +97,20 @@ class Templates:
         if not maker.copies_in_batches:
             return await maker.copy(template.database, folder / "data"), template.superuser_token
         ready = self._ready.setdefault(engine, [])
+        filling = self._filling.get(engine)
+        if filling is not None and (filling.done() or not ready):
+            del self._filling[engine]
+            await filling  # its copies are in ``ready`` now (or its failure is raised here)
         if not ready:
-            made = await _all([maker.copy(template.database, folder) for _ in range(self.batch)])
-            ready.extend(db for db in made if db is not None)
-        return replace(ready.pop(), data_dir=folder / "data"), template.superuser_token
+            await self._fill(maker, template)
+        database = ready.pop()
+        if len(ready) <= self.batch // 2 and engine not in self._filling:
+            self._filling[engine] = asyncio.ensure_future(self._fill(maker, template))
+        return replace(database, data_dir=folder / "data"), template.superuser_token
+
+    async def _fill(self, maker: Engine, template: Template) -> None:
+        made = await _all([maker.copy(template.database, self.folder) for _ in range(self.batch)])
+        self._ready.setdefault(maker.name, []).extend(db for db in made if db is not None)
 
     async def discard(self, database: TemporaryDatabase) -> None:
         """Drop a copy, now or with the next few (nothing may use it any more)."""
@@ -119,6 +131,9 @@ class Templates:
 
     async def close(self) -> None:
         """Drop every database still held: templates, unused copies, discarded ones."""
+        for filling in self._filling.values():
+            await asyncio.gather(filling, return_exceptions=True)
+        self._filling.clear()
         for pending in (self._ready, self._used):
             for engine, databases in pending.items():
                 await self._drop(self.engines[engine], databases)
