@@ -103,6 +103,20 @@ async def inbox(app: App, client: TestClient) -> AsyncIterator[Inbox]:
         yield box
 
 
+# Modules that take longest (real servers, the PocketBase binary, timed attacks) run
+# first, so that no worker is left with one of them alone at the end of a parallel run.
+SLOW_FIRST = ("tests/compat/", "tests/robustness/", "tests/integration/",
+              "tests/security/test_attack_exhaustion.py", "tests/api/test_filter_properties.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)),
+                    len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: each module keeps its order
+
+
 # -- pytest-xdist: the workers' counts of compared requests, summed in the main process --
 WORKER_COUNTS = {"compared": 0, "recorded": 0}
 
