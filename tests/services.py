@@ -1,4 +1,5 @@
-"""The databases the suite runs on, and how to make a throwaway database on each."""
+"""The databases the suite runs on (``bastion.testing`` engines), and skipping a test
+whose service is missing."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-PG_URL = os.environ.get("BASTION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-MYSQL_URL = os.environ.get("BASTION_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+import pytest
+
+from bastion.testing import TemporaryDatabase, engines
+
+ENGINES = engines()
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip the test for ``reason``, or fail it under ``BASTION_TEST_SERVICES=required`` (CI)."""
+    if os.environ.get("BASTION_TEST_SERVICES") == "required":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -21,59 +32,19 @@ def _reachable(host: str, port: int) -> bool:
 
 @dataclass(frozen=True)
 class Backend:
+    """One engine, by name, as the suite's tests see it."""
+
     name: str
 
     def unavailable(self) -> str | None:
-        if self.name == "postgres" and not _reachable("127.0.0.1", 5432):
-            return "PostgreSQL is not reachable on 127.0.0.1:5432"
-        if self.name == "mariadb" and not _reachable("127.0.0.1", 3306):
-            return "MariaDB is not reachable on 127.0.0.1:3306"
-        return None
+        return ENGINES[self.name].unavailable()
 
     async def create_database(self, name: str, tmp: Path) -> str:
-        if self.name == "sqlite":
-            return ""
-        if self.name == "postgres":
-            import asyncpg
-
-            conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"))
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
-            return PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        import asyncmy
-
-        conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="")
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin")
-        finally:
-            conn.close()
-        return MYSQL_URL.rsplit("/", 1)[0] + f"/{name}"
+        """An empty database called ``name``; its URL (empty on SQLite: ``tmp/data.db``)."""
+        return (await ENGINES[self.name].create(tmp, name)).url
 
     async def drop_database(self, name: str) -> None:
-        if self.name == "sqlite":
-            return
-        if self.name == "postgres":
-            import asyncpg
-
-            conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"))
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-            return
-        import asyncmy
-
-        conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="")
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            conn.close()
+        await ENGINES[self.name].drop(TemporaryDatabase(self.name, name, "", Path()))
 
 
-BACKENDS = {name: Backend(name) for name in ("sqlite", "postgres", "mariadb")}
-
-
+BACKENDS = {name: Backend(name) for name in ENGINES}

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_auth import sign_in
+from bastion.testing import sign_in
 
 ALICE = "alice0000000000"
 BOB = "bob000000000000"

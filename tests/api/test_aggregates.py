@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.test_auth import make_user, sign_in
+from bastion.testing import create_user as make_user
+from bastion.testing import sign_in
 
 OWNER = "owner = @request.auth.id"
 PLACED = "2024-0{}-01 10:00:00.000Z"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.test_collections import make_posts
-from tests.api.test_rules_api import token_for
+from bastion.testing import token_for
+from tests.shapes import make_posts
 
 
 async def new_key(client, **body):

@@ -8,17 +8,8 @@ import time
 
 import jwt
 
-
-async def make_user(client, email="u@example.com", password="password-1"):
-    res = await client.post("/api/collections/users/records", json={
-        "email": email, "password": password, "passwordConfirm": password})
-    assert res.status_code == 200, res.text
-    return res.json()
-
-
-async def sign_in(client, email="u@example.com", password="password-1", collection="users"):
-    return await client.post(f"/api/collections/{collection}/auth-with-password",
-                             json={"identity": email, "password": password})
+from bastion.testing import create_user as make_user
+from bastion.testing import sign_in
 
 
 async def test_sign_in_and_refresh(client):

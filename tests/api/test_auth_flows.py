@@ -4,62 +4,10 @@ receives carry the tokens and codes the flows then consume."""
 from __future__ import annotations
 
 import asyncio
-import email
 import re
-import socket
-from email import policy
 
-import pytest
-from aiosmtpd.controller import Controller
-
-from bastion.adapters.mailer_smtp import SmtpMailer
-from tests.api.test_auth import make_user, sign_in
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    async def wait(self, count: int) -> email.message.EmailMessage:
-        for _ in range(100):
-            if len(self.messages) >= count:
-                return self.messages[count - 1]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
-
-    @staticmethod
-    def body(message: email.message.EmailMessage) -> str:
-        return message.get_body(preferencelist=("html",)).get_content()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-async def inbox(app, client):
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    app.mailer = SmtpMailer(lambda: app.settings.current)
-    res = await client.patch("/api/settings", headers=client.su(), json={
-        "smtp": {"enabled": True, "host": "127.0.0.1", "port": controller.port},
-        "meta": {"appName": "Acme", "appURL": "https://acme.test"}})
-    assert res.status_code == 200
-    try:
-        yield box
-    finally:
-        controller.stop()
-
-
-def token_in(text: str) -> str:
-    return re.search(r"/(eyJ[\w-]+\.[\w-]+\.[\w-]+)", text).group(1)
+from bastion.testing import Inbox, sign_in, token_in
+from bastion.testing import create_user as make_user
 
 
 async def test_verification(client, inbox):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bastion.core.access import RequestInfo
 from bastion.core.auth.oauth2_providers import ExternalUser
-from tests.api.test_auth import make_user
+from bastion.testing import create_user as make_user
 
 
 def account(login: str) -> ExternalUser:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tests.api.test_auth import make_user, sign_in
-from tests.api.test_auth_flows import Inbox, inbox, token_in  # noqa: F401 - the SMTP fixture
+from bastion.testing import Inbox, sign_in, token_in
+from bastion.testing import create_user as make_user
 
 USERS = "/api/collections/users/"
 ORIGINS = "/api/collections/_authOrigins/records"
@@ -47,7 +47,7 @@ async def test_auth_alert_options_round_trip(client):
     assert (await client.get("/api/collections/users", headers=client.su())).json()["authAlert"] == changed
 
 
-async def test_new_device_alert(client, inbox):  # noqa: F811
+async def test_new_device_alert(client, inbox):
     await make_user(client)
     other = await make_user(client, "other@example.com")
     await client.patch("/api/collections/users", headers=client.su(), json={"authAlert": {"emailTemplate": {
@@ -78,7 +78,7 @@ async def test_new_device_alert(client, inbox):  # noqa: F811
     assert len(await origins(client, token)) == 1
 
 
-async def test_five_devices_at_most_and_a_reset_forgets_them(client, inbox):  # noqa: F811
+async def test_five_devices_at_most_and_a_reset_forgets_them(client, inbox):
     await make_user(client)
     for n in range(7):
         assert (await sign_in_from(client, f"Device/{n}")).status_code == 200
@@ -97,7 +97,7 @@ async def test_five_devices_at_most_and_a_reset_forgets_them(client, inbox):  # 
     assert len(inbox.messages) == 7  # after a reset the next device counts as the first
 
 
-async def test_alerts_off_records_nothing(client, inbox):  # noqa: F811
+async def test_alerts_off_records_nothing(client, inbox):
     await make_user(client)
     await client.patch("/api/collections/users", headers=client.su(), json={"authAlert": {"enabled": False}})
     for agent in ("A/1", "B/1"):
@@ -106,7 +106,7 @@ async def test_alerts_off_records_nothing(client, inbox):  # noqa: F811
     assert await origins(client, token) == [] and inbox.messages == []
 
 
-async def test_mfa_first_factor_is_not_a_device_sign_in(client, inbox):  # noqa: F811
+async def test_mfa_first_factor_is_not_a_device_sign_in(client, inbox):
     user = await make_user(client)
     await sign_in_from(client, "Known/1")
     await client.patch("/api/collections/users", headers=client.su(),
@@ -117,7 +117,7 @@ async def test_mfa_first_factor_is_not_a_device_sign_in(client, inbox):  # noqa:
     assert inbox.messages == []
 
 
-async def test_a_password_change_through_the_records_api_forgets_the_devices(client, inbox):  # noqa: F811
+async def test_a_password_change_through_the_records_api_forgets_the_devices(client, inbox):
     user = await make_user(client)
     await sign_in_from(client, "Firefox/1")
     token = (await sign_in_from(client, "Safari/2")).json()["token"]

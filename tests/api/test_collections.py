@@ -4,22 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-POSTS = {
-    "name": "posts",
-    "listRule": "", "viewRule": "", "createRule": "", "updateRule": "", "deleteRule": "",
-    "fields": [
-        {"name": "title", "type": "text", "required": True, "max": 100},
-        {"name": "views", "type": "number"},
-        {"name": "slug", "type": "text"},
-    ],
-    "indexes": ["CREATE UNIQUE INDEX idx_posts_slug ON posts (slug) WHERE slug != ''"],
-}
-
-
-async def make_posts(client, **overrides):
-    res = await client.post("/api/collections", json={**POSTS, **overrides}, headers=client.su())
-    assert res.status_code == 200, res.text
-    return res.json()
+from tests.shapes import make_posts
 
 
 async def test_requires_superuser(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tests.api.test_collections import make_posts
+from tests.shapes import make_posts
 
 
 async def walk(client, query, headers=None):

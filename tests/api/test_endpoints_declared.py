@@ -80,7 +80,7 @@ def test_undocumented_endpoints_say_why():
             assert len(e.undocumented) > 20, f"{e.method} {e.path}: give the reason"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in TABLE.endpoints if e.ratelimit], ids=str)
+@pytest.mark.parametrize("endpoint", [e for e in TABLE.endpoints if e.ratelimit], ids=lambda e: f"{e.method} {e.path}")
 def test_rate_limit_tags_come_from_the_declaration(endpoint):
     path = endpoint.path.replace("{collection}", "notes")
     for name in ("id", "record", "filename"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.test_rules_api import token_for
+from bastion.testing import token_for
 
 
 async def setup(client):

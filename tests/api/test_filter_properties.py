@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from bastion.adapters.database import open_database
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
-from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
+from bastion.testing import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
 from tests.services import BACKENDS
 
 # -- the seeded schema -------------------------------------------------------------------

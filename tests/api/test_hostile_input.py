@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from bastion.api.app import HttpOptions, create_asgi
-from tests.api.test_collections import make_posts
+from tests.shapes import make_posts
 
 
 @pytest.mark.parametrize("path", [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_rules_api import token_for
+from bastion.testing import token_for
 
 POSTS = "/api/collections/posts/records"
 

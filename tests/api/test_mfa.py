@@ -8,8 +8,8 @@ import time
 import pyotp
 import sqlalchemy as sa
 
-from tests.api.test_auth import make_user, sign_in
-from tests.api.test_auth_flows import Inbox, inbox  # noqa: F401 - the SMTP fixture
+from bastion.testing import Inbox, sign_in
+from bastion.testing import create_user as make_user
 
 
 async def test_mfa_needs_two_methods(client):
@@ -18,7 +18,7 @@ async def test_mfa_needs_two_methods(client):
     assert res.json()["data"]["mfa"]["enabled"]["code"] == "validation_mfa_not_enough_auths"
 
 
-async def test_password_then_otp(client, inbox):  # noqa: F811
+async def test_password_then_otp(client, inbox):
     await make_user(client)
     res = await client.patch("/api/collections/users", headers=client.su(),
                              json={"otp": {"enabled": True}, "mfa": {"enabled": True}})
@@ -103,7 +103,7 @@ def _engines(db) -> set[sa.Engine]:
     return found
 
 
-async def test_sign_in_skips_the_authenticator_lookup_but_not_its_check(app, client, inbox):  # noqa: F811
+async def test_sign_in_skips_the_authenticator_lookup_but_not_its_check(app, client, inbox):
     await make_user(client)
     lookups = count_lookups(app, "_authenticators")
     assert (await sign_in(client)).status_code == 200

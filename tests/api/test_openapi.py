@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from tests.api.test_collections import make_posts
+from tests.shapes import make_posts
 
 
 async def test_document_is_valid_and_live(client):

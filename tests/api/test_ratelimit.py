@@ -25,8 +25,9 @@ from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
 from bastion.core.auth.ratelimit import LockoutPolicy
 from bastion.core.store import Store
-from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Client, require_or_skip
-from tests.services import BACKENDS, Backend, _reachable
+from bastion.testing import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
+from bastion.testing import TestClient as Client
+from tests.services import BACKENDS, Backend, _reachable, require_or_skip
 
 TOO_MANY = {"status": 429, "message": "Too Many Requests.", "data": {}}
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_collections import make_posts
+from tests.shapes import make_posts
 
 
 async def test_crud_round_trip(client):

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.test_auth import make_user, sign_in
-
-
-async def token_for(client, email):
-    await make_user(client, email=email)
-    res = await sign_in(client, email=email)
-    return res.json()["record"]["id"], {"Authorization": res.json()["token"]}
+from bastion.testing import token_for
 
 
 async def test_users_see_only_themselves(client):

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.compat.counts import COUNTS, summary
 from tests.compat.harness import Pair, binary_runs, run_pair
-from tests.conftest import require_or_skip
-
-COUNTS = {"compared": 0, "recorded": 0}
+from tests.services import require_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +27,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         COUNTS["compared"] += running.compared
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:  # a pytest-xdist worker: the main process prints the total
+        output["compat_counts"] = dict(COUNTS)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if COUNTS["compared"] or COUNTS["recorded"]:
-        terminalreporter.write_line(
-            f"compat: {COUNTS['compared']} requests sent to PocketBase and Bastion and compared; "
-            f"{COUNTS['recorded']} answers checked against PocketBase's recorded ones")
+    line = summary(COUNTS)
+    if line and not hasattr(terminalreporter.config, "workeroutput"):
+        terminalreporter.write_line(line)

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.test_cli import Server, free_port, run_cli, wait_until_healthy
+from bastion.testing import Server, free_port, run_cli, wait_until_healthy
 
 SUPERUSER = ("root@example.com", "root-password-1")
 PASSWORD = "password-123"

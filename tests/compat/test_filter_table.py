@@ -15,7 +15,7 @@ from typing import Any
 from tests.compat import filter_table as table
 from tests.compat.harness import binary_runs, pocketbase_binary
 from tests.compat.record_filters import FIXTURE, record
-from tests.conftest import require_or_skip
+from tests.services import require_or_skip
 
 # Filters PocketBase refuses and Bastion answers on purpose (docs/compatibility.md,
 # "Intended divergences"): none yet.
@@ -40,7 +40,7 @@ async def seeded(client: Any) -> None:
 
 
 async def answers(client: Any, requests: dict[str, dict[str, str]]) -> dict[str, Any]:
-    from tests.compat.conftest import COUNTS
+    from tests.compat.counts import COUNTS
 
     COUNTS["recorded"] += len(requests)
     out = {}

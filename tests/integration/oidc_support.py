@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import require_or_skip
+from tests.services import require_or_skip
 
 OIDC_DIR = Path(__file__).resolve().parent.parent / "js" / "oidc"
 PACKAGE_JSON = OIDC_DIR / "package.json"

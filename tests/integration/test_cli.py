@@ -2,67 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-BASTION = [sys.executable, "-m", "bastion.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BASTION, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def wait_until_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 30) -> bool:
-    """Whether ``url``/api/health answered 200 within ``seconds``; raises when the
-    process exits first (with its log)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return False
-
-
-class Server:
-    def __init__(self, cwd: Path, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = cwd / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [*BASTION, "serve", "--http", f"127.0.0.1:{self.port}", *args], cwd=cwd,
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        if not wait_until_healthy(self.proc, self.url, self.log):
-            self.stop()
-            raise AssertionError(f"server did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+from bastion.testing import Server, run_cli
 
 
 def test_help_on_every_command(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import Server, run_cli
 
 EMAIL, PASSWORD = "root@example.com", "nodes-pass-1234"
 

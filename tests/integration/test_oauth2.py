@@ -34,7 +34,8 @@ from joserfc.jwk import KeySet, RSAKey
 
 from bastion.core.auth import oauth2_providers
 from bastion.core.auth.oauth2_providers import ProviderError, code_nonce, validate_id_token
-from tests.api.test_auth import make_user, sign_in
+from bastion.testing import create_user as make_user
+from bastion.testing import sign_in
 from tests.integration.oidc_support import CLIENT, OTHER, REDIRECT, install_provider, run_provider
 from tests.services import BACKENDS, Backend
 

@@ -20,7 +20,7 @@ import pytest
 
 from bastion.cli.config import Config
 from bastion.cli.workers import Supervisor
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import Server, run_cli
 
 EMAIL, PASSWORD = "root@example.com", "workers-pass-123"
 FRESH = {"Connection": "close"}

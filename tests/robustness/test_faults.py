@@ -29,9 +29,9 @@ import sqlalchemy as sa
 from bastion.adapters.database import open_database
 from bastion.adapters.db_base import IDLE_PING_S
 from bastion.core.errors import Unavailable
-from tests.conftest import require_or_skip
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import Server, run_cli
 from tests.robustness import pg_cluster
+from tests.services import require_or_skip
 
 EMAIL, PASSWORD = "root@example.com", "root-password-1"
 FAIL_FAST_S = 3.0  # no request may take longer than this while the database is down

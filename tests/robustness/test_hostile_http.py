@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import Server, run_cli
 
 BODY_LIMIT = 64 * 1024
 READ_TIMEOUT = 2.0

@@ -35,9 +35,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import require_or_skip
-from tests.integration.test_cli import Server, run_cli
-from tests.services import BACKENDS
+from bastion.testing import Server, run_cli
+from tests.services import BACKENDS, require_or_skip
 
 MAX_EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "10"))
 EMAIL, PASSWORD = "fuzz@example.com", "fuzz-password-1"

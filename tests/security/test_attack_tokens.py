@@ -1,6 +1,6 @@
 """Keys and tokens across collections, guests on superuser routes, and what errors say.
 
-The scenario is ``test_attack_rules.World`` (users, private posts, a locked vault, a
+The scenario is ``world.World`` (users, private posts, a locked vault, a
 second auth collection ``members`` with open sign-up) plus Mallory, who signed up in
 ``members``, and API keys of every scope. Tokens are forged the way an attacker who
 learnt one secret or another would: ``alg: none``, another collection's secret, claims
@@ -33,7 +33,7 @@ from bastion.api import (
     settings,
 )
 from bastion.api import api_keys as api_keys_routes
-from tests.security.test_attack_rules import PASSWORD, SECRETS, Actor, World, assert_error
+from tests.security.world import PASSWORD, SECRETS, Actor, World, assert_error
 
 SUPERUSERS_ID = "pbc_3142635823"
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.test_auth_flows import Inbox, token_in
-from tests.api.test_rules_api import token_for
+from bastion.testing import Inbox, token_for, token_in
 
 PASSWORD = {"password": "password-123", "passwordConfirm": "password-123"}
 

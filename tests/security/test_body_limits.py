@@ -33,8 +33,8 @@ from bastion.api.limits import DEFAULT_BODY_LIMIT, DEFAULT_JSON_BODY_LIMIT
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.records.batch import BYTES_PER_REQUEST
-from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Client
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Server, run_cli
+from bastion.testing import TestClient as Client
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -6,7 +6,7 @@ import base64
 
 import orjson
 
-from tests.api.test_collections import make_posts
+from tests.shapes import make_posts
 
 
 async def public_users(client, n=3):

@@ -16,8 +16,8 @@ import time
 import pyotp
 from openapi_spec_validator import validate
 
-from tests.api.test_auth import make_user, sign_in
-from tests.api.test_rules_api import token_for
+from bastion.testing import create_user as make_user
+from bastion.testing import sign_in, token_for
 
 USERS = "/api/collections/users/"
 SYSTEM = ("_superusers", "_apiKeys", "_otps", "_authenticators", "_mfas", "_externalAuths", "_authOrigins")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_rules_api import token_for
+from bastion.testing import token_for
 
 SYSTEM = ("_superusers", "_apiKeys", "_authenticators", "_otps", "_mfas", "_externalAuths", "_authOrigins")
 

@@ -33,9 +33,8 @@ from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.server import http_protocol
 from bastion.core import errors
 from bastion.core.app import App
-from tests.api.test_rules_api import token_for
-from tests.conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Client
-from tests.integration.test_cli import Server, run_cli
+from bastion.testing import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, Server, run_cli, token_for
+from bastion.testing import TestClient as Client
 
 ATTACK = "owner.posts_via_owner.owner.posts_via_owner.title ?~ owner.posts_via_owner.id"
 TWO_STEPS = "owner.posts_via_owner.title ?~ owner.posts_via_owner.id"

@@ -17,6 +17,7 @@ ALLOWED = {
     "adapters": {"tools", "rules", "core"},
     "api": {"tools", "core"},  # filters reach the rule language through core
     "cli": {"tools", "rules", "core", "adapters", "api"},
+    "testing": {"tools", "rules", "core", "adapters", "api"},  # bastion.testing: apps for tests
 }
 
 

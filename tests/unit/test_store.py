@@ -16,8 +16,7 @@ from bastion.adapters.store_redis import RedisStore
 from bastion.adapters.store_sqlite import SqliteStore
 from bastion.core.errors import Unavailable
 from bastion.core.store import Store
-from tests.conftest import require_or_skip
-from tests.services import _reachable
+from tests.services import _reachable, require_or_skip
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
