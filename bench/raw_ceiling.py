@@ -3,12 +3,12 @@ and the password sign-in and token refresh of its ``users`` collection.
 
 Starlette + orjson under uvicorn (1 worker, uvloop + httptools as ``uvicorn[standard]``
 picks them), SQLAlchemy Core over the same drivers and connection handling Bastion uses (sqlite3
-with a thread per connection, asyncpg through the async engine), a ``posts`` table with the same columns and column types as Bastion's ``posts``
-collection of ``bench/list.py`` (``bench/crud.py`` leaves ``owner`` and ``created`` at
-their defaults), and the same SQL shapes: one ``INSERT`` per create, one
-``SELECT ... WHERE id = ?`` per view, and per list the ``SELECT ... WHERE ... ORDER BY ...
-LIMIT ? OFFSET ?`` plus, unless ``skipTotal``, the ``SELECT count(*) ... WHERE ...`` —
-both on one connection, as Bastion runs them.
+with a thread per connection, asyncpg through the async engine), a ``posts`` table with the
+same columns and column types as Bastion's ``posts`` collection of ``bench/list.py``
+(``bench/crud.py`` leaves ``owner`` and ``created`` at their defaults), and the same SQL
+shapes: one ``INSERT`` per create, one ``SELECT ... WHERE id = ?`` per view, and per list the
+``SELECT ... WHERE ... ORDER BY ... LIMIT ? OFFSET ?`` plus, unless ``skipTotal``, the
+``SELECT count(*) ... WHERE ...`` — both on one connection, as Bastion runs them.
 
 No rules, no validation beyond "the body is a JSON object", no middleware, no auth on the
 records routes: it is the ceiling against which ``bench/crud.py`` and ``bench/list.py``

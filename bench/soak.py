@@ -247,7 +247,8 @@ async def _loadgen(base: str, ids_file: str, mix: str, seconds: float, connectio
 
 
 # --------------------------------------------------------------------------- report
-HEADER = f"{'t s':>6} {'requests':>9} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU %':>6}"
+HEADER = (f"{'t s':>6} {'requests':>9} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'RSS MiB':>8} {'CPU %':>6}")
 
 
 def row(s: Sample) -> str:

@@ -63,7 +63,9 @@ def _parse_one(item: Any) -> BatchOp | FieldError:
         return FieldError("validation_invalid_value", "body and headers must be objects")
     return BatchOp(
         action=action, collection=unquote(match.group(1)), record_id=unquote(match.group(2) or ""), body=body,
-        headers={str(k).lower().replace("-", "_"): str(v) for k, v in headers.items() if str(k).lower() != "authorization"},
+        headers={
+            str(k).lower().replace("-", "_"): str(v) for k, v in headers.items() if str(k).lower() != "authorization"
+        },
         query=dict(parse_qsl(parts.query)),
     )
 

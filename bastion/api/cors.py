@@ -84,7 +84,8 @@ class CorsMiddleware:
             await send({"type": "http.response.start", "status": 204, "headers": _preflight(allowed, request_headers)})
             await send({"type": "http.response.body", "body": b""})
             return
-        extra = [_VARY_ORIGIN] if allowed is None else [_VARY_ORIGIN, (b"access-control-allow-origin", allowed.encode("latin-1"))]
+        extra = [_VARY_ORIGIN] if allowed is None else [
+            _VARY_ORIGIN, (b"access-control-allow-origin", allowed.encode("latin-1"))]
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":

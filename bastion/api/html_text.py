@@ -1242,7 +1242,10 @@ _INLINE = frozenset({
     "label", "q", "small", "span", "strong", "strike", "sub", "sup", "time",
 })
 _COLLAPSE = re.compile(r"[\t\n\f\r ]+")
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def excerpt(text: str, limit: int, ellipsis: bool) -> str:

@@ -58,16 +58,38 @@ def serve(
     database_url: DbOpt = "",
     migrations_dir: MigOpt = None,
     http: Annotated[str, typer.Option(envvar="BASTION_HTTP", help="Address to listen on.")] = "127.0.0.1:8090",
-    origins: Annotated[str, typer.Option(envvar="BASTION_ORIGINS", help="Allowed CORS origins, comma separated.")] = "*",
-    body_limit: Annotated[int, typer.Option(envvar="BASTION_BODY_LIMIT", help="Max request body in bytes (multipart/form-data).")] = 32 * 1024 * 1024,
-    json_body_limit: Annotated[int, typer.Option(envvar="BASTION_JSON_BODY_LIMIT", min=1, help="Max request body in bytes for every other content type (JSON, urlencoded forms); at most --body-limit.")] = 2 * 1024 * 1024,
-    query_timeout: Annotated[float, typer.Option(envvar="BASTION_QUERY_TIMEOUT", help="Max seconds per SQL statement, on every database (then 503); 0: no limit.")] = 10.0,
-    shutdown_grace: Annotated[float, typer.Option(envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
-    redis_url: Annotated[str, typer.Option(envvar="BASTION_REDIS_URL", help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
-    read_timeout: Annotated[float, typer.Option(envvar="BASTION_READ_TIMEOUT", help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
-    sqlite_busy_timeout: Annotated[float, typer.Option(envvar="BASTION_SQLITE_BUSY_TIMEOUT", help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
-    encryption_key: Annotated[str, typer.Option(envvar="BASTION_ENCRYPTION_KEY", show_default=False, help="At least 32 characters: TOTP secrets are stored encrypted with it (AES-256-GCM). Keep it: without it they cannot be read.")] = "",
-    workers: Annotated[int, typer.Option(envvar="BASTION_WORKERS", min=0, max=MAX_WORKERS, help="Processes serving requests on the one address (use up to one per CPU core); 0: one per core this process may run on.")] = 1,
+    origins: Annotated[str, typer.Option(
+        envvar="BASTION_ORIGINS", help="Allowed CORS origins, comma separated.")] = "*",
+    body_limit: Annotated[int, typer.Option(
+        envvar="BASTION_BODY_LIMIT", help="Max request body in bytes (multipart/form-data).")] = 32 * 1024 * 1024,
+    json_body_limit: Annotated[int, typer.Option(
+        envvar="BASTION_JSON_BODY_LIMIT", min=1,
+        help="Max request body in bytes for every other content type (JSON, urlencoded forms); at most --body-limit.",
+    )] = 2 * 1024 * 1024,
+    query_timeout: Annotated[float, typer.Option(
+        envvar="BASTION_QUERY_TIMEOUT",
+        help="Max seconds per SQL statement, on every database (then 503); 0: no limit.")] = 10.0,
+    shutdown_grace: Annotated[float, typer.Option(
+        envvar="BASTION_SHUTDOWN_GRACE", help="Seconds to drain requests on stop.")] = 10.0,
+    redis_url: Annotated[str, typer.Option(
+        envvar="BASTION_REDIS_URL",
+        help="redis://host:6379/0 to share rate limits and sign-in lockout between nodes; empty: per process.")] = "",
+    read_timeout: Annotated[float, typer.Option(
+        envvar="BASTION_READ_TIMEOUT",
+        help="Seconds a client may take to send request headers, and between two body chunks (then 408).")] = 10.0,
+    sqlite_busy_timeout: Annotated[float, typer.Option(
+        envvar="BASTION_SQLITE_BUSY_TIMEOUT",
+        help="Seconds a SQLite write waits for a lock held by another process (then 503).")] = 10.0,
+    encryption_key: Annotated[str, typer.Option(
+        envvar="BASTION_ENCRYPTION_KEY", show_default=False,
+        help="At least 32 characters: TOTP secrets are stored encrypted with it (AES-256-GCM). "
+        "Keep it: without it they cannot be read.",
+    )] = "",
+    workers: Annotated[int, typer.Option(
+        envvar="BASTION_WORKERS", min=0, max=MAX_WORKERS,
+        help="Processes serving requests on the one address (use up to one per CPU core); "
+        "0: one per core this process may run on.",
+    )] = 1,
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     if workers == 0:
@@ -75,7 +97,8 @@ def serve(
     config = _config(
         data_dir, database_url, migrations_dir, http=http,
         origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
-        body_limit=body_limit, json_body_limit=json_body_limit, query_timeout=query_timeout, shutdown_grace=shutdown_grace,
+        body_limit=body_limit, json_body_limit=json_body_limit, query_timeout=query_timeout,
+        shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
         encryption_key=encryption_key, workers=workers,
     )
@@ -121,14 +144,16 @@ def migrate_down(
     data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "", migrations_dir: MigOpt = None,
 ) -> None:
     """Revert the last applied migration(s)."""
-    done = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.migrate_down(count), apply_migrations=False)
+    done = _run(
+        _config(data_dir, database_url, migrations_dir), lambda app: app.migrate_down(count), apply_migrations=False)
     typer.echo("\n".join(f"Reverted {name}" for name in done) or "Nothing to revert.")
 
 
 @migrate_cli.command("history")
 def migrate_history(data_dir: DirOpt = DEFAULT_DIR, database_url: DbOpt = "", migrations_dir: MigOpt = None) -> None:
     """List migrations, applied and pending."""
-    rows = _run(_config(data_dir, database_url, migrations_dir), lambda app: app.migration_history(), apply_migrations=False)
+    rows = _run(
+        _config(data_dir, database_url, migrations_dir), lambda app: app.migration_history(), apply_migrations=False)
     if not rows:
         typer.echo("No migrations yet.")
     for row in rows:
@@ -155,7 +180,8 @@ def _version(value: bool) -> None:
 
 @cli.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Bastion: a backend in one package, speaking the PocketBase Web API."""
 

@@ -85,8 +85,8 @@ def compile_sort(
 ) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for ``items``; NULLs sort first ascending on every database.
 
-    Fields may use the ``:lower`` modifier. ``@rowid`` sorts by ``rowid`` (the insertion-order column the caller supplies; on
-    SQLite the implicit ``_rowid_`` is used when none is given).
+    Fields may use the ``:lower`` modifier. ``@rowid`` sorts by ``rowid`` (the insertion-order column the
+    caller supplies; on SQLite the implicit ``_rowid_`` is used when none is given).
     """
     dialect = get_dialect(dialect_name)
     clauses: list[ColumnElement[Any]] = []

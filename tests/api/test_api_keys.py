@@ -54,7 +54,8 @@ async def test_only_superusers_manage_keys(client):
     _, headers = await token_for(client, "u@example.com")
     assert (await client.post("/api/api-keys", headers=headers, json={})).status_code == 403
     assert (await client.get("/api/api-keys")).status_code == 401
-    bad = await client.post("/api/api-keys", headers=client.su(), json={"name": "", "collections": ["nope"], "actions": ["fly"]})
+    bad = await client.post("/api/api-keys", headers=client.su(),
+                            json={"name": "", "collections": ["nope"], "actions": ["fly"]})
     assert bad.status_code == 400 and set(bad.json()["data"]) == {"name", "collections", "actions"}
 
 
@@ -69,8 +70,10 @@ async def test_a_key_filters_only_through_collections_it_may_list(client):
     res = await client.post("/api/collections/notes/records", headers=client.su(), json={"author": uid})
     assert res.status_code == 200, res.text
     notes_only = {"Authorization": f"Bearer {(await new_key(client, collections=['notes'], actions=['list']))['key']}"}
-    both = {"Authorization": f"Bearer {(await new_key(client, collections=['notes', 'users'], actions=['list']))['key']}"}
-    res = await client.get("/api/collections/notes/records", headers=notes_only, params={"filter": "author.name != 'zz'"})
+    both = {"Authorization":
+            f"Bearer {(await new_key(client, collections=['notes', 'users'], actions=['list']))['key']}"}
+    res = await client.get("/api/collections/notes/records", headers=notes_only,
+                           params={"filter": "author.name != 'zz'"})
     assert res.status_code == 400, res.text
     assert 'cannot filter through "users"' in res.json()["detail"]
     res = await client.get("/api/collections/notes/records", headers=both, params={"filter": "author.name != 'zz'"})

@@ -20,7 +20,8 @@ async def test_verification(client, inbox):
     assert message["To"] == "u@example.com" and "Acme" in message["Subject"]
     assert len(inbox.messages) == 1  # nothing was sent for the unknown address
     token = token_in(Inbox.body(message))
-    assert (await client.post("/api/collections/users/confirm-verification", json={"token": "x.y.z"})).status_code == 400
+    assert (await client.post("/api/collections/users/confirm-verification",
+                              json={"token": "x.y.z"})).status_code == 400
     assert (await client.post("/api/collections/_superusers/confirm-verification",
                               json={"token": token})).status_code == 400  # bound to its collection
     assert (await client.post("/api/collections/users/confirm-verification", json={"token": token})).status_code == 204
@@ -117,7 +118,8 @@ async def test_one_time_passwords(client, inbox):
 async def test_impersonate(client):
     user = await make_user(client)
     user_token = (await sign_in(client)).json()["token"]
-    denied = await client.post(f"/api/collections/users/impersonate/{user['id']}", headers={"Authorization": user_token})
+    denied = await client.post(f"/api/collections/users/impersonate/{user['id']}",
+                               headers={"Authorization": user_token})
     assert denied.status_code == 403
     res = await client.post(f"/api/collections/users/impersonate/{user['id']}", headers=client.su(),
                             json={"duration": 60})
@@ -135,6 +137,7 @@ async def test_settings_test_email(client, inbox):
     assert res.status_code == 204, res.text
     message = await inbox.wait(1)
     assert message["To"] == "check@example.com" and "SAMPLE_TOKEN" in Inbox.body(message)
-    bad = await client.post("/api/settings/test/email", headers=client.su(), json={"email": "x@example.com", "template": "nope"})
+    bad = await client.post("/api/settings/test/email", headers=client.su(),
+                            json={"email": "x@example.com", "template": "nope"})
     assert bad.status_code == 400
     assert (await client.post("/api/settings/test/email", json={"email": "x@example.com"})).status_code == 401

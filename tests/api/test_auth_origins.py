@@ -33,14 +33,16 @@ async def test_the_collection_is_pocketbase_s(client):
     assert col["id"] == "pbc_4275539003" and col["system"] is True and col["type"] == "base"
     assert (col["listRule"], col["viewRule"], col["deleteRule"]) == (OWNER, OWNER, OWNER)
     assert col["createRule"] is None and col["updateRule"] is None
-    assert [f["name"] for f in col["fields"]] == ["id", "collectionRef", "recordRef", "fingerprint", "created", "updated"]
+    assert [f["name"] for f in col["fields"]] == [
+        "id", "collectionRef", "recordRef", "fingerprint", "created", "updated"]
     assert any("idx_authOrigins_unique_pairs" in i and "UNIQUE" in i for i in col["indexes"])
 
 
 async def test_auth_alert_options_round_trip(client):
     defaults = (await client.get("/api/collections/users", headers=client.su())).json()["authAlert"]
     assert defaults["enabled"] is True and set(defaults["emailTemplate"]) == {"subject", "body"}
-    changed = {"enabled": False, "emailTemplate": {"subject": "New sign-in to {APP_NAME}", "body": "<p>{ALERT_INFO}</p>"}}
+    changed = {"enabled": False,
+               "emailTemplate": {"subject": "New sign-in to {APP_NAME}", "body": "<p>{ALERT_INFO}</p>"}}
     res = await client.patch("/api/collections/users", headers=client.su(), json={"authAlert": changed})
     assert res.status_code == 200, res.text
     assert res.json()["authAlert"] == changed
@@ -71,7 +73,8 @@ async def test_new_device_alert(client, inbox):
     other_token = (await sign_in_from(client, "Safari/1", "other@example.com")).json()["token"]
     assert [o["recordRef"] for o in await origins(client, other_token)] == [other["id"]]
     assert (await client.get(ORIGINS)).json()["items"] == []
-    assert (await client.delete(f"{ORIGINS}/{mine[0]['id']}", headers={"Authorization": other_token})).status_code == 404
+    assert (await client.delete(f"{ORIGINS}/{mine[0]['id']}",
+                                headers={"Authorization": other_token})).status_code == 404
     assert (await client.post(ORIGINS, headers={"Authorization": token}, json={
         "collectionRef": "_pb_users_auth_", "recordRef": mine[0]["recordRef"], "fingerprint": "x"})).status_code == 403
     assert (await client.delete(f"{ORIGINS}/{mine[0]['id']}", headers={"Authorization": token})).status_code == 204

@@ -73,7 +73,8 @@ async def test_otp_works_once_and_only_for_its_user_and_collection(client, inbox
     assert (await otp_sign_in(client, bob_otp, ann_code)).json() == INVALID_OTP
     assert (await otp_sign_in(client, ann_otp, bob_code)).json() == INVALID_OTP
     # an OTP of users is not one of _superusers
-    cross = await client.post("/api/collections/_superusers/auth-with-otp", json={"otpId": ann_otp, "password": ann_code})
+    cross = await client.post("/api/collections/_superusers/auth-with-otp",
+                              json={"otpId": ann_otp, "password": ann_code})
     assert cross.status_code in (400, 403)
     ok = await otp_sign_in(client, ann_otp, ann_code)
     assert ok.status_code == 200 and ok.json()["record"]["id"] == ann["id"]
@@ -223,8 +224,9 @@ async def test_limits_answer_alike_for_unknown_identities(client, inbox):
         ghost = [(await client.post(USERS + path, json={key: "ghost@example.com"})).status_code for _ in range(6)]
         assert known == ghost and known[-1] == 429 and known.count(429) == 1, (path, known, ghost)
     # guesses at a real OTP and at the made-up id of an unknown email meet the same wall
-    await settings(client, identityRateLimits={"rules": [{"label": "*:requestOTP", "duration": 60, "maxRequests": 99},
-                                                          {"label": "*:authWithOTP", "duration": 180, "maxRequests": 5}]})
+    await settings(client, identityRateLimits={"rules": [
+        {"label": "*:requestOTP", "duration": 60, "maxRequests": 99},
+        {"label": "*:authWithOTP", "duration": 180, "maxRequests": 5}]})
     real = (await client.post(USERS + "request-otp", json={"email": "u@example.com"})).json()["otpId"]
     fake = (await client.post(USERS + "request-otp", json={"email": "nobody@example.com"})).json()["otpId"]
     for otp_id in (real, fake):
@@ -309,4 +311,5 @@ async def test_otp_sign_in_ends_a_pre_hijacked_account(client, inbox):
     assert res.status_code == 200 and res.json()["record"]["verified"] is True
     assert (await sign_in(client, "owner@example.com", "squatter-pass-1")).status_code == 400
     assert (await client.post(USERS + "auth-refresh", headers={"Authorization": squatter})).status_code == 401
-    assert (await client.post(USERS + "auth-refresh", headers={"Authorization": res.json()["token"]})).status_code == 200
+    assert (await client.post(USERS + "auth-refresh",
+                              headers={"Authorization": res.json()["token"]})).status_code == 200

@@ -114,7 +114,8 @@ async def test_repeated_index_definitions_are_refused(client):
         "params": {"max": 255, "min": 30}}),
     ({"verificationTemplate": {"body": ""}}, ("verificationTemplate", "body"),
      {"code": "validation_required", "message": "Cannot be blank."}),
-    ({"manageRule": ""}, ("manageRule",), {"code": "validation_nil_or_not_empty_required", "message": "Cannot be blank."}),
+    ({"manageRule": ""}, ("manageRule",),
+     {"code": "validation_nil_or_not_empty_required", "message": "Cannot be blank."}),
 ])
 async def test_auth_option_bounds(client, options, path, error):
     res = await post(client, {"name": "people", "type": "auth", **options})
@@ -155,14 +156,16 @@ async def test_identity_fields_need_a_single_column_unique_index(client):
                               "passwordAuth": {"enabled": True, "identityFields": ["email", "username"]}})
     assert res.status_code == 400
     assert res.json() == {"data": {"passwordAuth": {"identityFields": {
-        "code": "validation_missing_unique_constraint", "message": "The field username doesn't have a UNIQUE constraint.",
+        "code": "validation_missing_unique_constraint",
+        "message": "The field username doesn't have a UNIQUE constraint.",
         "params": {"fieldName": "username"}}}}, "message": "Failed to create collection.", "status": 400}
     res = await post(client, {"name": "people", "type": "auth", "fields": [username],
                               "passwordAuth": {"identityFields": ["email", "nick"]}})
     assert error_at(res, "passwordAuth", "identityFields")["code"] == "validation_missing_field"
     res = await post(client, {"name": "people", "type": "auth", "fields": [username],
                               "passwordAuth": {"identityFields": ["email", "username"]},
-                              "indexes": ["CREATE UNIQUE INDEX idx_people_username ON people (username) WHERE username != ''"]})
+                              "indexes": [
+                                  "CREATE UNIQUE INDEX idx_people_username ON people (username) WHERE username != ''"]})
     assert res.status_code == 200, res.text
     res = await client.patch("/api/collections/people", headers=client.su(), json={"indexes": []})
     assert error_at(res, "passwordAuth", "identityFields")["params"] == {"fieldName": "username"}
@@ -215,13 +218,15 @@ async def test_a_field_sent_twice_is_merged_the_last_one_winning_in_place(client
         {"name": "a", "type": "text", "max": 5}, {"name": "b", "type": "text"}, {"name": "a", "type": "number"}]})
     assert res.status_code == 200, res.text
     fields = [(f["name"], f["type"], f["id"]) for f in res.json()["fields"]]
-    assert fields == [("id", "text", "text3208210256"), ("a", "number", "text3904355907"), ("b", "text", "text1908338681")]
+    assert fields == [
+        ("id", "text", "text3208210256"), ("a", "number", "text3904355907"), ("b", "text", "text1908338681")]
     made = await client.post("/api/collections/twice/records", headers=client.su(), json={"a": 4, "b": "x"})
     assert made.status_code == 200 and made.json()["a"] == 4, made.text
 
 
 async def test_names_differing_in_case_are_duplicates(client):
-    res = await post(client, {"name": "twice", "fields": [{"name": "a", "type": "text"}, {"name": "A", "type": "text"}]})
+    res = await post(client, {"name": "twice",
+                              "fields": [{"name": "a", "type": "text"}, {"name": "A", "type": "text"}]})
     assert error_at(res, "fields") == {"2": {"name": {
         "code": "validation_duplicated_field_name", "message": "Duplicated or invalid field name A.",
         "params": {"fieldName": "A"}}}}

@@ -55,7 +55,8 @@ async def test_single_multi_nested_and_rules(client):
 
 async def test_back_relation_and_locked_paths(client):
     ids = await setup(client)
-    listing = (await client.get("/api/collections/posts/records?sort=title&expand=comments_via_post,secrets_via_post")).json()
+    listing = (await client.get(
+        "/api/collections/posts/records?sort=title&expand=comments_via_post,secrets_via_post")).json()
     first, second = listing["items"]
     assert sorted(c["text"] for c in first["expand"]["comments_via_post"]) == ["first", "second"]
     assert "secrets_via_post" not in first["expand"]  # secrets' rule is null: the path fails

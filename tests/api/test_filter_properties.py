@@ -67,9 +67,9 @@ ITEMS: dict[str, dict[str, Any]] = {
     "item00000000005": {"title": "50% off_sale\\path", "n": 100, "flag": False,
                         "when": "2024-02-29 12:00:00.000Z", "tags": ["%", "_"], "kind": "red",
                         "meta": [1, "a", None], "cat": D, "cats": [A, C, D], "secret": "s5"},
-    "item00000000006": {"title": "ünïcode ✓ straße 中文 😀", "n": 2.25, "flag": True, "when": "1999-01-01 00:00:00.000Z",
-                        "tags": ["ü"], "kind": "", "meta": "just a string", "cat": A, "cats": [],
-                        "secret": "S6"},
+    "item00000000006": {"title": "ünïcode ✓ straße 中文 😀", "n": 2.25, "flag": True,
+                        "when": "1999-01-01 00:00:00.000Z", "tags": ["ü"], "kind": "", "meta": "just a string",
+                        "cat": A, "cats": [], "secret": "S6"},
     "item00000000007": {"title": "  spaced  ", "n": 1000000, "flag": False, "when": "2024-06-15 12:34:56.789Z",
                         "tags": ["a", "c"], "kind": "green", "meta": 42, "cat": "", "cats": [B, D],
                         "secret": "s7"},
@@ -461,7 +461,8 @@ async def test_collection_join_keeps_relation_paths_correlated(nodes):
     await _expect(nodes, never + "cat.name = 'Alpha'", ["item00000000001", "item00000000006"])
     await _expect(nodes, never + "notes_via_item.body ?= 'first'", ["item00000000001"])
     # a JSON number or bool reads as text beside a text column ("42" < "Alpha"), as on SQLite
-    await _expect(nodes, never + "meta ?< cats.name", [f"item0000000000{n}" for n in (4, 5, 7, 9)] + ["item00000000010"])
+    await _expect(nodes, never + "meta ?< cats.name",
+                  [f"item0000000000{n}" for n in (4, 5, 7, 9)] + ["item00000000010"])
 
 
 async def test_sort_by_a_collection_field_is_not_a_500(nodes):

@@ -80,7 +80,8 @@ async def test_listed_origins(listed_origins, origin, allowed):
     res = await listed_origins.get("/api/health", headers={"Origin": origin})
     assert res.status_code == 200 and res.headers["vary"] == "Origin"
     assert res.headers.get("access-control-allow-origin") == (origin if allowed else None)
-    res = await listed_origins.options("/api/health", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+    res = await listed_origins.options("/api/health",
+                                       headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
     # A refused origin still gets an empty 204, without the headers a browser needs.
     assert (res.status_code, res.content) == (204, b"")
     assert res.headers.get("access-control-allow-origin") == (origin if allowed else None)

@@ -139,7 +139,8 @@ async def test_totp_guessing_is_limited_per_record(client):
     assert answers == [400] * 5 + [429]
     mfa_id = (await sign_in(client)).json()["mfaId"]
     step = int(time.time()) // 30 + 1
-    right = await client.post("/api/collections/users/auth-with-totp", json={"mfaId": mfa_id, "code": totp.at(step * 30)})
+    right = await client.post("/api/collections/users/auth-with-totp",
+                              json={"mfaId": mfa_id, "code": totp.at(step * 30)})
     assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
 
 

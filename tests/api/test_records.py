@@ -101,7 +101,8 @@ async def test_multipart_and_form_bodies(client):
     await make_posts(client)
     res = await client.post("/api/collections/posts/records", data={"title": "form", "views": "12"})
     assert res.status_code == 200 and res.json()["views"] == 12
-    res = await client.post("/api/collections/posts/records", files={"@jsonPayload": (None, '{"title":"json part","views":3}')})
+    res = await client.post("/api/collections/posts/records",
+                            files={"@jsonPayload": (None, '{"title":"json part","views":3}')})
     assert res.status_code == 200, res.text
     assert res.json()["title"] == "json part"
 
@@ -145,7 +146,8 @@ async def test_hidden_fields(client):
 
 async def test_fields_parameter(client):
     await make_posts(client)
-    rec = (await client.post("/api/collections/posts/records?fields=id,title", json={"title": "<b>Hello</b> world"})).json()
+    rec = (await client.post("/api/collections/posts/records?fields=id,title",
+                             json={"title": "<b>Hello</b> world"})).json()
     assert set(rec) == {"id", "title"}
     got = (await client.get(f"/api/collections/posts/records/{rec['id']}?fields=title:excerpt(5,true)")).json()
     assert got == {"title": "Hello..."}

@@ -12,7 +12,8 @@ async def test_users_see_only_themselves(client):
     assert [u["id"] for u in listing["items"]] == [alice]
     assert (await client.get(f"/api/collections/users/records/{bob}", headers=ha)).status_code == 404
     assert (await client.get(f"/api/collections/users/records/{alice}", headers=ha)).status_code == 200
-    assert (await client.patch(f"/api/collections/users/records/{bob}", headers=ha, json={"name": "x"})).status_code == 404
+    assert (await client.patch(f"/api/collections/users/records/{bob}", headers=ha,
+                               json={"name": "x"})).status_code == 404
     assert (await client.delete(f"/api/collections/users/records/{bob}", headers=ha)).status_code == 404
     guest = (await client.get("/api/collections/users/records")).json()
     assert guest["items"] == []
@@ -181,7 +182,8 @@ async def test_collection_references_share_one_joined_row(client):
     # independent aliases join independently
     loose = "@collection.members:a.user ?= @request.auth.id && @collection.members:b.project ?= id"
     await client.patch("/api/collections/projects", headers=su, json={"listRule": loose})
-    names = sorted(p["name"] for p in (await client.get("/api/collections/projects/records", headers=ha)).json()["items"])
+    names = sorted(p["name"] for p in (
+        await client.get("/api/collections/projects/records", headers=ha)).json()["items"])
     assert names == ["mine", "other"]
     # an empty joined collection does not hide rows that match without it
     await client.patch("/api/collections/projects", headers=su,

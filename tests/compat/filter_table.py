@@ -177,7 +177,8 @@ CORE = [
     'meta ~ "1"', 'meta = "[1,2,3]"', "meta = '{}'", 'meta ~ "str"', "meta.k:length > 0", "meta:length = null",
     'meta.arr:each = 1', "meta.a = meta.b", "meta = meta",
     # structure
-    'title = "hello" || n = 100', '(title = "hello" || n = 100) && flag = true', 'title = "hello" || n = 100 && flag = false',
+    'title = "hello" || n = 100', '(title = "hello" || n = 100) && flag = true',
+    'title = "hello" || n = 100 && flag = false',
     'n = 100 && flag = false || title = "hello"', '(n > 0 && n < 50) || (flag = false && title = "")',
     "n > 0 // only positive\n && flag = true", "((((n = 10))))", 'id = "r1" || id = "r2" || id = "r3"',
     'id ?= "r1"', '(id = "r1" || id = "r2") && (id = "r2" || id = "r3")', 'id ~ "r"', 'id > "r4"',

@@ -59,7 +59,8 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> dict[str, tupl
 def test_the_table_is_large() -> None:
     data = fixture()
     assert len(data["filters"]) >= 600 and len(data["sorts"]) >= 20
-    assert set(data["filters"]) == set(table.all_filters()), "the table changed: run python -m tests.compat.record_filters"
+    assert set(data["filters"]) == set(table.all_filters()), (
+        "the table changed: run python -m tests.compat.record_filters")
     assert set(data["sorts"]) == set(table.SORTS), "the table changed: run python -m tests.compat.record_filters"
 
 

@@ -319,7 +319,8 @@ async def test_id_token_validation(issuer):
         m = {"authURL": issuer + "/auth?" + "&".join(f"{k}={quote(v)}" for k, v in {
             "client_id": CLIENT["client_id"], "response_type": "code", "scope": "openid email",
             "state": "s" * 30, "nonce": code_nonce(verifier), "code_challenge_method": "S256",
-            "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode(),
+            "code_challenge":
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode(),
         }.items()) + "&redirect_uri=", "state": "s" * 30}
         code = await authorize(m, "ivan")
         token = await http.post(issuer + "/token", auth=(CLIENT["client_id"], CLIENT["client_secret"]), data={

@@ -218,7 +218,8 @@ def test_invalid_utf8(server, raw):
     assert_error_shape(status, body, (400, 404))
 
 
-@pytest.mark.parametrize("ctype", [None, "text/plain", "application/xml", "garbage/;;;", "application/json; charset=latin-9"])
+@pytest.mark.parametrize(
+    "ctype", [None, "text/plain", "application/xml", "garbage/;;;", "application/json; charset=latin-9"])
 def test_unknown_or_absent_content_type(server, ctype):
     headers = {"Content-Type": ctype} if ctype else {}
     status, _, body = exchange(server, request("POST", b"/api/collections/posts/records", headers, b"<title>x</title>"))

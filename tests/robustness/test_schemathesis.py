@@ -4,8 +4,9 @@ A ``bastion serve`` process (SQLite, or the engine named by ``BASTION_FUZZ_DATAB
 gets collections covering every field type and every kind of rule (``null``, ``""``, an
 expression), a view and a few records; then schemathesis loads ``/api/openapi.json`` from
 it (as the superuser, who is described every operation) and runs each operation as a guest
-and as a superuser, and the record operations as a signed-in user too. A 5xx, an ``unhandled error`` in the server log, or a response the
-document does not describe (status, content type or body) fails the test.
+and as a superuser, and the record operations as a signed-in user too. A 5xx, an
+``unhandled error`` in the server log, or a response the document does not describe
+(status, content type or body) fails the test.
 
 The run is deterministic (derandomized Hypothesis, no example database) and bounded by
 ``MAX_EXAMPLES`` per operation, so CI sees the same cases every time. Run it alone with

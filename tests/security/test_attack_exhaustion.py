@@ -392,7 +392,8 @@ ATTACKS: list[tuple[str, Callable[[httpx.Client], int], set[int], int]] = [
                           sum="post.score", max="post.title", min="author.name", limit="1000"), {200}, 4),
     # One back-relation step, allowed: every comment of a hub post scans the hub's 2,000
     # comments, seconds of one SQLite reader per statement.
-    ("back-relation-over-hubs", get(COMMENTS, perPage="1", skipTotal="1", filter="post.comments_via_post.body ?~ 'zzz'"),
+    ("back-relation-over-hubs",
+     get(COMMENTS, perPage="1", skipTotal="1", filter="post.comments_via_post.body ?~ 'zzz'"),
      {200, 400, 503}, 6),
     ("concurrent-slowish-lists", get(COMMENTS, **SLOWISH_LIST), {200}, 32),
 ]

@@ -2,13 +2,14 @@
 
 The scenario (``World``) is a small social app: public user profiles with hidden emails,
 private posts (an owner, a hidden ``secret``, hidden relations ``reviewer`` and
-``watchers``, ``members``, ``tags``, ``score``) with body rules on writes, comments ruled through their post, a superuser-only ``vault`` pointing
-at posts, public ``likes`` of private posts, a view over posts and a second auth
-collection ``members`` with open sign-up. Each attempt asserts the precise refusal (or
-the empty / unchanged answer), and every test ends by checking, straight from the
-database (more than a superuser's API read shows: hidden values, password hashes, token
-keys), that no stored row changed (Alice's, Bob's, the vault's, the superusers', the API
-keys') and that no row was added or removed anywhere.
+``watchers``, ``members``, ``tags``, ``score``) with body rules on writes, comments
+ruled through their post, a superuser-only ``vault`` pointing at posts, public ``likes``
+of private posts, a view over posts and a second auth collection ``members`` with open
+sign-up. Each attempt asserts the precise refusal (or the empty / unchanged answer), and
+every test ends by checking, straight from the database (more than a superuser's API
+read shows: hidden values, password hashes, token keys), that no stored row changed
+(Alice's, Bob's, the vault's, the superusers', the API keys') and that no row was added
+or removed anywhere.
 
 An attempt that succeeds today is a hole: it is marked ``xfail(strict=True)`` with the
 reason ``HOLE: ...`` and listed in the report that came with this file.
@@ -191,7 +192,8 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("collection,actor,filter_,expected", table(FILTERS, [f"{c}-{a}-{f}" for c, a, f, _ in FILTERS]))
+@pytest.mark.parametrize("collection,actor,filter_,expected",
+                         table(FILTERS, [f"{c}-{a}-{f}" for c, a, f, _ in FILTERS]))
 async def test_filter_reveals_nothing(w, collection, actor, filter_, expected):
     res = await listing(w, collection, who(w, actor), filter=filter_)
     if isinstance(expected, int):
@@ -498,7 +500,8 @@ AGG_REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("collection,actor,params,status", table(AGG_REFUSED, [f"{c}-{a}-{p}" for c, a, p, _ in AGG_REFUSED]))
+@pytest.mark.parametrize("collection,actor,params,status",
+                         table(AGG_REFUSED, [f"{c}-{a}-{p}" for c, a, p, _ in AGG_REFUSED]))
 async def test_aggregates_refuse_hidden_values(w, collection, actor, params, status):
     actor = who(w, actor)
     res = await w.call("GET", f"/api/collections/{collection}/aggregate", actor, params=params)
@@ -519,7 +522,8 @@ AGG_COUNTED = [
       {"group": {"post.title": "bob-notes"}, "count": 2, "max": {"post.score": 5}}]),
     ("likes", "bob", {"groupBy": "post.owner", "sum": "post.score", "min": "post.tags"}, 400),
     ("likes", "bob", {"avg": "post.score", "min": "post.score", "max": "post.title"},
-     [{"group": {}, "count": 4, "avg": {"post.score": 5}, "min": {"post.score": 5}, "max": {"post.title": "bob-notes"}}]),
+     [{"group": {}, "count": 4, "avg": {"post.score": 5}, "min": {"post.score": 5},
+       "max": {"post.title": "bob-notes"}}]),
     ("likes", "guest", {"groupBy": "post.owner", "max": "post.score"},
      [{"group": {"post.owner": ""}, "count": 4, "max": {"post.score": None}}]),
     ("comments", "bob", {"groupBy": "post.title", "sum": "post.score"},
@@ -531,7 +535,8 @@ AGG_COUNTED = [
 ]
 
 
-@pytest.mark.parametrize("collection,actor,params,expected", table(AGG_COUNTED, [f"{c}-{a}-{p}" for c, a, p, _ in AGG_COUNTED]))
+@pytest.mark.parametrize("collection,actor,params,expected",
+                         table(AGG_COUNTED, [f"{c}-{a}-{p}" for c, a, p, _ in AGG_COUNTED]))
 async def test_aggregates_count_only_what_the_caller_may_read(w, collection, actor, params, expected):
     actor = who(w, actor)
     res = await w.call("GET", f"/api/collections/{collection}/aggregate", actor, params=params)
@@ -616,7 +621,8 @@ WRITES = [
     ("user-alice-email", "guest", "POST", "users", {"email": "ALICE@Example.com", **NEW_PASSWORD}, 400),
     ("user-no-confirm", "guest", "POST", "users", {"email": "eve@example.com", "password": "pwned-password-1"}, 400),
     ("member-alice-id", "guest", "POST", "members", {"id": "{alice}", "email": "eve@example.com", **NEW_PASSWORD}, 400),
-    ("member-verified", "guest", "POST", "members", {"email": "eve@example.com", **NEW_PASSWORD, "verified": True}, 400),
+    ("member-verified", "guest", "POST", "members",
+     {"email": "eve@example.com", **NEW_PASSWORD, "verified": True}, 400),
     ("superuser", "bob", "POST", "_superusers", {"email": "eve@example.com", **NEW_PASSWORD}, 403),
     ("superuser-guest", "guest", "POST", "_superusers", {"email": "eve@example.com", **NEW_PASSWORD}, 403),
     ("apikey-record", "bob", "POST", "_apiKeys", {"name": "x"}, 403),
@@ -631,7 +637,8 @@ FORM_WRITES = {"post-for-alice", "post-owner+", "post-score+", "A1-title", "A1-m
 def multipart(fields: list[tuple[str, str]]) -> tuple[bytes, dict[str, str]]:
     boundary = "----attack" + secrets.token_hex(8)
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields]
-    return (("".join(parts) + f"--{boundary}--\r\n").encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return (("".join(parts) + f"--{boundary}--\r\n").encode(),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 def form_fields(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -706,14 +713,16 @@ def sub_request(method: str, url: str, body: Any) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize("actor,method,url,body,status", table([c[1:] for c in BATCH_WRITES], [c[0] for c in BATCH_WRITES]))
+@pytest.mark.parametrize("actor,method,url,body,status",
+                         table([c[1:] for c in BATCH_WRITES], [c[0] for c in BATCH_WRITES]))
 async def test_batch_write_attacks_are_refused(w, actor, method, url, body, status):
     actor = who(w, actor)
     # Each attack after a write Bob may make: the failure must undo that one too.
     legit = {"method": "POST", "url": "/api/collections/posts/records", "body": {"owner": "{bob}", "title": "fine"}}
     requests = [legit, sub_request(method, url, body)] if actor is w.bob else [sub_request(method, url, body)]
     res = await batch(w, actor, requests)
-    assert batch_failure(res, len(requests) - 1)["status"] in (status if isinstance(status, tuple) else (status,)), res.text
+    assert batch_failure(res, len(requests) - 1)["status"] in (
+        status if isinstance(status, tuple) else (status,)), res.text
     await w.assert_intact()
 
 

@@ -113,7 +113,8 @@ async def test_a_members_token_is_nobody_on_users(w):
     m = w.mallory.h
     refresh = await w.call("POST", "/api/collections/users/auth-refresh", m)
     assert_error(refresh, 403)
-    for url in (f"/api/collections/users/impersonate/{w.alice.id}", f"/api/collections/members/impersonate/{w.mallory.id}",
+    for url in (f"/api/collections/users/impersonate/{w.alice.id}",
+                f"/api/collections/members/impersonate/{w.mallory.id}",
                 f"/api/collections/_superusers/impersonate/{w.su_id}"):
         assert_error(await w.call("POST", url, m, json={}), 403)
     for url in ("/api/collections/users/totp/enroll", "/api/collections/users/totp/disable"):
@@ -200,8 +201,9 @@ def forged_tokens(w: TokenWorld) -> dict[str, str]:
         "type-file": sign({**su, "type": "file", "exp": later}, su_key),
         "type-verification": sign({**su, "type": "verification", "exp": later},
                                   w.token_keys["_superusers"][w.su_id] + w.secret("_superusers", "verificationToken")),
-        "type-passwordReset": sign({**su, "type": "passwordReset", "exp": later},
-                                   w.token_keys["_superusers"][w.su_id] + w.secret("_superusers", "passwordResetToken")),
+        "type-passwordReset": sign(
+            {**su, "type": "passwordReset", "exp": later},
+            w.token_keys["_superusers"][w.su_id] + w.secret("_superusers", "passwordResetToken")),
         "collection-users": sign({**su, "collectionId": "_pb_users_auth_"}, su_key),
         "collection-missing": sign({k: v for k, v in su.items() if k != "collectionId"}, su_key),
         "id-list": sign({**su, "id": [w.su_id]}, su_key),
@@ -439,9 +441,11 @@ def bad_requests(w: TokenWorld) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", posts, {"content": b'{"owner": ', "headers": {"Content-Type": "application/json"}}),
         ("POST", posts, {"content": b"[1, 2, 3]", "headers": {"Content-Type": "application/json"}}),
         ("POST", posts, {"content": b'{"score": 1e400}', "headers": {"Content-Type": "application/json"}}),
-        ("POST", posts, {"content": b'{"score": ' + big.encode() + b"}", "headers": {"Content-Type": "application/json"}}),
+        ("POST", posts, {"content": b'{"score": ' + big.encode() + b"}",
+                         "headers": {"Content-Type": "application/json"}}),
         ("POST", posts, {"content": b'{"title": "\\ud800"}', "headers": {"Content-Type": "application/json"}}),
-        ("POST", posts, {"content": b'{"title": "a\\u0000b", "owner": "x"}', "headers": {"Content-Type": "application/json"}}),
+        ("POST", posts, {"content": b'{"title": "a\\u0000b", "owner": "x"}',
+                         "headers": {"Content-Type": "application/json"}}),
         ("POST", posts, {"json": {"id": "a" * 300, "owner": w.bob.id}}),
         ("POST", posts, {"json": {"id": "../../etc", "owner": w.bob.id}}),
         ("POST", posts, {"json": {"owner": w.bob.id, "score": "1e999", "tags": ["nope"]}}),  # (1e999 alone reads 0)
@@ -480,8 +484,8 @@ def bad_requests(w: TokenWorld) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/api/batch", {"json": {"requests": [{"method": "POST", "url": posts, "body": {"score": big}}]}}),
         ("POST", "/api/collections/users/auth-with-password", {"json": {"identity": {"$ne": ""}, "password": []}}),
         ("POST", "/api/collections/users/auth-with-password", {"json": {"identity": "x" * 10000, "password": "y"}}),
-        ("POST", "/api/collections/users/auth-with-password", {"content": b"identity=a&password=%zz",
-                                                               "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/api/collections/users/auth-with-password", {
+            "content": b"identity=a&password=%zz", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
         ("POST", "/api/collections/users/confirm-password-reset", {"json": {"token": "a.b.c", "password": 1}}),
         ("POST", "/api/collections/users/request-otp", {"json": {"email": "\x00@example.com"}}),
         ("POST", posts, {"content": b"<xml/>", "headers": {"Content-Type": "application/xml"}}),

@@ -181,7 +181,8 @@ async def test_batch_counts_its_requests_before_reading_any(client, monkeypatch)
 
 
 # --------------------------------------------------------------------------- a real server
-ATTACK_BATCH = b'{"requests":[' + b",".join([b'{"method":"POST","url":"/api/collections/notes/records"}'] * 400_000) + b"]}"
+ATTACK_BATCH = (b'{"requests":['
+                + b",".join([b'{"method":"POST","url":"/api/collections/notes/records"}'] * 400_000) + b"]}")
 
 
 SERVER_JSON_LIMIT = 1536 * KIB

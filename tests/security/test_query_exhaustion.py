@@ -130,7 +130,8 @@ async def test_paths_read_together_are_bounded(client):
     two = "tags:each ?= 'a' && tags:each ?= 'b' && members.id ?= 'x' && members.name ?= 'y'"
     res = await client.get("/api/collections/boards/records", params={"filter": two})
     assert res.status_code == 200 and res.json()["totalItems"] == 0, res.text
-    res = await client.get("/api/collections/boards/records", params={"filter": "tags:each ?= 'a' && tags:each ?!= 'b'"})
+    res = await client.get("/api/collections/boards/records",
+                           params={"filter": "tags:each ?= 'a' && tags:each ?!= 'b'"})
     assert res.status_code == 200 and res.json()["totalItems"] == 1, res.text  # one tag per joined row
     three = two + " && members.boards_via_members.id ?= 'z'"
     res = await client.get("/api/collections/boards/records", params={"filter": three})
@@ -167,7 +168,8 @@ def build_database(backend: str, url: str, data: Path, query_timeout: float) -> 
 
 @contextlib.asynccontextmanager
 async def limited_app(backend, url: str, tmp_path: Path, query_timeout: float = LIMIT) -> AsyncIterator[App]:
-    app = App(build_database(backend.name, url, tmp_path / "data", query_timeout), tmp_path / "migrations", store=MemoryStore())
+    app = App(build_database(backend.name, url, tmp_path / "data", query_timeout), tmp_path / "migrations",
+              store=MemoryStore())
     await app.start()
     await app.upsert_superuser(SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
     try:

@@ -85,7 +85,8 @@ def test_a_schema_change_forgets_every_kind():
     cache.keep_filter(key, cond)
     cache.keep_sort(key, [])
     cache.keep_rule(RuleKey("c1", TABLE, "id = 'a'"), cond)
-    cache.keep_statements(ListKey("c1", TABLE, "", "", False, 30, False, 0), ListStatements(sa.select(TABLE), None, None))
+    cache.keep_statements(ListKey("c1", TABLE, "", "", False, 30, False, 0),
+                          ListStatements(sa.select(TABLE), None, None))
     assert all(cache.sizes().values())
     generation = cache.generation
     cache.clear()

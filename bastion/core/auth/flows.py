@@ -122,7 +122,9 @@ class AuthFlows:
         return tokens.sign(payload, record["tokenKey"] + conf["secret"], conf["duration"])
 
     async def _check_token(self, col: Collection, token: Any, kind: str) -> tuple[Row, dict[str, Any]]:
-        def invalid(code: str = "validation_invalid_token", message: str = "Invalid or expired token") -> ValidationFailed:
+        def invalid(
+            code: str = "validation_invalid_token", message: str = "Invalid or expired token",
+        ) -> ValidationFailed:
             return ValidationFailed("An error occurred while validating the submitted data.", {
                 "token": FieldError(code, message)})
 
@@ -238,7 +240,8 @@ class AuthFlows:
             if isinstance(field, PasswordField):  # (an auth collection always has one)
                 field.validate_plain(password)
         except FieldError as exc:
-            raise ValidationFailed("An error occurred while validating the submitted data.", {"password": exc}) from None
+            raise ValidationFailed("An error occurred while validating the submitted data.", {
+                "password": exc}) from None
         if body.get("passwordConfirm") != password:
             raise ValidationFailed("An error occurred while validating the submitted data.", {
                 "passwordConfirm": FieldError("validation_values_mismatch", "Values don't match")})

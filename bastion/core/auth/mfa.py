@@ -193,7 +193,8 @@ class MfaService:
                 table.c.collectionRef == identity.collection.id, table.c.recordRef == identity.id))
             await conn.execute(sa.insert(table).values(
                 id=random_string(15, ID_ALPHABET), collectionRef=identity.collection.id, recordRef=identity.id,
-                secret=self.box.seal(secret, TOTP_PURPOSE), confirmed=False, lastCounter=0, recoveryCodes=[], created=now, updated=now))
+                secret=self.box.seal(secret, TOTP_PURPOSE), confirmed=False, lastCounter=0, recoveryCodes=[],
+                created=now, updated=now))
         label = str(identity.record.get("email") or identity.id)
         uri = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=str(self.app_name()))
         return {"secret": secret, "otpauthURL": uri}

@@ -428,7 +428,8 @@ def identity_limit_errors(value: Any) -> dict[str, Any]:
         match = _IDENTITY_LABEL.match(label) if isinstance(label, str) else None
         if match is None or match.group(2) not in IDENTITY_TAGS:
             problems["label"] = FieldError(
-                "validation_invalid_value", f"Must be <collection>:<tag> or *:<tag> with a tag of {', '.join(IDENTITY_TAGS)}")
+                "validation_invalid_value",
+                f"Must be <collection>:<tag> or *:<tag> with a tag of {', '.join(IDENTITY_TAGS)}")
         elif label in seen:
             problems["label"] = FieldError("validation_duplicated_rate_limit_tag", "Duplicated label")
         seen.add(str(label))

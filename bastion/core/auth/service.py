@@ -98,7 +98,8 @@ class AuthService:
         if needs_rehash(stored):
             record["password"] = await hash_password(password)
             async with self.db.transaction() as conn:
-                await conn.execute(sa.update(table).where(table.c.id == record["id"]).values(password=record["password"]))
+                await conn.execute(
+                    sa.update(table).where(table.c.id == record["id"]).values(password=record["password"]))
         return AuthIdentity(col, record)
 
 

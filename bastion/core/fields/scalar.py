@@ -17,7 +17,8 @@ from bastion.tools.timeutil import format_datetime, parse_datetime
 
 MAX_SAFE = 2**53
 EMPTY: dict[str, Any] = {"const": ""}
-DATE_OUT: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"}]}
+DATE_OUT: dict[str, Any] = {"type": "string",
+            "anyOf": [EMPTY, {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"}]}
 DATE_IN: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"format": "date-time"}],
            "description": "RFC 3339 or YYYY-MM-DD HH:MM:SS.sssZ, stored in UTC; empty clears it"}
 

@@ -273,7 +273,8 @@ class AggregateService:
             if current is None or f is None:
                 return  # the resolver names what is wrong
             if f.hidden:  # the resolver's answer for an unknown field: hidden names stay secret
-                raise BadRequest(f'Invalid {role} field "{name}": unknown field "{part}" in collection "{current.name}".')
+                raise BadRequest(
+                    f'Invalid {role} field "{name}": unknown field "{part}" in collection "{current.name}".')
             if current.is_auth and part == "email" and i == len(parts) - 1:
                 raise BadRequest(f'Invalid {role} field "{name}": emails of auth records cannot be {_VERBS[role]}.')
             related = f.collectionId if isinstance(f, RelationField) else None

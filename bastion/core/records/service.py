@@ -465,7 +465,9 @@ class RecordService:
                 raise NotFound(NOT_FOUND)
             await self._delete_cascade(conn, col, record_id, budget=[MAX_CASCADE])
 
-    async def _delete_cascade(self, conn: Connection, col: Collection, record_id: str, budget: MutableSequence[int]) -> None:
+    async def _delete_cascade(
+        self, conn: Connection, col: Collection, record_id: str, budget: MutableSequence[int],
+    ) -> None:
         budget[0] -= 1
         if budget[0] < 0:
             raise BadRequest("Failed to delete record: too many cascading deletes.")

@@ -451,7 +451,8 @@ def _parse_indexes(
             missing.append(spec.where.column)
         if missing:
             problem = {str(i): FieldError(
-                "validation_invalid_index_expression", f"Unknown field(s) in index: {', '.join(dict.fromkeys(missing))}")}
+                "validation_invalid_index_expression",
+                f"Unknown field(s) in index: {', '.join(dict.fromkeys(missing))}")}
             break
         spec = IndexSpec(spec.name, col.name, spec.unique, spec.columns, spec.where)
         out.append(spec.to_sql())

@@ -155,7 +155,9 @@ def authenticators_definition() -> dict[str, Any]:
             {"name": "recoveryCodes", "type": "json", "system": True, "hidden": True},
             *_AUTODATES,
         ],
-        "indexes": ["CREATE UNIQUE INDEX `idx_authenticators_record` ON `_authenticators` (`collectionRef`, `recordRef`)"],
+        "indexes": [
+            "CREATE UNIQUE INDEX `idx_authenticators_record` ON `_authenticators` (`collectionRef`, `recordRef`)",
+        ],
     }
 
 

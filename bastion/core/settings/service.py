@@ -130,7 +130,8 @@ def validate(settings: dict[str, Any]) -> dict[str, Any]:
         _set_error(errors, ("smtp", "authMethod"), FieldError("validation_in_invalid", "Must be PLAIN, LOGIN or empty"))
     for path in (("rateLimits", "excludedIPs"), ("trustedProxy", "headers"), ("superuserIPs",)):
         value = _get(settings, path)
-        if not isinstance(value, list) or len(value) > 1000 or not all(isinstance(v, str) and len(v) < 256 for v in value):
+        if (not isinstance(value, list) or len(value) > 1000
+                or not all(isinstance(v, str) and len(v) < 256 for v in value)):
             _set_error(errors, path, FieldError("validation_invalid_value", "Must be a list of strings"))
     if not errors:
         _validate_values(settings, errors)
@@ -154,13 +155,15 @@ def _validate_values(settings: dict[str, Any], errors: dict[str, Any]) -> None:
     if meta["appURL"].strip() and not URL_RE.match(meta["appURL"]):
         _set_error(errors, ("meta", "appURL"), FieldError("validation_is_url", "Must be a valid URL."))
     if meta["senderAddress"].strip() and not EMAIL_RE.match(meta["senderAddress"]):
-        _set_error(errors, ("meta", "senderAddress"), FieldError("validation_is_email", "Must be a valid email address."))
+        _set_error(errors, ("meta", "senderAddress"),
+                   FieldError("validation_is_email", "Must be a valid email address."))
     smtp = settings["smtp"]
     if smtp["enabled"] and not smtp["host"]:
         _required(errors, ("smtp", "host"))
     for key in ("host", "localName"):
         if smtp[key] and not HOST_RE.match(smtp[key]):
-            _set_error(errors, ("smtp", key), FieldError("validation_is_host", "Must be a valid host name or IP address."))
+            _set_error(errors, ("smtp", key),
+                       FieldError("validation_is_host", "Must be a valid host name or IP address."))
     for prefix in (("s3",), ("backups", "s3")):
         s3 = _get(settings, prefix)
         if s3["enabled"]:
@@ -171,7 +174,8 @@ def _validate_values(settings: dict[str, Any], errors: dict[str, Any]) -> None:
             _set_error(errors, (*prefix, "endpoint"), FieldError("validation_is_url", "Must be a valid URL."))
     cron = settings["backups"]["cron"]
     if cron and (problem := cron_problem(cron)):
-        _set_error(errors, ("backups", "cron"), FieldError("validation_invalid_cron", f"Invalid cron expression: {problem}."))
+        _set_error(errors, ("backups", "cron"),
+                   FieldError("validation_invalid_cron", f"Invalid cron expression: {problem}."))
 
 
 def _validate_rate_rules(rules: Any, errors: dict[str, Any]) -> None:
@@ -192,9 +196,11 @@ def _validate_rate_rules(rules: Any, errors: dict[str, Any]) -> None:
         for key in ("duration", "maxRequests"):
             v = rule.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                _set_error(errors, (*path, key), FieldError("validation_min_greater_equal_than_required", "Must be at least 1"))
+                _set_error(errors, (*path, key),
+                           FieldError("validation_min_greater_equal_than_required", "Must be at least 1"))
         if (str(label), str(audience)) in seen:
-            _set_error(errors, (*path, "label"), FieldError("validation_duplicated_rate_limit_tag", "Duplicated label and audience"))
+            _set_error(errors, (*path, "label"),
+                       FieldError("validation_duplicated_rate_limit_tag", "Duplicated label and audience"))
         seen.add((str(label), str(audience)))
 
 
