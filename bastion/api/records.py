@@ -20,12 +20,18 @@ from bastion.api.openapi import (
 from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
 from bastion.core.records.query import parse_list_params
+from bastion.core.records.service import Identify
 from bastion.core.schema.collections import Collection
 
 
 def _collection(request: Request, write: bool = False) -> Collection:
     message = "Missing or invalid collection context." if write else "Missing collection context."
     return app_of(request).registry.get(request.path_params["collection"], message)
+
+
+def _identify(request: Request) -> Identify:
+    """Reads the request's caller on the connection the records are read on."""
+    return lambda conn: request_info(request, conn=conn)
 
 
 async def _expanded(request: Request, info: RequestInfo, col: Collection, records: list[dict[str, Any]]) -> None:
@@ -38,11 +44,7 @@ async def list_records(request: Request) -> Response:
     app = app_of(request)
     col = _collection(request)
     params = parse_list_params(request.query_params)
-    # The caller's record and the page are read on one connection: one checkout and,
-    # on SQLite, one snapshot for both.
-    async with app.db.read() as conn:
-        info = await request_info(request, conn=conn)
-        page = await app.records.list(info, col, params, conn)
+    info, page = await app.records.list_for(_identify(request), col, params)
     await _expanded(request, info, col, page["items"])
     return json_response(request, page)
 
@@ -50,9 +52,7 @@ async def list_records(request: Request) -> Response:
 async def view_record(request: Request) -> Response:
     app = app_of(request)
     col = _collection(request)
-    async with app.db.read() as conn:
-        info = await request_info(request, conn=conn)
-        record = await app.records.view(info, col, request.path_params["id"], conn)
+    info, record = await app.records.view_for(_identify(request), col, request.path_params["id"])
     await _expanded(request, info, col, [record])
     return json_response(request, record)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, MutableSequence, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSequence, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,6 +51,10 @@ def _hide_auth_fields(col: Collection, row: Row, out: dict[str, Any], info: Requ
     if not (include_email or info.is_superuser or owner or bool(row.get("emailVisibility"))):
         out.pop("email", None)
 
+
+
+# Reads who the caller of a request is (their record) on the connection given.
+Identify = Callable[[Connection], Awaitable[RequestInfo]]
 
 @dataclass
 class RecordService:
@@ -176,6 +180,23 @@ class RecordService:
             return True
         async with self.db.read() as conn:
             return await self._fetch(conn, table, record_id, cond) is not None
+
+    async def list_for(
+        self, identify: Identify, col: Collection, params: ListParams,
+    ) -> tuple[RequestInfo, dict[str, Any]]:
+        """Who the caller is (``identify`` reads their record) and a page of ``col`` for
+        them, read on one connection: one checkout and, on SQLite, one snapshot for both."""
+        async with self.db.read() as conn:
+            info = await identify(conn)
+            return info, await self.list(info, col, params, conn)
+
+    async def view_for(
+        self, identify: Identify, col: Collection, record_id: str,
+    ) -> tuple[RequestInfo, dict[str, Any]]:
+        """Who the caller is and one record of ``col`` for them, on one connection."""
+        async with self.db.read() as conn:
+            info = await identify(conn)
+            return info, await self.view(info, col, record_id, conn)
 
     async def view(
         self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None,
