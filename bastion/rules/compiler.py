@@ -280,16 +280,18 @@ class _Compiler:
                     if side.items is not None else side for side in sides)
             return self.scalar(a, op.base, b)
 
-        def predicate(chosen: dict[int, SqlOperand]) -> ColumnElement[bool]:
+        def matching(chosen: dict[int, SqlOperand]) -> ColumnElement[bool]:
             a, b = (chosen.get(index, side) for index, side in enumerate(sides))
-            condition = self.scalar(a, op.base, b)
-            if op.is_any:
-                return condition
-            # a violating item: the condition is false or unknown (NULL)
-            return sa.not_(sa.func.coalesce(condition, sa.false(), type_=sa.Boolean()))
+            return self.scalar(a, op.base, b)
 
-        found = self._exists_virtual(sides, multi_sides, predicate)
-        return found if op.is_any else sa.not_(found)
+        found = self._exists_virtual(sides, multi_sides, matching)
+        if op.is_any:
+            return found
+        # Every item, as PocketBase reads it: some item matches and none fails, where an
+        # item the comparison cannot decide (NULL: a related record's empty list) fails
+        # nothing.
+        failing = self._exists_virtual(sides, multi_sides, lambda chosen: sa.not_(matching(chosen)))
+        return sa.and_(found, sa.not_(failing))
 
     def _exists_virtual(
         self,

@@ -199,6 +199,9 @@ CORE = [
     'title !~ strftime("%Y", when)', 'title ~ strftime("%Y", when, "start of month")', 'title ~ strftime("%Y", @now)',
     "n ~ geoDistance(0, 0, 0, 0)", "n !~ geoDistance(lon, lat, 1, 2)",
     'tags:each ?~ strftime("%%")', 'crew.name ?~ strftime("b%%")',
+    # every item against a JSON value; one single relation's list read twice under ?
+    "crew.name != meta.b", "crew.name = meta.b", "owner.tags:each ?> owner.tags:each",
+    "title:lower ?> owner.tags:each || owner.tags:each ?> owner.tags:each",
     # relations: single, multiple, back-relations, @collection
     'owner = "p1"', 'owner != "p1"', 'owner = ""', 'owner.name = "ann"', 'owner.name != "ann"', 'owner.name = ""',
     'owner.id = "p2"', 'owner.tags ?= "x"', 'owner.tags ~ "x"', 'owner.tags:each ?= "z"', "owner.tags:length = 2",

@@ -180,9 +180,13 @@ class RecordResolver:
             sa.select(inner.expr).where(*conds).limit(1).correlate_except(alias).scalar_subquery())
         if modifier == "length" and inner.modifier_applied:
             subquery = sa.func.coalesce(subquery, 0)  # no related record: no items
+        shared = None  # ``owner.tags:each`` twice under ``?``: one joined item for both
+        if modifier == "each" and inner.array and self.share and table is self.table:
+            shared = self._shared(table, col, parts, modifier)
         return ResolvedField(
             expr=subquery, kind=inner.kind, json_path=inner.json_path, array=inner.array,
-            item_kind=inner.item_kind, modifier_applied=inner.modifier_applied, computed=inner.computed)
+            item_kind=inner.item_kind, modifier_applied=inner.modifier_applied, computed=inner.computed,
+            shared=shared)
 
     def _target(self, col: Collection, f: Field, parts: list[str]) -> Collection:
         if not isinstance(f, RelationField):
@@ -312,7 +316,13 @@ class RecordResolver:
         column = self._visible_column(cur, cur_col, name)
         if modifier == "each" and f.multi:  # the items of every joined row's list
             values = self.dialect.json_items(column)
-            source = ItemSource((*froms, *values.froms), values.value, (*where, *values.where))
+            if froms and froms[-1] is cur:
+                # Joined to its related record as PocketBase joins it (LEFT JOIN): a related
+                # record whose list is empty still gives one item, NULL.
+                joined = cur.outerjoin(values.froms[0], sa.and_(sa.true(), *values.where))
+                source = ItemSource((*froms[:-1], joined, *values.froms[1:]), values.value, tuple(where))
+            else:
+                source = ItemSource((*froms, *values.froms), values.value, (*where, *values.where))
             return source, Kind.TEXT, True, True
         if modifier == "length" and f.multi:
             length = self.dialect.array_length(column)
