@@ -289,9 +289,18 @@ class _Compiler:
             return found
         # Every item, as PocketBase reads it: some item matches and none fails, where an
         # item the comparison cannot decide (NULL: a related record's empty list) fails
-        # nothing.
-        failing = self._exists_virtual(sides, multi_sides, lambda chosen: sa.not_(matching(chosen)))
-        return sa.and_(found, sa.not_(failing))
+        # nothing. Against one value, PocketBase checks the items with that value's NULL
+        # read as '' (a JSON value included), as it does for any field.
+        checked = list(sides)
+        if len(multi_sides) == 1:
+            other = 1 - multi_sides[0]
+            checked[other] = replace(sides[other], fold=True)
+
+        def failing(chosen: dict[int, SqlOperand]) -> ColumnElement[bool]:
+            a, b = (chosen.get(index, side) for index, side in enumerate(checked))
+            return sa.not_(self.scalar(a, op.base, b))
+
+        return sa.and_(found, sa.not_(self._exists_virtual(checked, multi_sides, failing)))
 
     def _exists_virtual(
         self,

@@ -95,7 +95,8 @@ class RuleDialect(abc.ABC):
 
     @abc.abstractmethod
     def json_text(self, ref: JsonRef) -> ColumnElement[Any]:
-        """The node as text (strings unquoted, other values as JSON); NULL for null."""
+        """The node as text, as SQLite's ``json_extract()`` gives it (PocketBase): strings
+        unquoted, booleans ``1``/``0``, other values as JSON; NULL for null."""
 
     @abc.abstractmethod
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
@@ -224,11 +225,7 @@ class SqliteRuleDialect(RuleDialect):
         return sa.case((json_type.in_(types), self._extract(ref)))
 
     def json_text(self, ref: JsonRef) -> ColumnElement[Any]:
-        json_type = self._type(ref)
-        return sa.case(
-            (json_type.in_(("true", "false")), json_type),
-            else_=sa.cast(self._extract(ref), sa.Text),
-        )
+        return sa.cast(self._extract(ref), sa.Text)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return self._extract(ref).is_(None)
@@ -320,8 +317,10 @@ class PostgresRuleDialect(RuleDialect):
         # compact. Whitespace outside strings goes; strings are matched whole and kept.
         compact = sa.func.regexp_replace(
             text, _bind(r'("(?:[^"\\]|\\.)*")|\s+'), _bind(r"\1"), _bind("g"), type_=sa.Text())
-        container = sa.func.jsonb_typeof(self._node(ref)).in_(("array", "object"))
-        return sa.case((container, compact), else_=text)
+        json_type = sa.func.jsonb_typeof(self._node(ref))
+        return sa.case((json_type.in_(("array", "object")), compact),
+                       (json_type == "boolean", sa.case((text == "true", _bind("1")), else_=_bind("0"))),
+                       else_=text)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return self.json_text(ref).is_(None)
@@ -329,11 +328,8 @@ class PostgresRuleDialect(RuleDialect):
     def json_sort_keys(self, ref: JsonRef) -> list[ColumnElement[Any]]:
         node = self._node(ref)
         json_type = sa.func.jsonb_typeof(node)
-        unquoted = self.json_text(ref)
-        number = sa.case(
-            (json_type == "boolean", sa.case((unquoted == "true", 1.0), else_=0.0)),
-            else_=sa.cast(unquoted, sa.Float()),
-        )
+        unquoted = self.json_text(ref)  # (booleans as 1 and 0)
+        number = sa.cast(unquoted, sa.Float())
         text = sa.case((json_type == "string", unquoted), else_=sa.cast(node, sa.Text()))
         return self._sort_by_class(json_type, ("null",), ("number", "boolean"), number,
                                    sa.collate(text, "C"))
@@ -439,8 +435,9 @@ class MysqlRuleDialect(RuleDialect):
         unquoted = sa.collate(sa.func.json_unquote(node), "utf8mb4_nopad_bin")
         compact = sa.collate(sa.func.json_compact(node), "utf8mb4_nopad_bin")  # as SQLite writes them
         json_type = sa.func.json_type(node)
+        boolean = sa.case((unquoted == "true", _bind("1")), else_=_bind("0"))
         return sa.case((json_type == "NULL", sa.null()), (json_type.in_(("ARRAY", "OBJECT")), compact),
-                       else_=unquoted)
+                       (json_type == "BOOLEAN", boolean), else_=unquoted)
 
     def json_is_null(self, ref: JsonRef) -> ColumnElement[bool]:
         return sa.func.coalesce(sa.func.json_type(self._node(ref)), "NULL") == "NULL"

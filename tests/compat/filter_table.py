@@ -202,6 +202,8 @@ CORE = [
     # every item against a JSON value; one single relation's list read twice under ?
     "crew.name != meta.b", "crew.name = meta.b", "owner.tags:each ?> owner.tags:each",
     "title:lower ?> owner.tags:each || owner.tags:each ?> owner.tags:each",
+    # a JSON boolean read as text is 1 or 0, as SQLite's json_extract gives it
+    "n !~ meta.c", "n ~ meta.c", "crew.tags:length ?~ meta.c", "crew.tags:length !~ meta.c", "title ~ meta.c:lower",
     # relations: single, multiple, back-relations, @collection
     'owner = "p1"', 'owner != "p1"', 'owner = ""', 'owner.name = "ann"', 'owner.name != "ann"', 'owner.name = ""',
     'owner.id = "p2"', 'owner.tags ?= "x"', 'owner.tags ~ "x"', 'owner.tags:each ?= "z"', "owner.tags:length = 2",

@@ -20,11 +20,10 @@ from tests.services import require_or_skip
 # Filters PocketBase refuses and Bastion answers on purpose (docs/compatibility.md,
 # "Intended divergences"): none yet.
 EXTENSIONS: set[str] = set()
-# Known to differ today: every item of a relation path compared with `!=` to a JSON value
-# (PocketBase folds an empty name and a missing JSON key together there). Listed in
-# docs/compatibility.md; the test fails when it is fixed (take it off this list) or a new
+# Known to differ today (listed in docs/compatibility.md): none. A filter put here is
+# allowed to differ; the test fails when it is fixed (take it off this list) or a new
 # difference appears.
-KNOWN = {"crew.name != meta.b"}
+KNOWN: set[str] = set()
 
 
 def fixture() -> dict[str, Any]:
