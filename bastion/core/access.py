@@ -58,7 +58,7 @@ class RequestInfo:
 
 class RuleCompiler(Protocol):
     def compile(
-        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table
+        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table, new_record: bool = False
     ) -> sa.ColumnElement[bool]: ...
 
 
@@ -97,4 +97,8 @@ class Access:
         Raises Forbidden when the rule is locked (``null``) and the caller isn't a superuser.
         """
         rule = rule_to_match(info, col, rule_name)
-        return None if rule is None else self.compiler.compile(rule, info, col, table)
+        if rule is None:
+            return None
+        # A create rule reads the new record's values as given, not as stored (see
+        # ``RecordResolver.new_record``).
+        return self.compiler.compile(rule, info, col, table, new_record=rule_name == "createRule")

@@ -9,11 +9,11 @@ import pytest
 
 from tests.compat.harness import Pair
 
-# (Not "created > 0": PocketBase checks a create rule against the new values as
-# parameters, without column affinity, where Bastion reads the inserted row; see
-# docs/compatibility.md.)
+# The new values compare as the bound values PocketBase gives them, without their columns'
+# affinity: "created > 0" admits ('' sorts after every number), "created < 1" refuses.
 RULES = ["created != ''", "created = ''", "updated != ''", "id != ''", "title = 'x'",
-         "title = 'y'", "@request.body.created:isset = false", "@request.body.title = title"]
+         "title = 'y'", "@request.body.created:isset = false", "@request.body.title = title",
+         "created > 0", "created < 1", "title > 5", "title < 5", "n > '5'", "n < '5'"]
 _names = itertools.count()
 
 
@@ -22,10 +22,10 @@ def test_create_rule_answers_as_pocketbase(pair: Pair, rule: str) -> None:
     name = f"create_rule_{next(_names)}"
     pair.setup("POST", "/api/collections", json={
         "name": name, "type": "base", "createRule": rule, "listRule": "",
-        "fields": [{"name": "title", "type": "text"},
+        "fields": [{"name": "title", "type": "text"}, {"name": "n", "type": "number"},
                    {"name": "created", "type": "autodate", "onCreate": True},
                    {"name": "updated", "type": "autodate", "onCreate": True, "onUpdate": True}]})
-    pb, bastion = pair.both("POST", f"/api/collections/{name}/records", json={"title": "x"})
+    pb, bastion = pair.both("POST", f"/api/collections/{name}/records", json={"title": "x", "n": 10})
     assert bastion.status == pb.status
     if pb.status == 200:  # stamped after the check all the same
         assert bastion.body["created"] == pb.body["created"] == "<date>"

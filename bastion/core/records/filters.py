@@ -311,7 +311,9 @@ class Filters:
             return str(exc)
         return None
 
-    def compile(self, rule: str, info: RequestInfo, col: Collection, table: sa.Table) -> sa.ColumnElement[bool]:
+    def compile(
+        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table, new_record: bool = False
+    ) -> sa.ColumnElement[bool]:
         """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies.
 
         A rule that reads nothing of the request but who the caller is (the usual
@@ -319,8 +321,8 @@ class Filters:
         auth = info.auth
         caller = None if auth is None else (auth.collection.id, auth.id)
         cache = self.registry.cache
-        anyone_key = RuleKey(col.id, table, rule)
-        caller_key = RuleKey(col.id, table, rule, by_caller=True, caller=caller)
+        anyone_key = RuleKey(col.id, table, rule, new_record=new_record)
+        caller_key = RuleKey(col.id, table, rule, by_caller=True, caller=caller, new_record=new_record)
         for key in (anyone_key, caller_key):
             kept = cache.rule(key)
             if kept is not None:
@@ -329,6 +331,7 @@ class Filters:
 
         def resolver_for(t: Any) -> RecordResolver:
             resolvers.append(RecordResolver(self.registry, col, t, info, self.dialect, trusted=True))
+            resolvers[-1].new_record = new_record
             return resolvers[-1]
 
         try:

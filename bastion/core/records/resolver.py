@@ -104,6 +104,9 @@ class RecordResolver:
         # ``?`` comparisons through ``members`` read one member). ``path_joins`` holds
         # them, in order, as (from, on) to LEFT JOIN to the record.
         self.share = False
+        # A create rule: PocketBase reads the new record's own values as the bound values
+        # they were given, so they compare without their columns' affinity.
+        self.new_record = False
         self.path_joins: dict[tuple[str, ...], tuple[Any, ColumnElement[bool]]] = {}
         self._shared_items: dict[tuple[str, ...], ItemSource] = {}
 
@@ -154,6 +157,8 @@ class RecordResolver:
         column = self._visible_column(table, col, head)
         if not rest:
             resolved = self._terminal(f, column, modifier)
+            if self.new_record and table is self.table:
+                resolved = replace(resolved, computed=True)
             if modifier == "each" and f.multi and self.share and table is self.table:
                 resolved = replace(resolved, shared=self._share_items((head, ":each"), column).value)
             if column is not table.c[head]:  # a hidden email: the comparison itself fails

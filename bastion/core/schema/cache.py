@@ -73,6 +73,7 @@ class RuleKey(NamedTuple):
     rule: str
     by_caller: bool = False
     caller: tuple[str, str] | None = None
+    new_record: bool = False  # a create rule (see ``RecordResolver.new_record``)
 
 
 class ListKey(NamedTuple):
