@@ -6,10 +6,10 @@ are always bound parameters. Adapters translate driver errors into ``core.errors
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import sqlalchemy as sa
 
@@ -185,6 +185,62 @@ class Offline:
         content: bytes | str | None = None, timeout: float, limit: int,
     ) -> WebResponse:
         raise WebError("no outbound HTTP client is wired")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """What a file storage knows of one stored file."""
+
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+    content_type: str  # as stored (S3) or sniffed from the first bytes (local)
+    etag: str  # changes whenever the bytes do
+
+
+class FileStorage(Protocol):
+    """Where uploaded files live: a local folder or an S3-compatible bucket.
+
+    Keys are ``/``-separated relative paths built by ``core/files`` from ids and
+    sanitised names (``{collectionId}/{recordId}/{filename}``); adapters refuse a key
+    that is absolute or holds ``..``, NUL or a backslash (``ValueError``). Bytes are
+    streamed both ways: no method holds a whole file in memory but ``read_all``, which
+    is bounded. Failures of the storage itself raise ``errors.Unavailable``."""
+
+    name: str  # "local" or "s3", for messages
+
+    async def put(self, key: str, source: BinaryIO, content_type: str) -> int:
+        """Store the bytes of ``source`` (from its current position to its end) under
+        ``key``, replacing what was there, atomically (no reader sees half a file);
+        return the number of bytes stored."""
+
+    async def stat(self, key: str) -> StoredFile | None:
+        """The stored file at ``key``, or None when there is none."""
+
+    def read(self, key: str, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes of ``key`` from ``start``, ``length`` of them (all when None), in
+        chunks; raises ``errors.NotFound`` for a missing key before yielding."""
+
+    async def read_all(self, key: str, limit: int) -> bytes:
+        """The whole file at ``key``; ``errors.NotFound`` when missing, ``ValueError``
+        when it is larger than ``limit`` bytes."""
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is no error."""
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove every key under ``prefix`` (a folder: ends with ``/``)."""
+
+    def list(self, prefix: str = "") -> AsyncIterator[StoredFile]:
+        """Every stored file under ``prefix``, in no particular order."""
+
+    async def close(self) -> None: ...
+
+
+# Opens the file storage the ``s3`` settings choose: an S3-compatible bucket while
+# ``s3.enabled``, else the local folder. Asked on each use, so a settings change takes
+# effect at once; adapters keep one client per distinct options.
+StorageFactory = Callable[[Mapping[str, Any]], FileStorage]
 
 
 # Makes an App's mailer from a reader of the current settings (SMTP options live there).
