@@ -194,7 +194,7 @@ class StoredFile:
     key: str
     size: int
     modified: float  # seconds since the epoch
-    content_type: str  # as stored (S3) or sniffed from the first bytes (local)
+    content_type: str  # as given to ``put`` where the storage keeps it (S3), else ""
     etag: str  # changes whenever the bytes do
 
 
