@@ -1,0 +1,44 @@
+"""Large test data made on the fly: a file-like that yields ``size`` bytes it never holds."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+class PatternFile:
+    """A read-only file of ``size`` bytes from a seeded pattern, made as it is read.
+
+    ``sha256`` is the digest of everything read so far."""
+
+    def __init__(self, size: int, seed: bytes = b"bastion") -> None:
+        self.size = size
+        self.position = 0
+        self._block = hashlib.sha256(seed).digest() * 2048  # 64 KiB
+        self._digest = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self.position
+        n = left if n is None or n < 0 else min(n, left)
+        out = bytearray()
+        while len(out) < n:
+            offset = (self.position + len(out)) % len(self._block)
+            out += self._block[offset:offset + n - len(out)]
+        self.position += n
+        data = bytes(out)
+        self._digest.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+def expected_sha256(size: int, seed: bytes = b"bastion") -> str:
+    """The digest of a whole :class:`PatternFile` of ``size`` bytes."""
+    source = PatternFile(size, seed)
+    while source.read(1 << 20):
+        pass
+    return source.sha256
