@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.api.fields_param import pick_fields
-from bastion.api.http import app_of, json_response, read_body, request_info
+from bastion.api.http import app_of, close_forms, json_response, read_body, request_info
 from bastion.api.limits import lower_body_limit
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
 from bastion.api.routing import Endpoint
@@ -70,13 +70,38 @@ def _parse_one(item: Any) -> BatchOp | FieldError:
     )
 
 
+# Uploads of a multipart batch: ``requests.N.field`` or ``requests[N].field`` (``+`` as for
+# a single record), as PocketBase names them.
+_FILE_KEY = re.compile(r"^requests(?:\.(\d{1,6})\.|\[(\d{1,6})\]\.?)(.+)$")
+
+
+def _attach_files(body: dict[str, Any], ops: list[BatchOp]) -> None:
+    """Move the uploads of ``body`` into the bodies of the requests they name."""
+    for key in [k for k in body if _FILE_KEY.match(k)]:
+        match = _FILE_KEY.match(key)
+        assert match is not None
+        index = int(match.group(1) or match.group(2))
+        if index >= len(ops):
+            continue
+        target, name = ops[index].body, match.group(3)
+        names = target.get(name) if not name.startswith("+") and not name.endswith("+") else None
+        kept = [n for n in (names if isinstance(names, list) else [names]) if isinstance(n, str) and n]
+        target[name] = [*kept, *body[key]]
+
+
 async def batch(request: Request) -> Response:
     app = app_of(request)
     app.batch.check_allowed(0)  # off: refused before the token or the body is read
-    lower_body_limit(request.scope, app.batch.body_limit())
+    limit = app.batch.body_limit()
+    lower_body_limit(request.scope, limit)
     info = await request_info(request)
-    ops = parse_ops(await read_body(request), app.batch)
-    results = await app.batch.run(info, ops)
+    try:
+        form = await read_body(request, lambda key: limit if _FILE_KEY.match(key) else None)
+        ops = parse_ops(form, app.batch)
+        _attach_files(form, ops)
+        results = await app.batch.run(info, ops)
+    finally:
+        await close_forms(request)
     out = []
     for op, result in zip(ops, results, strict=True):
         body = result.body

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.api import multipart
 from bastion.api.fields_param import pick_fields
 from bastion.api.limits import json_body_limit
+from bastion.api.multipart import SPOOL
 from bastion.core.access import RequestInfo
 from bastion.core.app import App
 from bastion.core.auth.api_keys import PREFIX as API_KEY_PREFIX
 from bastion.core.errors import (
     BadRequest,
-    FieldError,
     Forbidden,
     PayloadTooLarge,
     Unauthorized,
-    ValidationFailed,
 )
 from bastion.core.fields.gocast import format_float
+from bastion.core.fields.upload import Upload, stored_name
+from bastion.core.files.service import SNIFF_BYTES
 from bastion.core.ports import Connection
+from bastion.tools import sniff
 from bastion.tools.jsonutil import dumps
 
 _NUMBER_RE = re.compile(r"^-?(0|[1-9]\d*)(\.\d*[1-9])?$")
@@ -49,12 +52,18 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-async def read_body(request: Request) -> dict[str, Any]:
-    """The body as a dict, from JSON, multipart or urlencoded forms."""
+async def read_body(request: Request, files: FileLimits | None = None) -> dict[str, Any]:
+    """The body as a dict, from JSON, multipart or urlencoded forms. Uploads come as
+    ``Upload`` objects under the keys ``files`` takes (other files are dropped); the
+    handler calls ``close_forms`` when done with them."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw_length = request.headers.get("content-length")
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request)
+        try:
+            return await _read_form(request, files)
+        finally:
+            if files is None:
+                await close_forms(request)
     data = await request.body()
     if not data or raw_length == "0":
         return {}
@@ -84,42 +93,44 @@ def _infer(value: str) -> Any:
 
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_DISPOSITION = re.compile(rb"(?im)^content-disposition:([^\r\n]*)")
+FORMS = "bastion.forms"  # the scope key of the forms a request parsed (their files closed at its end)
+
+# For a multipart body: the largest file a form key takes, in bytes, or None when the key
+# takes no file (its files are dropped, as PocketBase ignores them).
+FileLimits = Callable[[str], int | None]
 
 
-async def _check_form_syntax(request: Request) -> None:
-    """Refuse what the form parser would quietly drop: a multipart body that never
-    closes, a part whose Content-Disposition leaves a quote open, or an urlencoded body
-    that is not ASCII or has a ``%`` not followed by two hex digits. (The body is read
-    once here; the parser then reads the same bytes from memory.)"""
+async def _read_urlencoded(request: Request) -> FormData:
+    """Refuse what the form parser would quietly drop: a body that is not ASCII or has a
+    ``%`` not followed by two hex digits."""
     raw = await request.body()
-    ctype = request.headers.get("content-type", "")
-    if ctype.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-        if not raw.isascii() or _BAD_ESCAPE.search(raw):
-            raise BadRequest("Failed to read the form body: it is not valid urlencoded text.")
-        return
-    boundary = re.search(r'boundary="?([^";]+)"?', ctype)
-    if boundary and b"--" + boundary.group(1).encode("latin-1") + b"--" not in raw:
-        raise BadRequest("Failed to read the form body: the multipart body never ends (no closing boundary).")
-    for header in _DISPOSITION.finditer(raw):
-        if header.group(1).replace(b'\\"', b"").count(b'"') % 2:
-            raise BadRequest("Failed to read the form body: a part's Content-Disposition is malformed.")
-
-
-async def _read_form(request: Request) -> dict[str, Any]:
-    await _check_form_syntax(request)
+    if not raw.isascii() or _BAD_ESCAPE.search(raw):
+        raise BadRequest("Failed to read the form body: it is not valid urlencoded text.")
     try:
-        form = await request.form(max_files=100, max_fields=MAX_FORM_FIELDS)
+        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several types
         raise BadRequest(f"Failed to read the form body: {exc}") from None
+
+
+async def _read_form(request: Request, files: FileLimits | None) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "multipart/form-data":
+        def limit(key: str) -> int:
+            found = files(key) if files is not None else None
+            return SPOOL if found is None else found
+
+        form = await multipart.parse(request, limit, MAX_FORM_FIELDS)
+        request.scope.setdefault(FORMS, []).append(form)
+    else:
+        form = await _read_urlencoded(request)
     body: dict[str, Any] = {}
-    files: dict[str, Any] = {}
+    uploaded: dict[str, list[Upload]] = {}
     # Each part holds at most 1 MiB (Starlette), but a body may repeat @jsonPayload: all of
     # them together may hold no more JSON than a JSON body could.
     json_left = json_body_limit(request.scope)
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
-            files[key.strip("+")] = FieldError("validation_invalid_file", "File uploads are not supported yet")
+            if files is not None and files(key) is not None:
+                uploaded.setdefault(key, []).append(await _upload(value))
             continue
         if key == "@jsonPayload":
             json_left -= len(value)
@@ -138,9 +149,27 @@ async def _read_form(request: Request) -> dict[str, Any]:
             body[key] = (body[key] if isinstance(body[key], list) else [body[key]]) + [item]
         else:
             body[key] = item
-    if files:
-        raise ValidationFailed("Failed to read the submitted data.", files)
+    for key, items in uploaded.items():
+        # As PocketBase: uploads under the plain name add to the names sent with them
+        # (so a form resending the kept names loses none); under +f or f+ they are the operand.
+        names = body.get(key) if not key.startswith("+") and not key.endswith("+") else None
+        kept = [n for n in (names if isinstance(names, list) else [names]) if isinstance(n, str) and n]
+        body[key] = [*kept, *items]
     return body
+
+
+async def _upload(file: UploadFile) -> Upload:
+    head = await file.read(SNIFF_BYTES)
+    await file.seek(0)
+    ctype = sniff.content_type(head)
+    original = file.filename or ""
+    return Upload(original, stored_name(original, sniff.extension(ctype)), file.size or 0, ctype, file.file)
+
+
+async def close_forms(request: Request) -> None:
+    """Close the temporary files of the forms this request parsed."""
+    for form in request.scope.pop(FORMS, ()):
+        await form.close()
 
 
 def request_token(request: Request) -> str:

@@ -8,7 +8,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.api.http import app_of, json_response, no_content, read_body, request_info
+from bastion.api.http import (
+    FileLimits,
+    app_of,
+    close_forms,
+    json_response,
+    no_content,
+    read_body,
+    request_info,
+)
 from bastion.api.openapi import (
     EXPAND_PARAM,
     FIELDS_PARAM,
@@ -19,6 +27,8 @@ from bastion.api.openapi import (
 )
 from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
+from bastion.core.fields import FileField
+from bastion.core.fields.upload import rule_view
 from bastion.core.records.query import parse_list_params
 from bastion.core.records.service import Identify
 from bastion.core.schema.collections import Collection
@@ -57,20 +67,34 @@ async def view_record(request: Request) -> Response:
     return json_response(request, record)
 
 
+def file_limits(col: Collection, prefixes: tuple[str, ...] = ("",)) -> FileLimits:
+    """The form keys of ``col``'s file fields (``f``, ``+f``, ``f+`` after one of
+    ``prefixes``) with the largest file each takes."""
+    sizes = {f"{prefix}{key}": f.max_size for f in col.fields if isinstance(f, FileField)
+             for key in (f.name, f"+{f.name}", f"{f.name}+") for prefix in prefixes}
+    return sizes.get
+
+
 async def create_record(request: Request) -> Response:
     col = _collection(request, write=True)
-    body = await read_body(request)
-    info = await request_info(request, body)
-    record = await app_of(request).records.create(info, col, body)
+    try:
+        body = await read_body(request, file_limits(col))
+        info = await request_info(request, rule_view(body))
+        record = await app_of(request).records.create(info, col, body)
+    finally:
+        await close_forms(request)
     await _expanded(request, info, col, [record])
     return json_response(request, record)
 
 
 async def update_record(request: Request) -> Response:
     col = _collection(request, write=True)
-    body = await read_body(request)
-    info = await request_info(request, body)
-    record = await app_of(request).records.update(info, col, request.path_params["id"], body)
+    try:
+        body = await read_body(request, file_limits(col))
+        info = await request_info(request, rule_view(body))
+        record = await app_of(request).records.update(info, col, request.path_params["id"], body)
+    finally:
+        await close_forms(request)
     await _expanded(request, info, col, [record])
     return json_response(request, record)
 

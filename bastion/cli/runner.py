@@ -12,6 +12,7 @@ from typing import TypeVar
 import typer
 
 from bastion.adapters.database import open_database
+from bastion.adapters.files import storage_factory
 from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.adapters.siblings import MappedSiblings
 from bastion.adapters.store_memory import MemoryStore
@@ -46,7 +47,7 @@ def build_app(config: Config, place: WorkerPlace | None = None) -> App:
     ``--workers`` (its siblings and their shared store)."""
     db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
     return App(db, config.migrations, config.encryption_key, web=HttpxWebClient(), mailer=SmtpMailer,
-               store=_store(config, place),
+               store=_store(config, place), storage=storage_factory(config.data_dir / "storage"),
                siblings=MappedSiblings(place.mark_file) if place is not None else None)
 
 

@@ -21,7 +21,8 @@ from bastion.core.auth.ratelimit import Lockout, LockoutPolicy
 from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
-from bastion.core.ports import Alone, Database, Mailer, MailerFactory, Offline, Siblings, WebClient
+from bastion.core.files.service import FileService
+from bastion.core.ports import Alone, Database, Mailer, MailerFactory, Offline, Siblings, StorageFactory, WebClient
 from bastion.core.records.batch import BatchService
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
@@ -88,7 +89,7 @@ class App:
         self, db: Database, migrations_dir: Path | None = None, encryption_key: str = "", *,
         web: WebClient | None = None, mailer: MailerFactory = DroppingMailer, store: Store | None = None,
         lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
-        clock: Callable[[], float] = time.time,
+        storage: StorageFactory | None = None, clock: Callable[[], float] = time.time,
     ):
         """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
 
@@ -103,6 +104,8 @@ class App:
         - ``lockout``: when repeated wrong passwords lock an identity;
         - ``siblings``: the other worker processes of this machine, told of each schema
           or settings change (none: this process serves alone);
+        - ``storage``: opens the file storage the ``s3`` settings choose (none: uploads
+          are refused and every download is a 404);
         - ``clock``: the time lockouts are counted in (seconds)."""
         self.db = db
         self.store = store
@@ -117,6 +120,10 @@ class App:
         self.expander = Expander(db, self.registry, self.access, self.records.to_api_rows)
         self.settings = SettingsService(db)
         self.mailer: Mailer = mailer(lambda: self.settings.current)
+        self._storage = storage
+        self.file_service = FileService(db, self.registry, self.access, lambda: self.settings.current, storage)
+        self.records.files = self.file_service
+        self.collections.after_delete.append(self.file_service.forget_collection)
         self.api_keys = ApiKeyService(db, self.registry)
         self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
                               SecretBox(encryption_key))
@@ -223,6 +230,9 @@ class App:
         await self.db.close()
         if self.store is not None:
             await self.store.aclose()
+        close_storage = getattr(self._storage, "close", None)
+        if close_storage is not None:
+            await close_storage()
         self.siblings.close()
 
     # -- migrations ----------------------------------------------------------------

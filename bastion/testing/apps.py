@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.adapters.database import open_database
+from bastion.adapters.files import storage_factory
 from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.adapters.store_memory import MemoryStore
 from bastion.core.app import App
@@ -39,8 +40,10 @@ def app_on(database: TemporaryDatabase, folder: Path, **ports: Any) -> App:
 
     Its ports are a serving App's (SMTP mail, which stays off until the settings turn it
     on, see :func:`~bastion.testing.catch_mail`; rate limits and lockouts counted in
-    memory) unless ``ports`` (``App``'s keyword arguments) say otherwise."""
-    given: dict[str, Any] = {"mailer": SmtpMailer, "store": MemoryStore(), **ports}
+    memory; files in ``folder / "storage"``) unless ``ports`` (``App``'s keyword
+    arguments) say otherwise."""
+    given: dict[str, Any] = {"mailer": SmtpMailer, "store": MemoryStore(),
+                             "storage": storage_factory(folder / "storage"), **ports}
     return App(open_database(database.url, database.data_dir), folder / "migrations", **given)
 
 

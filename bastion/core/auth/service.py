@@ -33,6 +33,14 @@ class AuthService:
         claims = {"id": record["id"], "collectionId": col.id, "type": "auth", "refreshable": refreshable}
         return tokens.sign(claims, record["tokenKey"] + conf["secret"], duration or conf["duration"])
 
+    def file_token(self, identity: AuthIdentity) -> str:
+        """A short-lived token for protected files (``fileToken.duration``), as PocketBase
+        issues: signed with the record's token key, so it dies with its sessions."""
+        col, record = identity.collection, identity.record
+        conf = col.auth["fileToken"]
+        claims = {"id": record["id"], "collectionId": col.id, "type": "file"}
+        return tokens.sign(claims, record["tokenKey"] + conf["secret"], conf["duration"])
+
     async def by_id(self, col: Collection, record_id: str) -> AuthIdentity | None:
         if not isinstance(record_id, str) or not 0 < len(record_id) <= 255 or "\x00" in record_id:
             return None
@@ -41,13 +49,14 @@ class AuthService:
             row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
         return AuthIdentity(col, dict(row)) if row is not None else None
 
-    async def identify(self, token: str, conn: Connection | None = None) -> AuthIdentity | None:
-        """The record a token authenticates, or None (invalid tokens make a guest). With
-        ``conn`` the record is read on it (the request's own read connection)."""
+    async def identify(self, token: str, conn: Connection | None = None, kind: str = "auth") -> AuthIdentity | None:
+        """The record a token of ``kind`` (``auth`` or ``file``) authenticates, or None
+        (invalid tokens make a guest). With ``conn`` the record is read on it (the
+        request's own read connection)."""
         if not token or len(token) > MAX_TOKEN:
             return None
         claims = self.verified.claims(token)
-        if not claims or claims.get("type") != "auth":
+        if not claims or claims.get("type") != kind:
             return None
         col = self.registry.find(str(claims.get("collectionId", "")))
         if col is None or not col.is_auth or not isinstance(claims.get("id"), str):
@@ -56,7 +65,7 @@ class AuthService:
             row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": claims["id"]})
         if row is None:
             return None
-        if not self.verified.verify(token, row["tokenKey"] + col.auth["authToken"]["secret"]):
+        if not self.verified.verify(token, row["tokenKey"] + col.auth[f"{kind}Token"]["secret"]):
             return None
         return AuthIdentity(col, dict(row))
 

@@ -1,4 +1,4 @@
-"""Fields that hold one or many values: select, relation and file (metadata)."""
+"""Fields that hold one or many values: select, relation and file."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 from bastion.core.errors import FieldError
 from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.options import Errors, opt_bool, opt_int, opt_str, opt_str_list
+from bastion.core.fields.upload import Upload
+from bastion.tools import sniff
+from bastion.tools.images import THUMB_RE
 
 FILENAME_RE = re.compile(r"^[^/\\\x00-\x1f]{1,150}$")
 DEFAULT_FILE_SIZE = 5 * 1024 * 1024
+MAX_SAFE_INT = 2**53 - 1
 
 
 @dataclass
@@ -175,7 +179,11 @@ class RelationField(_MultiField):
 
 @dataclass
 class FileField(_MultiField):
-    """File names only for now; uploads and storage arrive with the files capability."""
+    """Files of a record: stored names in the column, the bytes in the file storage.
+
+    A value mixes names already on the record and new ``Upload`` objects until the
+    records service stores the uploads and puts their names in their place. A name the
+    record does not hold yet is refused (only uploads add files), as in PocketBase."""
 
     TYPE = "file"
     maxSize: int = 0
@@ -186,11 +194,13 @@ class FileField(_MultiField):
     def parse_options(self, data: dict[str, Any], errors: Errors) -> None:
         self.maxSelect = opt_int(data, "maxSelect", errors, default=1) or 1
         self.maxSize = opt_int(data, "maxSize", errors)
+        if self.maxSize < 0 or self.maxSize > MAX_SAFE_INT:
+            errors["maxSize"] = FieldError("validation_invalid_value", "Must be between 0 and 2^53-1")
         self.mimeTypes = opt_str_list(data, "mimeTypes", errors)
         self.thumbs = opt_str_list(data, "thumbs", errors)
         for thumb in self.thumbs:
-            if not re.match(r"^\d+x\d+[tbf]?$", thumb):
-                errors["thumbs"] = FieldError("validation_invalid_value", f"Invalid thumb size {thumb}")
+            if not THUMB_RE.match(thumb) or re.match(r"^0x0[tbf]?$", thumb):
+                errors["thumbs"] = FieldError("validation_invalid_value", f"Invalid thumb size {thumb[:40]}")
         self.protected = opt_bool(data, "protected", errors)
         opt_str(data, "name", errors)
 
@@ -200,14 +210,89 @@ class FileField(_MultiField):
             "thumbs": self.thumbs, "protected": self.protected,
         }
 
+    @property
+    def max_size(self) -> int:
+        """The largest file this field takes, in bytes (``maxSize``, 5 MiB when 0)."""
+        return self.maxSize if self.maxSize > 0 else DEFAULT_FILE_SIZE
+
+    def items_of(self, raw: Any) -> list[Any]:
+        """Names and uploads, each once (by name), in order; nothing else is a file."""
+        if raw is None or raw == "":
+            return []
+        if isinstance(raw, (str, Upload)):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(v, (str, Upload)) for v in raw):
+            raise FieldError("validation_invalid_value", "Must be a file name, an upload or a list of them")
+        seen: dict[str, Any] = {}
+        for item in raw:
+            key = item.name if isinstance(item, Upload) else item
+            if key != "" and key not in seen:
+                seen[key] = item
+        return list(seen.values())
+
+    def normalize(self, raw: Any, ctx: FieldContext) -> Any:
+        items = self.items_of(raw)
+        held = set(self.values_of(ctx.old_value)) if ctx.old_value is not None else set()
+        invalid = [item[:250] for item in items if isinstance(item, str) and item not in held]
+        if invalid:
+            raise FieldError("validation_invalid_file", f"Invalid new files: [{' '.join(invalid)}].",
+                             {"invalidFiles": invalid})
+        if self.multi:
+            return items
+        return items[-1] if items else ""
+
+    def modify(self, value: Any, body: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """``+f`` prepends names or uploads, ``f+`` appends them and ``f-`` removes names."""
+        name = self.name
+        items = self.items_of(value if value is not None else self.zero())
+        if f"+{name}" in body:
+            items = self.items_of(body[f"+{name}"]) + items
+        if f"{name}+" in body:
+            items = items + self.items_of(body[f"{name}+"])
+        if f"{name}-" in body:
+            drop = {item for item in self.items_of(body[f"{name}-"]) if isinstance(item, str)}
+            items = [i for i in items if (i.name if isinstance(i, Upload) else i) not in drop]
+        return self.normalize(items, ctx)
+
+    def convert(self, value: Any) -> Any:
+        """Names stored under another type (or another shape) as this field holds them."""
+        names = [item for item in self.items_of(value) if isinstance(item, str)]
+        return names if self.multi else (names[-1] if names else "")
+
+    def names_of(self, value: Any) -> list[str]:
+        """The names in a value, uploads' stored names included."""
+        return [item.name if isinstance(item, Upload) else item for item in self.values_of(value)]
+
+    def uploads_of(self, value: Any) -> list[Upload]:
+        return [item for item in self.values_of(value) if isinstance(item, Upload)]
+
     def validate(self, value: Any) -> None:
-        if self.multi and len(self.values_of(value)) > self.maxSelect:
+        count = len(self.values_of(value))
+        if count == 0 and self.required:
+            raise FieldError("validation_required", "Cannot be blank")
+        if count > max(self.maxSelect, 1):
             # PocketBase's code for files differs from select/relation.
             raise FieldError(
-                "validation_too_many_files", f"The maximum allowed files is {self.maxSelect}",
-                {"maxSelect": self.maxSelect},
+                "validation_too_many_files", f"The maximum allowed files is {max(self.maxSelect, 1)}",
+                {"maxSelect": max(self.maxSelect, 1)},
             )
-        super().validate(value)
-        for name in self.values_of(value):
-            if not FILENAME_RE.match(name):
-                raise FieldError("validation_invalid_file", f"Invalid file name {name[:40]}")
+        for item in self.values_of(value):
+            if isinstance(item, Upload):
+                self._check_upload(item)
+            elif not FILENAME_RE.match(item):
+                raise FieldError("validation_invalid_file", f"Invalid file name {item[:40]}")
+
+    def _check_upload(self, upload: Upload) -> None:
+        if upload.size > self.max_size:
+            raise FieldError(
+                "validation_file_size_limit",
+                f"Failed to upload {upload.original_name[:300]} - the maximum allowed file size is "
+                f"{self.max_size} bytes.", {"file": upload.original_name[:300], "maxSize": self.max_size})
+        if self.mimeTypes and not any(sniff.matches(upload.content_type, t) for t in self.mimeTypes):
+            raise FieldError(
+                "validation_invalid_mime_type",
+                f'"{upload.name}" mime type must be one of: {", ".join(self.mimeTypes)}.')
+
+    def to_db(self, value: Any) -> Any:
+        names = self.names_of(value)
+        return super().to_db(names if self.multi else (names[-1] if names else ""))

@@ -15,6 +15,8 @@ from typing import Any
 
 from bastion.core.access import RequestInfo
 from bastion.core.errors import BadRequest, BastionError, Forbidden, ValidationFailed
+from bastion.core.fields.upload import rule_view
+from bastion.core.files.journal import FileJournal
 from bastion.core.ports import Database
 from bastion.core.records.service import RecordService
 from bastion.core.schema.registry import Registry
@@ -81,14 +83,30 @@ class BatchService:
         timeout = self.settings.current["batch"]["timeout"]
         try:
             async with asyncio.timeout(timeout):
-                async with self.db.transaction() as conn:
-                    return [await self._one(conn, info, i, op) for i, op in enumerate(ops)]
+                return await self._all(info, ops)
         except TimeoutError:
             raise BadRequest(f"Batch transaction failed: it took longer than {timeout} s.") from None
 
-    async def _one(self, conn: Any, info: RequestInfo, index: int, op: BatchOp) -> BatchResult:
+    async def _all(self, info: RequestInfo, ops: list[BatchOp]) -> list[BatchResult]:
+        """Every request in one transaction; files are settled once it has ended."""
+        files = self.records.files
+        journal = files.journal() if files is not None else None
+        try:
+            async with self.db.transaction() as conn:
+                results = [await self._one(conn, journal, info, i, op) for i, op in enumerate(ops)]
+        except BaseException:
+            if journal is not None:
+                await journal.failed()
+            raise
+        if journal is not None:
+            await journal.committed()
+        return results
+
+    async def _one(
+        self, conn: Any, journal: FileJournal | None, info: RequestInfo, index: int, op: BatchOp,
+    ) -> BatchResult:
         sub = dataclasses.replace(
-            info, context="batch", body=op.body, query=op.query,
+            info, context="batch", body=rule_view(op.body), query=op.query,
             headers={**info.headers, **op.headers}, method=_METHODS[op.action],
         )
         try:
@@ -97,15 +115,17 @@ class BatchService:
                 record_id = op.body.get("id")
                 exists = isinstance(record_id, str) and await self.records.exists(conn, col, record_id)
                 if exists:
-                    record = await self.records.update(sub, col, str(record_id), op.body, conn=conn)
+                    record = await self.records.update(sub, col, str(record_id), op.body, conn=conn, journal=journal)
                 else:
-                    record = await self.records.create(sub, col, op.body, conn=conn)
+                    record = await self.records.create(sub, col, op.body, conn=conn, journal=journal)
                 return BatchResult(200, record, col)
             if op.action == "create":
-                return BatchResult(200, await self.records.create(sub, col, op.body, conn=conn), col)
+                record = await self.records.create(sub, col, op.body, conn=conn, journal=journal)
+                return BatchResult(200, record, col)
             if op.action == "update":
-                return BatchResult(200, await self.records.update(sub, col, op.record_id, op.body, conn=conn), col)
-            await self.records.delete(sub, col, op.record_id, conn=conn)
+                record = await self.records.update(sub, col, op.record_id, op.body, conn=conn, journal=journal)
+                return BatchResult(200, record, col)
+            await self.records.delete(sub, col, op.record_id, conn=conn, journal=journal)
             return BatchResult(204, None, col)
         except BastionError as exc:
             raise BatchFailed(index, exc) from None

@@ -14,9 +14,11 @@ from bastion.core.access import Access, RequestInfo
 from bastion.core.auth.passwords import hash_password, verify_password
 from bastion.core.auth.ratelimit import Lockout
 from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
-from bastion.core.fields import RelationField
+from bastion.core.fields import FileField, RelationField
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.text import TextField
+from bastion.core.files.journal import FileJournal
+from bastion.core.files.service import NO_STORAGE, FileService
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.records import cursor
 from bastion.core.records.filters import Filters
@@ -64,6 +66,8 @@ class RecordService:
     filters: Filters
     # Counts wrong ``oldPassword`` values (set by the HTTP layer with its store).
     password_guard: Lockout | None = None
+    # Stores uploads and deletes dropped files once a write commits (None: no storage).
+    files: FileService | None = None
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -247,13 +251,49 @@ class RecordService:
         async with self.db.transaction() as new:
             yield new
 
+    @asynccontextmanager
+    async def _files_of(self, journal: FileJournal | None, col: Collection | None) -> AsyncIterator[FileJournal | None]:
+        """The file journal of a write: the caller's (a batch settles it after its own
+        transaction) or a new one, settled here once the write's transaction ended.
+        Writes to a ``col`` without file fields need none."""
+        if journal is not None or self.files is None or (col is not None and not FileService.has_files(col)):
+            yield journal
+            return
+        own = self.files.journal()
+        try:
+            yield own
+        except BaseException:
+            await own.failed()
+            raise
+        await own.committed()
+
+    async def _store_files(
+        self, journal: FileJournal | None, col: Collection, record_id: str, prepared: PreparedRecord,
+    ) -> None:
+        if prepared.errors or not any(f.uploads_of(prepared.values.get(f.name)) for f in col.fields
+                                      if isinstance(f, FileField)):
+            return
+        if journal is None or self.files is None:
+            raise BadRequest(NO_STORAGE)
+        await self.files.store(journal, col, record_id, prepared.values)
+
     async def exists(self, conn: Connection, col: Collection, record_id: str) -> bool:
         return await self._fetch(conn, self.registry.table(col), record_id, None) is not None
 
     async def create(
-        self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None = None
+        self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None = None,
+        journal: FileJournal | None = None,
     ) -> dict[str, Any]:
+        """A new record of ``col`` from ``body``; its uploads are stored first and deleted
+        again if the write fails (see ``core/files/journal.py``)."""
         self._writable(col)
+        async with self._files_of(journal, col) as journal:
+            return await self._create(info, col, body, conn, journal)
+
+    async def _create(
+        self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None,
+        journal: FileJournal | None,
+    ) -> dict[str, Any]:
         rule = self.access.condition(info, col, "createRule", self.registry.table(col))
         prepared = prepare(col, body, None, can_manage=info.is_superuser)
         if rule is not None and modifier_keys(col, body):
@@ -271,6 +311,7 @@ class RecordService:
             if not info.is_superuser:
                 prepared.values["verified"] = False
         await self._hash(prepared)
+        await self._store_files(journal, col, prepared.values["id"], prepared)
         table = self.registry.table(col)
         insert = self.registry.insert_returning(col)
         if conn is None and rule is None and not self._needs_checks(col, prepared, client_id):
@@ -302,9 +343,18 @@ class RecordService:
 
     async def update(
         self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
-        conn: Connection | None = None,
+        conn: Connection | None = None, journal: FileJournal | None = None,
     ) -> dict[str, Any]:
+        """``body`` written over a record of ``col``; files it takes off the record are
+        deleted once the write commits."""
         self._writable(col)
+        async with self._files_of(journal, col) as journal:
+            return await self._update(info, col, record_id, body, conn, journal)
+
+    async def _update(
+        self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
+        conn: Connection | None, journal: FileJournal | None,
+    ) -> dict[str, Any]:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "updateRule", table)
         # With modifier keys the rule must see the values they resolve to, which depend on
@@ -325,6 +375,9 @@ class RecordService:
             await self._auth_update_checks(manage, col, body, existing, prepared)
             await self._hash(prepared)
             await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
+            await self._store_files(journal, col, record_id, prepared)
+            if journal is not None and self.files is not None:
+                self.files.drop_removed(journal, col, record_id, stored, prepared.values)
             values = self._db_values(col, prepared.values)
             values.pop("id", None)
             row: Row | None = stored
@@ -476,22 +529,28 @@ class RecordService:
                     prepared.errors[n] = FieldError("validation_not_unique", "Value must be unique")
 
     async def delete(
-        self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None
+        self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None,
+        journal: FileJournal | None = None,
     ) -> None:
+        """Delete a record (and what cascades from it); the files of every deleted record
+        go once the transaction commits."""
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "deleteRule", table)
-        async with self._tx(conn) as conn:
+        async with self._files_of(journal, None) as journal, self._tx(conn) as conn:
             if await self._fetch(conn, table, record_id, cond) is None:
                 raise NotFound(NOT_FOUND)
-            await self._delete_cascade(conn, col, record_id, budget=[MAX_CASCADE])
+            await self._delete_cascade(conn, col, record_id, [MAX_CASCADE], journal)
 
     async def _delete_cascade(
         self, conn: Connection, col: Collection, record_id: str, budget: MutableSequence[int],
+        journal: FileJournal | None,
     ) -> None:
         budget[0] -= 1
         if budget[0] < 0:
             raise BadRequest("Failed to delete record: too many cascading deletes.")
+        if journal is not None and FileService.has_files(col):
+            journal.drop_folder(f"{col.id}/{record_id}/")
         table = self.registry.table(col)
         await conn.execute(sa.delete(table).where(table.c.id == record_id))
         for ref_col, f in self.registry.referencing(col):
@@ -504,7 +563,7 @@ class RecordService:
             for row in await conn.fetch_all(sa.select(rt.c.id, column).where(match)):
                 remaining = [v for v in f.values_of(f.from_db(row[field_name])) if v != record_id]
                 if not remaining and f.cascadeDelete:
-                    await self._delete_cascade(conn, ref_col, row["id"], budget)
+                    await self._delete_cascade(conn, ref_col, row["id"], budget, journal)
                 elif not remaining and f.required:
                     raise BadRequest(
                         "Failed to delete record. Make sure that the record is not part of a required "

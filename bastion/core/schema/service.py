@@ -48,6 +48,8 @@ class CollectionService:
         self.sync = SchemaSync(db.sql)
         self.tables = system_tables(db.sql)
         self.after_change: list[Callable[[], Any]] = []
+        # Called with a deleted collection once its deletion committed (its files go then).
+        self.after_delete: list[Callable[[Collection], Awaitable[None]]] = []
         self.version = ""
         # Held across a whole change (read, check, commit, put in place) and across a
         # reload, so that in this process the registry only ever moves forward: a reload
@@ -77,7 +79,11 @@ class CollectionService:
         return await self._on_current_schema(lambda: self._update(id_or_name, data, migrate))
 
     async def delete(self, id_or_name: str, migrate: bool = True) -> None:
+        gone = self.registry.find(id_or_name)
         await self._on_current_schema(lambda: self._delete(id_or_name, migrate))
+        if gone is not None:
+            for hook in self.after_delete:
+                await hook(gone)
 
     async def _create(self, data: Any, migrate: bool, trusted: bool) -> Collection:
         col = parse_collection(data, None, creating=True, trusted=trusted)

@@ -1,0 +1,114 @@
+"""Streaming ``multipart/form-data`` parsing with the limits checked as bytes arrive.
+
+Built on Starlette's parser (python-multipart underneath): a file part goes to a spooled
+temporary file (in memory up to ``SPOOL``, then on disk), so memory does not grow with
+file size. On top of it, as the body streams in:
+
+- a file part larger than ``file_limit(key)`` (its field's ``maxSize``) stops the parse at
+  once with that field's size error, before the rest of the body is read;
+- a part whose ``Content-Disposition`` leaves a quote open, and a body that ends without
+  its closing boundary, are refused (the parser alone would drop them quietly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from bastion.core.errors import BadRequest, FieldError, ValidationFailed
+
+SPOOL = 64 * 1024
+MAX_FILES = 100
+BAD_FORM = "Failed to read the form body: "
+
+
+class FileTooLarge(Exception):
+    def __init__(self, key: str, name: str, limit: int):
+        self.key, self.name, self.limit = key, name, limit
+
+
+class _BoundedParser(MultiPartParser):
+    spool_max_size = SPOOL
+
+    def __init__(self, request: Request, stream: AsyncGenerator[bytes, None], file_limit: Callable[[str], int],
+                 max_fields: int):
+        super().__init__(request.headers, stream, max_files=MAX_FILES, max_fields=max_fields)
+        self._file_limit = file_limit
+        self._part_size = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._part_size = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is not None:
+            self._part_size += end - start
+            limit = self._file_limit(part.field_name)
+            if self._part_size > limit:
+                raise FileTooLarge(part.field_name, part.file.filename or "", limit)
+        super().on_part_data(data, start, end)
+
+    def on_header_end(self) -> None:
+        if self._current_partial_header_name.lower() == b"content-disposition":
+            if self._current_partial_header_value.replace(b'\\"', b"").count(b'"') % 2:
+                raise MultiPartException("a part's Content-Disposition is malformed")
+        super().on_header_end()
+
+
+async def _watched(
+    stream: AsyncGenerator[bytes, None], closing: bytes, seen: list[bool],
+) -> AsyncGenerator[bytes, None]:
+    """``stream`` as it is, noting whether the closing boundary went by."""
+    tail = b""
+    async for chunk in stream:
+        window = tail + chunk
+        if closing in window:
+            seen[0] = True
+        tail = window[-len(closing):]
+        yield chunk
+
+
+async def parse(request: Request, file_limit: Callable[[str], int], max_fields: int) -> FormData:
+    """The form of a multipart request (see the module text)."""
+    boundary = _boundary(request.headers.get("content-type", ""))
+    seen = [False]
+    parser = _BoundedParser(request, _watched(request.stream(), b"--" + boundary + b"--", seen), file_limit,
+                            max_fields)
+    try:
+        form = await parser.parse()
+    except FileTooLarge as exc:
+        _close(parser)
+        field = exc.key.strip("+").removesuffix("-")
+        raise ValidationFailed("Failed to read the submitted data.", {field: FieldError(
+            "validation_file_size_limit",
+            f"Failed to upload {exc.name[:300]} - the maximum allowed file size is {exc.limit} bytes.",
+            {"file": exc.name[:300], "maxSize": exc.limit})}) from None
+    except MultiPartException as exc:
+        _close(parser)
+        raise BadRequest(BAD_FORM + str(exc)) from None
+    if not seen[0]:
+        await form.close()
+        raise BadRequest(BAD_FORM + "the multipart body never ends (no closing boundary).")
+    return form
+
+
+def _boundary(content_type: str) -> bytes:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "boundary" and value:
+            return value.strip().strip('"').encode("latin-1")
+    raise BadRequest(BAD_FORM + "Missing boundary in multipart.")
+
+
+def _close(parser: Any) -> None:
+    for file in parser._files_to_close_on_error:
+        file.close()
+
+
+def uploads(form: FormData) -> list[tuple[str, UploadFile]]:
+    return [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]

@@ -1,0 +1,1 @@
+"""Files of records: uploads, stored names, the storage lifecycle, downloads and thumbs."""

@@ -1,0 +1,257 @@
+"""The files of records: where they are stored, what a download serves, thumbs, sweeps.
+
+Keys follow PocketBase's layout, so a storage folder moves between the two:
+``{collectionId}/{recordId}/{name}`` for a file and
+``{collectionId}/{recordId}/thumbs_{name}/{size}_{name}`` for its thumbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+from bastion.core.access import Access, RequestInfo
+from bastion.core.errors import BadRequest, BastionError, NotFound
+from bastion.core.fields import FileField
+from bastion.core.files.journal import FileJournal
+from bastion.core.ports import Database, FileStorage, StorageFactory, StoredFile
+from bastion.core.schema.collections import Collection
+from bastion.core.schema.registry import Registry
+from bastion.tools import images, sniff
+
+log = logging.getLogger("bastion.files")
+DEFAULT_THUMBS = ("100x100",)  # made for every image field, as PocketBase does
+MAX_THUMB_SOURCE = 64 * 1024 * 1024  # larger originals are served as they are
+SNIFF_BYTES = 3072
+NO_STORAGE = "This server stores no files: it was started without a file storage."
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What a download answers with: the stored file and the name the client sees."""
+
+    storage: FileStorage
+    key: str
+    name: str
+    stored: StoredFile
+    thumb_error: str = ""
+
+
+class ThumbMaker:
+    """Makes each thumb once: one build per key at a time (others wait for it), at most
+    ``workers`` builds at once, each off the event loop."""
+
+    def __init__(self, workers: int):
+        self._limiter = anyio.CapacityLimiter(workers)
+        self._pending: dict[str, asyncio.Future[bool]] = {}
+
+    async def ensure(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
+        """Whether the thumb at ``thumb`` exists after this call (False: not an image
+        it could make one of)."""
+        pending = self._pending.get(thumb)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[thumb] = future
+        try:
+            made = await self._make(storage, original, thumb, spec)
+            future.set_result(made)
+            return made
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters see it, nobody else must
+            raise
+        finally:
+            del self._pending[thumb]
+
+    async def _make(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
+        try:
+            data = await storage.read_all(original, MAX_THUMB_SOURCE)
+        except ValueError:
+            return False
+        if sniff.content_type(data[:SNIFF_BYTES]) not in images.IMAGE_TYPES:
+            return False
+        try:
+            out, ctype = await anyio.to_thread.run_sync(images.make_thumb, data, spec, limiter=self._limiter)
+        except images.ImageRefused as exc:
+            log.warning("no thumb %s of %s: %s", spec, original, exc)
+            return False
+        await storage.put(thumb, io.BytesIO(out), ctype)
+        return True
+
+
+class FileService:
+    def __init__(
+        self, db: Database, registry: Registry, access: Access, settings: Callable[[], Mapping[str, Any]],
+        storage: StorageFactory | None, thumb_workers: int = 4,
+    ):
+        self.db = db
+        self.registry = registry
+        self.access = access
+        self._settings = settings
+        self._factory = storage
+        self.thumbs = ThumbMaker(thumb_workers)
+
+    @property
+    def enabled(self) -> bool:
+        return self._factory is not None
+
+    def storage(self) -> FileStorage:
+        """The storage the settings choose now (``s3.enabled``: the bucket, else local)."""
+        if self._factory is None:
+            raise BadRequest(NO_STORAGE)
+        return self._factory(self._settings()["s3"])
+
+    def journal(self) -> FileJournal:
+        return FileJournal(self.storage() if self._factory is not None else None)
+
+    @staticmethod
+    def key(col: Collection, record_id: str, name: str) -> str:
+        return f"{col.id}/{record_id}/{name}"
+
+    # -- writes --------------------------------------------------------------------
+    async def store(self, journal: FileJournal, col: Collection, record_id: str, values: dict[str, Any]) -> None:
+        """Store the uploads among ``values`` (then the values hold their names)."""
+        for f in col.fields:
+            if not isinstance(f, FileField) or f.name not in values:
+                continue
+            uploads = f.uploads_of(values[f.name])
+            if not uploads:
+                continue
+            if journal.storage is None:
+                raise BadRequest(NO_STORAGE)
+            for upload in uploads:
+                key = self.key(col, record_id, upload.name)
+                upload.source.seek(0)
+                await journal.storage.put(key, upload.source, upload.content_type)
+                journal.stored.append(key)
+            values[f.name] = f.convert(f.names_of(values[f.name]))
+
+    def drop_removed(
+        self, journal: FileJournal, col: Collection, record_id: str, old: Mapping[str, Any],
+        values: Mapping[str, Any],
+    ) -> None:
+        """Remember for deletion after commit the files an update took off the record."""
+        for f in col.fields:
+            if isinstance(f, FileField) and f.name in values:
+                kept = set(f.names_of(values[f.name]))
+                for name in f.names_of(f.from_db(old.get(f.name))):
+                    if name not in kept:
+                        journal.drop(self.key(col, record_id, name))
+
+    @staticmethod
+    def has_files(col: Collection) -> bool:
+        return any(isinstance(f, FileField) for f in col.fields)
+
+    async def forget_collection(self, col: Collection) -> None:
+        """A deleted collection's files (called once its deletion committed)."""
+        if self._factory is not None:
+            journal = self.journal()
+            journal.drop_folder(f"{col.id}/")
+            await journal.committed()
+
+    # -- downloads -----------------------------------------------------------------
+    async def locate(
+        self, caller: Callable[[], Awaitable[RequestInfo]], col_ref: str, record_id: str, filename: str,
+        thumb: str,
+    ) -> Served:
+        """The file a download of ``filename`` serves (a thumb when asked for one that
+        is allowed), checking a protected file's record against the view rule for the
+        caller (read only then). Every refusal is a plain 404, as in PocketBase."""
+        col = self.registry.find(col_ref)
+        if col is None:  # as PocketBase's rate limiter answers, before the download runs
+            raise NotFound("Missing or invalid collection context.")
+        if not record_id or len(record_id) > 255 or not filename or len(filename) > 255:
+            raise NotFound()
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
+            field = _field_holding(col, row, filename) if row is not None else None
+            if field is None:
+                raise NotFound()
+            if field.protected and not await self._may_view(conn, await caller(), col, table, record_id):
+                raise NotFound()
+        storage = self.storage()
+        key = self.key(col, record_id, filename)
+        stored = await storage.stat(key)
+        if stored is None:
+            raise NotFound()
+        served = Served(storage, key, filename, stored)
+        if thumb:
+            served = await self._thumb(served, col, record_id, field, thumb)
+        return served
+
+    async def _may_view(
+        self, conn: Any, info: RequestInfo, col: Collection, table: sa.Table, record_id: str,
+    ) -> bool:
+        try:
+            cond = self.access.condition(dataclasses.replace(info, context="protectedFile"), col, "viewRule", table)
+        except BastionError:
+            return False
+        if cond is None:
+            return True
+        return await conn.fetch_one(sa.select(table.c.id).where(table.c.id == record_id, cond)) is not None
+
+    async def _thumb(self, original: Served, col: Collection, record_id: str, field: FileField, spec: str) -> Served:
+        if spec not in DEFAULT_THUMBS and spec not in field.thumbs:
+            return dataclasses.replace(original, thumb_error=f"the thumb size {spec!r} is not allowed")
+        name = f"{spec}_{original.name}"
+        key = f"{col.id}/{record_id}/thumbs_{original.name}/{name}"
+        stored = await original.storage.stat(key)
+        if stored is None and await self.thumbs.ensure(original.storage, original.key, key, spec):
+            stored = await original.storage.stat(key)
+        if stored is None:
+            return dataclasses.replace(original, thumb_error="the original is not an image a thumb is made of")
+        return Served(original.storage, key, name, stored)
+
+    # -- the orphan sweep ----------------------------------------------------------
+    async def sweep(self, grace: float, now: float | None = None) -> list[str]:
+        """Delete stored files no record holds (and thumbs of no held file) older than
+        ``grace`` seconds; return their keys. Younger ones may belong to a write still
+        in flight."""
+        storage = self.storage()
+        cutoff = (time.time() if now is None else now) - grace
+        held: dict[tuple[str, str], set[str] | None] = {}
+        removed = []
+        async for item in storage.list():
+            if item.modified > cutoff:
+                continue
+            parts = item.key.split("/")
+            if len(parts) not in (3, 4) or (len(parts) == 4 and not parts[2].startswith("thumbs_")):
+                continue
+            name = parts[2] if len(parts) == 3 else parts[2].removeprefix("thumbs_")
+            names = held.get((parts[0], parts[1]), ...)
+            if names is ...:
+                names = held[(parts[0], parts[1])] = await self._held(parts[0], parts[1])
+            if names is None or name not in names:
+                await storage.delete(item.key)
+                removed.append(item.key)
+        return removed
+
+    async def _held(self, col_id: str, record_id: str) -> set[str] | None:
+        """The file names the record holds (None: no such record or collection)."""
+        col = self.registry.find(col_id)
+        if col is None or col.is_view or col.id != col_id:
+            return None
+        table = self.registry.table(col)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
+        if row is None:
+            return None
+        return {name for f in col.fields if isinstance(f, FileField) for name in f.names_of(f.from_db(row[f.name]))}
+
+
+def _field_holding(col: Collection, row: Mapping[str, Any], filename: str) -> FileField | None:
+    for f in col.fields:
+        if isinstance(f, FileField) and filename in f.names_of(f.from_db(row.get(f.name))):
+            return f
+    return None
