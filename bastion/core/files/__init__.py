@@ -1,0 +1,1 @@
+"""Uploaded files: where they live (``ports.FileStorage``) and moving them between storages."""
