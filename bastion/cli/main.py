@@ -14,6 +14,7 @@ import typer
 
 from bastion import __version__
 from bastion.cli.config import Config
+from bastion.cli.files import files_cli
 from bastion.core.auth.secretbox import MIN_KEY_LENGTH
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ superuser_cli = typer.Typer(no_args_is_help=True, help="Manage superuser account
 migrate_cli = typer.Typer(no_args_is_help=True, help="Apply, revert, list and create migrations.")
 cli.add_typer(superuser_cli, name="superuser")
 cli.add_typer(migrate_cli, name="migrate")
+cli.add_typer(files_cli, name="files")
 
 DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, logs).")]
 DbOpt = Annotated[str, typer.Option(

@@ -120,7 +120,7 @@ class App:
         self.expander = Expander(db, self.registry, self.access, self.records.to_api_rows)
         self.settings = SettingsService(db)
         self.mailer: Mailer = mailer(lambda: self.settings.current)
-        self._storage = storage
+        self.storage = storage
         self.file_service = FileService(db, self.registry, self.access, lambda: self.settings.current, storage)
         self.records.files = self.file_service
         self.collections.after_delete.append(self.file_service.forget_collection)
@@ -230,7 +230,7 @@ class App:
         await self.db.close()
         if self.store is not None:
             await self.store.aclose()
-        close_storage = getattr(self._storage, "close", None)
+        close_storage = getattr(self.storage, "close", None)
         if close_storage is not None:
             await close_storage()
         self.siblings.close()

@@ -19,12 +19,13 @@ class PatternFile:
     def read(self, n: int = -1) -> bytes:
         left = self.size - self.position
         n = left if n is None or n < 0 else min(n, left)
-        out = bytearray()
-        while len(out) < n:
-            offset = (self.position + len(out)) % len(self._block)
-            out += self._block[offset:offset + n - len(out)]
+        pieces, made = [], 0
+        while made < n:  # slices of the block, joined once: the read's size and no more
+            offset = (self.position + made) % len(self._block)
+            pieces.append(self._block[offset:offset + n - made])
+            made += len(pieces[-1])
         self.position += n
-        data = bytes(out)
+        data = b"".join(pieces)
         self._digest.update(data)
         return data
 

@@ -29,7 +29,7 @@ async def _upload(client: TestClient, name: str, data: bytes) -> dict[str, Any]:
     return res.json()
 
 
-async def test_a_bomb_is_never_decoded(client: TestClient) -> None:
+async def test_a_bomb_is_never_decoded(where: str, client: TestClient) -> None:
     bomb = media.png_declaring(100_000, 100_000)
     rec = await _upload(client, "bomb.png", bomb)
     started = time.perf_counter()
@@ -38,7 +38,7 @@ async def test_a_bomb_is_never_decoded(client: TestClient) -> None:
     assert res.status_code == 200 and res.content == bomb  # no thumb: the original
 
 
-async def test_html_and_svg_posing_as_images_never_run_inline(client: TestClient) -> None:
+async def test_html_and_svg_posing_as_images_never_run_inline(where: str, client: TestClient) -> None:
     for name, data, shown in (("cat.png", media.HTML, "text/html"), ("logo.svg", media.SVG, "image/svg+xml")):
         rec = await _upload(client, name, data)
         res = await client.get(f"/api/files/media/{rec['id']}/{rec['file']}")
@@ -49,7 +49,7 @@ async def test_html_and_svg_posing_as_images_never_run_inline(client: TestClient
         assert thumb.content == data  # not an image: never decoded
 
 
-async def test_a_wrong_extension_does_not_change_the_type(client: TestClient) -> None:
+async def test_a_wrong_extension_does_not_change_the_type(where: str, client: TestClient) -> None:
     rec = await _upload(client, "photo.txt", media.png())
     res = await client.get(f"/api/files/media/{rec['id']}/{rec['file']}")
     assert res.headers["content-type"] == "image/png" and rec["file"].endswith(".txt")
@@ -60,7 +60,7 @@ ODD_NAMES = ["../../etc/passwd", "..\\..\\boot.ini", "a\x00b.png", "x" * 600 + "
 
 
 @pytest.mark.parametrize("name", ODD_NAMES, ids=[str(i) for i in range(len(ODD_NAMES))])
-async def test_odd_names_are_neutralised(client: TestClient, name: str) -> None:
+async def test_odd_names_are_neutralised(where: str, client: TestClient, name: str) -> None:
     rec = await _upload(client, name, b"data")
     stored = rec["file"]
     assert "/" not in stored and "\\" not in stored and "\x00" not in stored and ".." not in stored
@@ -70,13 +70,13 @@ async def test_odd_names_are_neutralised(client: TestClient, name: str) -> None:
     assert res.status_code == 200 and res.content == b"data"
 
 
-async def test_traversal_in_a_download_path_finds_nothing(client: TestClient) -> None:
+async def test_traversal_in_a_download_path_finds_nothing(where: str, client: TestClient) -> None:
     rec = await _upload(client, "a.txt", b"data")
     for path in (f"{rec['id']}/..%2F..%2Fdata.db", f"{rec['id']}/%2e%2e", f"{rec['id']}/{rec['file']}%00"):
         assert (await client.get(f"/api/files/media/{path}")).status_code == 404
 
 
-async def test_an_oversize_upload_is_cut_off_early(client: TestClient) -> None:
+async def test_an_oversize_upload_is_cut_off_early(where: str, client: TestClient) -> None:
     await _upload(client, "seed.txt", b"x")
     sent = 0
     boundary = "bastionboundary"

@@ -12,6 +12,7 @@ from PIL import Image
 from bastion.core.app import App
 from bastion.testing import TestClient, token_for
 from tests.files import media
+from tests.files.conftest import stored_keys
 
 pytestmark = pytest.mark.backends
 
@@ -33,12 +34,7 @@ async def _docs(client: TestClient, **changes: Any) -> dict[str, Any]:
     return res.json()
 
 
-def _files(app: App) -> set[str]:
-    root = app.file_service.storage()
-    return {p.relative_to(root.root).as_posix() for p in root.root.rglob("*") if p.is_file()}  # type: ignore[attr-defined]
-
-
-async def test_upload_then_download(client: TestClient, app: App) -> None:
+async def test_upload_then_download(where: str, client: TestClient, app: App) -> None:
     col = await _docs(client)
     res = await client.post("/api/collections/docs/records", data={"title": "a"},
                             files=[("doc", ("Report Final.TXT", b"hello files", "application/pdf")),
@@ -59,10 +55,10 @@ async def test_upload_then_download(client: TestClient, app: App) -> None:
     assert img.headers["content-type"] == "image/png" and img.headers["content-disposition"].startswith("inline")
     forced = await client.get(f"/api/files/docs/{record['id']}/{record['images'][0]}?download=1")
     assert forced.headers["content-disposition"].startswith("attachment")
-    assert f"{col['id']}/{record['id']}/{record['doc']}" in _files(app)
+    assert f"{col['id']}/{record['id']}/{record['doc']}" in await stored_keys(app)
 
 
-async def test_conditional_and_range_requests(client: TestClient) -> None:
+async def test_conditional_and_range_requests(where: str, client: TestClient) -> None:
     await _docs(client)
     rec = (await client.post("/api/collections/docs/records",
                              files={"doc": ("a.txt", b"0123456789", "text/plain")})).json()
@@ -81,7 +77,7 @@ async def test_conditional_and_range_requests(client: TestClient) -> None:
     assert stale.status_code == 200 and stale.content == b"0123456789"
 
 
-async def test_names_only_of_the_record_and_limits(client: TestClient) -> None:
+async def test_names_only_of_the_record_and_limits(where: str, client: TestClient) -> None:
     await _docs(client)
     bogus = await client.post("/api/collections/docs/records", json={"images": ["nonexistent.png"]})
     assert bogus.status_code == 400
@@ -97,7 +93,7 @@ async def test_names_only_of_the_record_and_limits(client: TestClient) -> None:
     assert (await client.get("/api/collections/docs/records")).json()["totalItems"] == 0
 
 
-async def test_append_remove_and_clear(client: TestClient, app: App) -> None:
+async def test_append_remove_and_clear(where: str, client: TestClient, app: App) -> None:
     col = await _docs(client)
     rec = (await client.post("/api/collections/docs/records",
                              files={"images": ("a.png", media.png(), "image/png")})).json()
@@ -108,9 +104,9 @@ async def test_append_remove_and_clear(client: TestClient, app: App) -> None:
     second = added["images"][1]
     removed = (await client.patch(url, json={"images-": [first]})).json()
     assert removed["images"] == [second]
-    assert f"{col['id']}/{rec['id']}/{first}" not in _files(app)
+    assert f"{col['id']}/{rec['id']}/{first}" not in await stored_keys(app)
     cleared = (await client.patch(url, json={"images": []})).json()
-    assert cleared["images"] == [] and not any(rec["id"] in k for k in _files(app))
+    assert cleared["images"] == [] and not any(rec["id"] in k for k in await stored_keys(app))
     # a form resending the kept names under the plain key keeps them beside the new file
     again = (await client.patch(url, files={"images": ("c.png", media.png(), "image/png")})).json()
     kept = (await client.patch(url, data={"images": again["images"][0]},
@@ -118,7 +114,7 @@ async def test_append_remove_and_clear(client: TestClient, app: App) -> None:
     assert kept["images"][0] == again["images"][0] and len(kept["images"]) == 2
 
 
-async def test_thumbs(client: TestClient) -> None:
+async def test_thumbs(where: str, client: TestClient) -> None:
     await _docs(client)
     rec = (await client.post("/api/collections/docs/records",
                              files={"images": ("a.png", media.png(80, 40), "image/png")})).json()
@@ -134,7 +130,7 @@ async def test_thumbs(client: TestClient) -> None:
     assert not_listed.content == original.content  # a size the field does not list: the original
 
 
-async def test_protected_files_need_a_token_passing_the_view_rule(client: TestClient) -> None:
+async def test_protected_files_need_a_token_passing_the_view_rule(where: str, client: TestClient) -> None:
     owner_id, owner = await token_for(client, "owner@example.com")
     _other_id, other = await token_for(client, "other@example.com")
     await _docs(client, viewRule="owner = @request.auth.id", fields=[
@@ -154,17 +150,17 @@ async def test_protected_files_need_a_token_passing_the_view_rule(client: TestCl
     assert (await client.post("/api/files/token")).status_code == 401
 
 
-async def test_delete_removes_files_after_commit(client: TestClient, app: App) -> None:
+async def test_delete_removes_files_after_commit(where: str, client: TestClient, app: App) -> None:
     await _docs(client)
     rec = (await client.post("/api/collections/docs/records",
                              files={"doc": ("a.txt", b"bye", "text/plain")})).json()
-    assert any(rec["id"] in k for k in _files(app))
+    assert any(rec["id"] in k for k in await stored_keys(app))
     assert (await client.delete(f"/api/collections/docs/records/{rec['id']}")).status_code == 204
-    assert not any(rec["id"] in k for k in _files(app))
+    assert not any(rec["id"] in k for k in await stored_keys(app))
     assert (await client.get(f"/api/files/docs/{rec['id']}/{rec['doc']}")).status_code == 404
 
 
-async def test_a_refused_write_leaves_no_file(client: TestClient, app: App) -> None:
+async def test_a_refused_write_leaves_no_file(where: str, client: TestClient, app: App) -> None:
     await _docs(client, createRule="title = 'ok'", fields=[
         {"name": "title", "type": "text"}, {"name": "doc", "type": "file"},
         {"name": "code", "type": "text", "required": True}])
@@ -174,10 +170,10 @@ async def test_a_refused_write_leaves_no_file(client: TestClient, app: App) -> N
     invalid = await client.post("/api/collections/docs/records", data={"title": "ok"},
                                 files={"doc": ("a.txt", b"x", "text/plain")})
     assert invalid.status_code == 400
-    assert _files(app) == set()
+    assert await stored_keys(app) == set()
 
 
-async def test_batch_uploads_and_rollback(client: TestClient, app: App) -> None:
+async def test_batch_uploads_and_rollback(where: str, client: TestClient, app: App) -> None:
     await client.patch("/api/settings", json={"batch": {"enabled": True}}, headers=client.su())
     await _docs(client)
     payload = {"requests": [
@@ -189,15 +185,15 @@ async def test_batch_uploads_and_rollback(client: TestClient, app: App) -> None:
     assert ok.status_code == 200, ok.text
     first, second = (r["body"] for r in ok.json())
     assert first["doc"].startswith("first_") and len(second["images"]) == 1
-    before = _files(app)
+    before = await stored_keys(app)
     payload["requests"].append({"method": "POST", "url": "/api/collections/nope/records", "body": {}})
     failed = await client.post("/api/batch", data={"@jsonPayload": orjson.dumps(payload).decode()}, files=[
         ("requests.0.doc", ("c.txt", b"gone", "text/plain"))])
     assert failed.status_code == 400
-    assert _files(app) == before
+    assert await stored_keys(app) == before
 
 
-async def test_orphan_sweep(client: TestClient, app: App) -> None:
+async def test_orphan_sweep(where: str, client: TestClient, app: App) -> None:
     await _docs(client)
     rec = (await client.post("/api/collections/docs/records",
                              files={"doc": ("a.txt", b"kept", "text/plain")})).json()
