@@ -18,6 +18,7 @@ from starlette.responses import Response
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, close_forms, json_response, read_body, request_info
 from bastion.api.limits import lower_body_limit
+from bastion.api.multipart import MAX_FILES
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
 from bastion.api.routing import Endpoint
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
@@ -96,7 +97,7 @@ async def batch(request: Request) -> Response:
     lower_body_limit(request.scope, limit)
     info = await request_info(request)
     try:
-        form = await read_body(request, lambda key: limit if _FILE_KEY.match(key) else None)
+        form = await read_body(request, lambda key: (limit, MAX_FILES) if _FILE_KEY.match(key) else None)
         ops = parse_ops(form, app.batch)
         _attach_files(form, ops)
         results = await app.batch.run(info, ops)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from bastion.api import multipart
 from bastion.api.fields_param import pick_fields
 from bastion.api.limits import json_body_limit
-from bastion.api.multipart import SPOOL
+from bastion.api.multipart import MAX_FILES, SPOOL
 from bastion.core.access import RequestInfo
 from bastion.core.app import App
 from bastion.core.auth.api_keys import PREFIX as API_KEY_PREFIX
@@ -95,9 +95,10 @@ def _infer(value: str) -> Any:
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 FORMS = "bastion.forms"  # the scope key of the forms a request parsed (their files closed at its end)
 
-# For a multipart body: the largest file a form key takes, in bytes, or None when the key
-# takes no file (its files are dropped, as PocketBase ignores them).
-FileLimits = Callable[[str], int | None]
+# For a multipart body: the largest file a form key takes, in bytes, and how many files
+# it takes, or None when the key takes no file (its files are dropped, as PocketBase
+# ignores them).
+FileLimits = Callable[[str], tuple[int, int] | None]
 
 
 async def _read_urlencoded(request: Request) -> FormData:
@@ -114,9 +115,9 @@ async def _read_urlencoded(request: Request) -> FormData:
 
 async def _read_form(request: Request, files: FileLimits | None) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "multipart/form-data":
-        def limit(key: str) -> int:
+        def limit(key: str) -> tuple[int, int]:
             found = files(key) if files is not None else None
-            return SPOOL if found is None else found
+            return (SPOOL, MAX_FILES) if found is None else found
 
         form = await multipart.parse(request, limit, MAX_FORM_FIELDS)
         request.scope.setdefault(FORMS, []).append(form)

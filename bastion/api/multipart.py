@@ -4,8 +4,9 @@ Built on Starlette's parser (python-multipart underneath): a file part goes to a
 temporary file (in memory up to ``SPOOL``, then on disk), so memory does not grow with
 file size. On top of it, as the body streams in:
 
-- a file part larger than ``file_limit(key)`` (its field's ``maxSize``) stops the parse at
-  once with that field's size error, before the rest of the body is read;
+- a file part larger than its field's ``maxSize``, or more file parts under one key than
+  its field's ``maxSelect``, stops the parse at once with that field's error, before the
+  rest of the body is read (``file_limit(key)`` gives both);
 - a part whose ``Content-Disposition`` leaves a quote open, and a body that ends without
   its closing boundary, are refused (the parser alone would drop them quietly).
 """
@@ -31,14 +32,24 @@ class FileTooLarge(Exception):
         self.key, self.name, self.limit = key, name, limit
 
 
+class TooManyFiles(Exception):
+    def __init__(self, key: str, limit: int):
+        self.key, self.limit = key, limit
+
+
+# The largest file a form key takes and how many files it takes.
+Limit = tuple[int, int]
+
+
 class _BoundedParser(MultiPartParser):
     spool_max_size = SPOOL
 
-    def __init__(self, request: Request, stream: AsyncGenerator[bytes, None], file_limit: Callable[[str], int],
+    def __init__(self, request: Request, stream: AsyncGenerator[bytes, None], file_limit: Callable[[str], Limit],
                  max_fields: int):
         super().__init__(request.headers, stream, max_files=MAX_FILES, max_fields=max_fields)
         self._file_limit = file_limit
         self._part_size = 0
+        self._counts: dict[str, int] = {}
 
     def on_part_begin(self) -> None:
         super().on_part_begin()
@@ -48,10 +59,19 @@ class _BoundedParser(MultiPartParser):
         part = self._current_part
         if part.file is not None:
             self._part_size += end - start
-            limit = self._file_limit(part.field_name)
+            limit = self._file_limit(part.field_name)[0]
             if self._part_size > limit:
                 raise FileTooLarge(part.field_name, part.file.filename or "", limit)
         super().on_part_data(data, start, end)
+
+    def on_headers_finished(self) -> None:
+        super().on_headers_finished()
+        part = self._current_part
+        if part.file is not None:
+            count = self._counts[part.field_name] = self._counts.get(part.field_name, 0) + 1
+            limit = self._file_limit(part.field_name)[1]
+            if count > limit:
+                raise TooManyFiles(part.field_name, limit)
 
     def on_header_end(self) -> None:
         if self._current_partial_header_name.lower() == b"content-disposition":
@@ -73,7 +93,7 @@ async def _watched(
         yield chunk
 
 
-async def parse(request: Request, file_limit: Callable[[str], int], max_fields: int) -> FormData:
+async def parse(request: Request, file_limit: Callable[[str], Limit], max_fields: int) -> FormData:
     """The form of a multipart request (see the module text)."""
     boundary = _boundary(request.headers.get("content-type", ""))
     seen = [False]
@@ -83,11 +103,15 @@ async def parse(request: Request, file_limit: Callable[[str], int], max_fields: 
         form = await parser.parse()
     except FileTooLarge as exc:
         _close(parser)
-        field = exc.key.strip("+").removesuffix("-")
-        raise ValidationFailed("Failed to read the submitted data.", {field: FieldError(
+        raise ValidationFailed("Failed to read the submitted data.", {_field(exc.key): FieldError(
             "validation_file_size_limit",
             f"Failed to upload {exc.name[:300]} - the maximum allowed file size is {exc.limit} bytes.",
             {"file": exc.name[:300], "maxSize": exc.limit})}) from None
+    except TooManyFiles as exc:
+        _close(parser)
+        raise ValidationFailed("Failed to read the submitted data.", {_field(exc.key): FieldError(
+            "validation_too_many_files", f"The maximum allowed files is {exc.limit}",
+            {"maxSelect": exc.limit})}) from None
     except MultiPartException as exc:
         _close(parser)
         raise BadRequest(BAD_FORM + str(exc)) from None
@@ -95,6 +119,11 @@ async def parse(request: Request, file_limit: Callable[[str], int], max_fields: 
         await form.close()
         raise BadRequest(BAD_FORM + "the multipart body never ends (no closing boundary).")
     return form
+
+
+def _field(key: str) -> str:
+    """The field a form key names (``f``, ``+f``, ``f+``, ``requests.0.f``)."""
+    return key.rsplit(".", 1)[-1].strip("+")
 
 
 def _boundary(content_type: str) -> bytes:

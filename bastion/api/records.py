@@ -69,8 +69,8 @@ async def view_record(request: Request) -> Response:
 
 def file_limits(col: Collection, prefixes: tuple[str, ...] = ("",)) -> FileLimits:
     """The form keys of ``col``'s file fields (``f``, ``+f``, ``f+`` after one of
-    ``prefixes``) with the largest file each takes."""
-    sizes = {f"{prefix}{key}": f.max_size for f in col.fields if isinstance(f, FileField)
+    ``prefixes``) with the largest file and the number of files each takes."""
+    sizes = {f"{prefix}{key}": (f.max_size, max(f.maxSelect, 1)) for f in col.fields if isinstance(f, FileField)
              for key in (f.name, f"+{f.name}", f"{f.name}+") for prefix in prefixes}
     return sizes.get
 

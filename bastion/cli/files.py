@@ -1,4 +1,5 @@
-"""``bastion files`` — move uploaded files between the local folder and an S3 bucket."""
+"""``bastion files`` — move uploaded files between the local folder and an S3 bucket, and
+sweep away the files no record holds."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from bastion.core.files.migrate import MigrationReport
     from bastion.core.ports import FileStorage
 
-files_cli = typer.Typer(no_args_is_help=True, help="Move uploaded files between the local folder and S3.")
+files_cli = typer.Typer(no_args_is_help=True, help="Move files between the local folder and S3; sweep orphans.")
 
 # The options every command shares (as in cli/main.py, which imports this module).
 DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, logs).")]
@@ -102,3 +103,28 @@ def _summary(report: MigrationReport, source: str, target: str) -> None:
         for key, why in report.failed:
             typer.secho(f"  {key}: {why}", fg="red", err=True)
         typer.secho("Nothing was switched; fix the cause and run this again.", fg="red", err=True)
+
+
+SWEEP_HELP = (
+    "Delete stored files that no record holds (left by a crash, a failed deletion or a removed "
+    "field), and thumbs of files that are gone. Files younger than --grace are kept: they may "
+    "belong to a write still in flight.")
+
+
+@files_cli.command("sweep", help=SWEEP_HELP)
+def sweep_files(
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Keep files younger than this, in seconds.")] = 3600,
+    data_dir: DirOpt = Path("bastion_data"), database_url: DbOpt = "", migrations_dir: MigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each file deleted.")] = False,
+) -> None:
+    from bastion.cli.runner import run
+
+    config = Config(data_dir=data_dir, database_url=database_url, migrations_dir=migrations_dir)
+    run(config, lambda app: _sweep(app, grace, verbose))
+
+
+async def _sweep(app: App, grace: float, verbose: bool) -> None:
+    removed = await app.file_service.sweep(grace)
+    for key in removed if verbose else ():
+        typer.echo(f"deleted  {key}")
+    typer.echo(f"Deleted {len(removed)} orphaned files from {app.file_service.storage().name} storage.")

@@ -40,10 +40,10 @@ def app_on(database: TemporaryDatabase, folder: Path, **ports: Any) -> App:
 
     Its ports are a serving App's (SMTP mail, which stays off until the settings turn it
     on, see :func:`~bastion.testing.catch_mail`; rate limits and lockouts counted in
-    memory; files in ``folder / "storage"``) unless ``ports`` (``App``'s keyword
-    arguments) say otherwise."""
+    memory; files in the database's data folder, under ``storage``, as ``bastion serve
+    --dir`` keeps them) unless ``ports`` (``App``'s keyword arguments) say otherwise."""
     given: dict[str, Any] = {"mailer": SmtpMailer, "store": MemoryStore(),
-                             "storage": storage_factory(folder / "storage"), **ports}
+                             "storage": storage_factory(database.data_dir / "storage"), **ports}
     return App(open_database(database.url, database.data_dir), folder / "migrations", **given)
 
 

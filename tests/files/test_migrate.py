@@ -195,3 +195,21 @@ async def test_an_interrupted_migration_resumes(app: App, client: TestClient, tm
     await app.settings.reload_if_changed()
     assert app.settings.current["s3"]["enabled"] is True
     await bucket.close()
+
+
+@SQLITE
+async def test_the_cli_sweeps_orphans(app: App, client: TestClient, tmp_path: Path) -> None:
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "docs", "type": "base", "viewRule": "", "fields": [{"name": "doc", "type": "file"}]})
+    assert res.status_code == 200, res.text
+    rec = (await client.post("/api/collections/docs/records", headers=client.su(),
+                             files={"doc": ("kept.txt", b"kept", "text/plain")})).json()
+    local = LocalStorage(tmp_path / "data" / "storage")
+    await fill(local, {f"{rec['collectionId']}/{rec['id']}/stray_0123456789.txt": b"x"})
+    kept = run_cli("files", "sweep", "--dir", str(tmp_path / "data"), cwd=tmp_path, timeout=60)
+    assert kept.returncode == 0 and "Deleted 0 orphaned files" in kept.stdout, kept.stderr
+    swept = run_cli("files", "sweep", "--grace", "0", "-v", "--dir", str(tmp_path / "data"), cwd=tmp_path,
+                    timeout=60)
+    assert swept.returncode == 0 and "Deleted 1 orphaned files" in swept.stdout, swept.stderr
+    assert "stray_0123456789.txt" in swept.stdout
+    assert (await client.get(f"/api/files/docs/{rec['id']}/{rec['doc']}")).content == b"kept"
