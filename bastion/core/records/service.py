@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.auth.passwords import hash_password, verify_password
 from bastion.core.auth.ratelimit import Lockout
-from bastion.core.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from bastion.core.errors import BadRequest, FieldError, NotFound
 from bastion.core.fields import FileField, RelationField
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.text import TextField
@@ -21,6 +21,7 @@ from bastion.core.files.journal import FileJournal
 from bastion.core.files.service import NO_STORAGE, FileService
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.records import cursor
+from bastion.core.records.consistency import check_consistency
 from bastion.core.records.filters import Filters
 from bastion.core.records.input import PreparedRecord, modifier_keys, prepare, rule_body
 from bastion.core.records.query import ListParams, cursor_envelope, page_envelope
@@ -328,8 +329,8 @@ class RecordService:
             if isinstance(f, AutodateField) and prepared.values.get(f.name)}
         async with self._tx(conn) as conn:
             # A generated id is random enough not to collide: the primary key still guards it.
-            await self._check_consistency(
-                conn, col, prepared, None, "Failed to create record.", check_id=client_id)
+            await check_consistency(
+                self.registry, conn, col, prepared, None, "Failed to create record.", check_id=client_id)
             unstamped = {**prepared.values, **dict.fromkeys(stamps, "")}
             row = await conn.fetch_one(insert, self._db_values(col, unstamped))
             if rule is not None and await self._fetch(conn, table, prepared.values["id"], rule) is None:
@@ -374,7 +375,7 @@ class RecordService:
                     raise NotFound(NOT_FOUND)
             await self._auth_update_checks(manage, col, body, existing, prepared)
             await self._hash(prepared)
-            await self._check_consistency(conn, col, prepared, record_id, "Failed to update record.")
+            await check_consistency(self.registry, conn, col, prepared, record_id, "Failed to update record.")
             await self._store_files(journal, col, record_id, prepared)
             if journal is not None and self.files is not None:
                 self.files.drop_removed(journal, col, record_id, stored, prepared.values)
@@ -459,74 +460,6 @@ class RecordService:
         if any(isinstance(f, RelationField) and f.name in prepared.changed for f in col.fields):
             return True
         return any(spec.unique for spec in col.index_specs())
-
-    async def _check_consistency(
-        self, conn: Connection, col: Collection, prepared: PreparedRecord, self_id: str | None, message: str,
-        check_id: bool = True,
-    ) -> None:
-        errors = prepared.errors
-        table = self.registry.table(col)
-        if self_id is None and check_id and "id" not in errors:
-            if await conn.fetch_one(sa.select(table.c.id).where(table.c.id == prepared.values["id"])):
-                errors["id"] = FieldError("validation_not_unique", "Value must be unique")
-            elif col.is_auth and await self._auth_id_taken(conn, col, prepared.values["id"]):
-                errors["id"] = FieldError("validation_invalid_auth_id", "Invalid or duplicated auth record id.")
-        for f in col.fields:
-            if not isinstance(f, RelationField) or f.name in errors or f.name not in prepared.changed:
-                continue
-            ids = f.values_of(prepared.values.get(f.name))
-            if ids:
-                target = self.registry.find(f.collectionId)
-                found: set[str] = set()
-                if target is not None:
-                    tt = self.registry.table(target)
-                    rows = await conn.fetch_all(sa.select(tt.c.id).where(tt.c.id.in_(ids)))
-                    found = {r["id"] for r in rows}
-                if set(ids) - found:
-                    errors[f.name] = FieldError(
-                        "validation_missing_rel_records", "Failed to find all relation records with the provided ids")
-        await self._check_unique(conn, col, table, prepared, self_id)
-        if errors:
-            raise ValidationFailed(message, errors)
-
-    async def _auth_id_taken(self, conn: Connection, col: Collection, record_id: str) -> bool:
-        """Whether another auth collection holds ``record_id``: rules compare
-        ``@request.auth.id`` alone, so an auth id must be unique across all of them."""
-        for other in self.registry.all():
-            if other.is_auth and other.id != col.id:
-                t = self.registry.table(other)
-                if await conn.fetch_one(sa.select(t.c.id).where(t.c.id == record_id)):
-                    return True
-        return False
-
-    async def _check_unique(
-        self, conn: Connection, col: Collection, table: sa.Table, prepared: PreparedRecord, self_id: str | None
-    ) -> None:
-        values = prepared.values
-        for spec in col.index_specs():
-            if not spec.unique:
-                continue
-            names = [c.name for c in spec.columns]
-            if any(n in prepared.errors or n not in values for n in names):
-                continue
-            if self_id is not None and not (set(names) & prepared.changed) and "tokenKey" not in names:
-                continue
-            if spec.where is not None and spec.where.op == "!=" and values[spec.where.column] == spec.where.value:
-                continue
-            conds = []
-            for c in spec.columns:
-                column = table.c[c.name]
-                f = col.field(c.name)
-                v = values[c.name] if f is None else f.to_db(values[c.name])
-                # An auth email is unique whatever its case: sign-in matches it without case.
-                nocase = c.nocase or (col.is_auth and c.name == "email")
-                conds.append(sa.func.lower(column) == str(v).lower() if nocase else column == v)
-            stmt = sa.select(table.c.id).where(*conds)
-            if self_id is not None:
-                stmt = stmt.where(table.c.id != self_id)
-            if await conn.fetch_one(stmt.limit(1)):
-                for n in names:
-                    prepared.errors[n] = FieldError("validation_not_unique", "Value must be unique")
 
     async def delete(
         self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None,
