@@ -52,26 +52,23 @@ class ThumbMaker:
 
     def __init__(self, workers: int):
         self._limiter = anyio.CapacityLimiter(workers)
-        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._pending: dict[str, asyncio.Task[bool]] = {}
 
     async def ensure(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
         """Whether the thumb at ``thumb`` exists after this call (False: not an image
-        it could make one of)."""
-        pending = self._pending.get(thumb)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending[thumb] = future
-        try:
-            made = await self._make(storage, original, thumb, spec)
-            future.set_result(made)
-            return made
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters see it, nobody else must
-            raise
-        finally:
-            del self._pending[thumb]
+        it could make one of). The build runs as a task of its own, so a client that
+        goes away neither stops it nor fails the others waiting for the same thumb."""
+        task = self._pending.get(thumb)
+        if task is None:
+            task = asyncio.create_task(self._make(storage, original, thumb, spec))
+            self._pending[thumb] = task
+            task.add_done_callback(lambda done: self._finished(thumb, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, thumb: str, task: asyncio.Task[bool]) -> None:
+        self._pending.pop(thumb, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("no thumb %s: %s", thumb, task.exception())
 
     async def _make(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
         try:
