@@ -22,7 +22,7 @@ DOCS = {
     "fields": [
         {"name": "title", "type": "text"},
         {"name": "doc", "type": "file", "maxSize": 2000},
-        {"name": "images", "type": "file", "maxSelect": 3, "thumbs": ["50x50", "40x0", "20x20f"],
+        {"name": "images", "type": "file", "maxSelect": 3, "thumbs": ["50x50", "40x0", "20x20f", "30x30t", "30x30b", "0x20"],
          "mimeTypes": ["image/png", "image/jpeg"]},
     ],
 }
@@ -119,7 +119,8 @@ async def test_thumbs(where: str, client: TestClient) -> None:
     rec = (await client.post("/api/collections/docs/records",
                              files={"images": ("a.png", media.png(80, 40), "image/png")})).json()
     base = f"/api/files/docs/{rec['id']}/{rec['images'][0]}"
-    sizes = {"50x50": (50, 50), "40x0": (40, 20), "20x20f": (20, 10), "100x100": (100, 100)}
+    sizes = {"50x50": (50, 50), "40x0": (40, 20), "20x20f": (20, 10), "100x100": (100, 100),
+             "30x30t": (30, 30), "30x30b": (30, 30), "0x20": (40, 20)}
     for spec, size in sizes.items():
         res = await client.get(f"{base}?thumb={spec}")
         assert res.status_code == 200, spec
