@@ -171,7 +171,7 @@ class FileService:
             raise NotFound()
         table = self.registry.table(col)
         async with self.db.read() as conn:
-            row = await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
+            row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
             field = _field_holding(col, row, filename) if row is not None else None
             if field is None:
                 raise NotFound()
