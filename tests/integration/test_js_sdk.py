@@ -4,10 +4,14 @@
 types, runs records CRUD (modifiers, validation errors, 404s) and refreshes its token.
 ``tests/js/sdk_query.mjs`` seeds two related collections and checks list queries (filter,
 sort, expand, fields, skipTotal), getFullList/getFirstListItem, ``pb.filter`` binding, list
-rules for guests and users, batch, cursor pages and aggregates. This module installs the
-pinned SDK from ``tests/js/package.json`` with npm, starts one real server per backend on a
-free port (SQLite, PostgreSQL and MariaDB), creates the superuser through the CLI and runs
-each script with node against it.
+rules for guests and users, batch, cursor pages and aggregates. ``tests/js/sdk_files.mjs``
+uploads files as an app does (FormData, and plain objects holding ``File`` values, into
+single, multiple and protected ``file`` fields; the PNG is made by the script), fetches them
+and their thumbs through ``pb.files.getURL``, runs the ``f+``/``f-``/clear modifiers,
+protected files with ``pb.files.getToken()`` and batch uploads, and checks the 404s of files
+that are gone. This module installs the pinned SDK from ``tests/js/package.json`` with npm,
+starts one real server per backend on a free port (SQLite, PostgreSQL and MariaDB), creates
+the superuser through the CLI and runs each script with node against it.
 
 ``tests/js/sdk_auth.mjs`` runs every sign-in flow through the SDK (password and refresh,
 verification, password reset, email change, OTP, MFA, impersonation, OAuth2 code flow) on a
@@ -54,7 +58,8 @@ PACKAGE_JSON = JS_DIR / "package.json"
 SCRIPT = JS_DIR / "sdk_crud.mjs"
 QUERY_SCRIPT = JS_DIR / "sdk_query.mjs"
 AUTH_SCRIPT = JS_DIR / "sdk_auth.mjs"
-HARNESS = JS_DIR / "harness.mjs"  # imported by the three scripts
+FILES_SCRIPT = JS_DIR / "sdk_files.mjs"
+HARNESS = JS_DIR / "harness.mjs"  # imported by every script
 
 SUPERUSER_EMAIL = "sdk-root@example.com"
 SUPERUSER_PASSWORD = "sdk-root-password-1"
@@ -332,6 +337,15 @@ def test_pocketbase_js_sdk_query(sdk_dir: Path, server: Server) -> None:
     result, report = _run_script(sdk_dir, server, QUERY_SCRIPT)
     assert result["ok"] is True, report
     assert result["checks"] >= 400, report
+
+
+def test_pocketbase_js_sdk_files(sdk_dir: Path, server: Server) -> None:
+    """``tests/js/sdk_files.mjs``: uploads with FormData and plain objects, getURL with
+    thumbs and downloads, attachments+/attachments-/clear, protected files with file
+    tokens, batch uploads, and 404s once a file, its record or its collection is gone."""
+    result, report = _run_script(sdk_dir, server, FILES_SCRIPT)
+    assert result["ok"] is True, report
+    assert result["checks"] >= 300, report
 
 
 # --------------------------------------------------------------------------- auth flows
