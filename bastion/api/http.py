@@ -25,7 +25,7 @@ from bastion.core.errors import (
     Unauthorized,
 )
 from bastion.core.fields.gocast import format_float
-from bastion.core.fields.upload import Upload, stored_name
+from bastion.core.fields.upload import Upload, base_name, stored_name
 from bastion.core.files.service import SNIFF_BYTES
 from bastion.core.ports import Connection
 from bastion.tools import sniff
@@ -163,7 +163,7 @@ async def _upload(file: UploadFile) -> Upload:
     head = await file.read(SNIFF_BYTES)
     await file.seek(0)
     ctype = sniff.content_type(head)
-    original = file.filename or ""
+    original = base_name(file.filename or "")
     return Upload(original, stored_name(original, sniff.extension(ctype)), file.size or 0, ctype, file.file)
 
 

@@ -95,3 +95,10 @@ async def test_an_oversize_upload_is_cut_off_early(where: str, client: TestClien
                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert res.status_code in (400, 413)
     assert sent < 4 * 1024 * 1024  # stopped long before the end
+
+
+async def test_folders_in_a_sent_name_are_dropped(where: str, client: TestClient) -> None:
+    rec = await _upload(client, "photos/cat.png", media.png())
+    assert rec["file"].startswith("cat_") and rec["file"].endswith(".png")
+    rec = await _upload(client, "../../etc/passwd", b"root:x:0:0")
+    assert rec["file"].startswith("passwd_") and rec["file"].endswith(".txt")  # extension sniffed

@@ -59,6 +59,13 @@ def _snake(text: str) -> str:
     return "_".join(words).lower()
 
 
+def base_name(sent: str) -> str:
+    """The file name a client sent without its folders (``photos/cat.png`` → ``cat.png``),
+    as PocketBase's multipart reader keeps it."""
+    trimmed = sent.rstrip("/")
+    return trimmed.rsplit("/", 1)[-1] if trimmed else ("/" if sent else "")
+
+
 def stored_name(original: str, sniffed_extension: str = "") -> str:
     """The name an upload called ``original`` is stored under (see the module text)."""
     original = original[-MAX_ORIGINAL:]
