@@ -22,7 +22,8 @@ DOCS = {
     "fields": [
         {"name": "title", "type": "text"},
         {"name": "doc", "type": "file", "maxSize": 2000},
-        {"name": "images", "type": "file", "maxSelect": 3, "thumbs": ["50x50", "40x0", "20x20f", "30x30t", "30x30b", "0x20"],
+        {"name": "images", "type": "file", "maxSelect": 3, "thumbs": [
+            "50x50", "40x0", "20x20f", "30x30t", "30x30b", "0x20"],
          "mimeTypes": ["image/png", "image/jpeg"]},
     ],
 }
