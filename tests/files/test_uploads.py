@@ -206,3 +206,21 @@ async def test_orphan_sweep(where: str, client: TestClient, app: App) -> None:
     removed = await app.file_service.sweep(grace=0, now=10**10)
     assert sorted(k.split("/")[-1] for k in removed) == ["lost_0123456789.txt", "stray_0123456789.txt"]
     assert (await client.get(f"/api/files/docs/{rec['id']}/{rec['doc']}")).content == b"kept"
+
+
+async def test_a_view_serves_the_files_of_the_records_it_reads(where: str, client: TestClient) -> None:
+    await _docs(client)
+    rec = (await client.post("/api/collections/docs/records", data={"title": "v"},
+                             files=[("doc", ("a.txt", b"through the view", "text/plain")),
+                                    ("images", ("i.png", media.png(), "image/png"))])).json()
+    for name, query in (("docs_view", "SELECT id, title, doc, images FROM docs"),
+                        ("docs_view2", "SELECT v.id AS id, v.doc AS doc FROM docs_view v")):
+        res = await client.post("/api/collections", headers=client.su(), json={
+            "name": name, "type": "view", "listRule": "", "viewRule": "", "viewQuery": query})
+        assert res.status_code == 200, res.text
+    got = await client.get(f"/api/files/docs_view/{rec['id']}/{rec['doc']}")
+    assert got.status_code == 200 and got.content == b"through the view"
+    thumb = await client.get(f"/api/files/docs_view/{rec['id']}/{rec['images'][0]}?thumb=50x50")
+    assert Image.open(io.BytesIO(thumb.content)).size == (50, 50)
+    assert (await client.get(f"/api/files/docs_view2/{rec['id']}/{rec['doc']}")).content == b"through the view"
+    assert (await client.get(f"/api/files/docs_view/{rec['id']}/nope.txt")).status_code == 404

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.errors import BadRequest, BastionError, NotFound
 from bastion.core.fields import FileField
-from bastion.core.files.journal import FileJournal
+from bastion.core.files.journal import FileJournal, thumbs_prefix
 from bastion.core.ports import Database, FileStorage, StorageFactory, StoredFile
+from bastion.core.schema import view_query
 from bastion.core.schema.collections import Collection
 from bastion.core.schema.registry import Registry
 from bastion.tools import images, sniff
@@ -177,15 +178,36 @@ class FileService:
                 raise NotFound()
             if field.protected and not await self._may_view(conn, await caller(), col, table, record_id):
                 raise NotFound()
+            key = self.key(col, record_id, filename)
+            if col.is_view:
+                key = await self._view_file(conn, col, field, filename)
         storage = self.storage()
-        key = self.key(col, record_id, filename)
         stored = await storage.stat(key)
         if stored is None:
             raise NotFound()
         served = Served(storage, key, filename, stored)
         if thumb:
-            served = await self._thumb(served, col, record_id, field, thumb)
+            served = await self._thumb(served, field, thumb)
         return served
+
+    async def _view_file(self, conn: Any, col: Collection, field: FileField, filename: str, depth: int = 0) -> str:
+        """The key of a view's file: in the record of the collection the view's column
+        reads it from (through views of views, a few deep), as PocketBase finds it."""
+        by_name = {c.name.lower(): c for c in self.registry.all() if c.id != col.id}
+        found = view_query.column_source(col.view_query, self.db.sql, [f.name for f in col.fields], field.name,
+                                         by_name)
+        if found is None or not isinstance(found[1], FileField) or depth > 4:
+            raise NotFound()
+        source, source_field = found[0], found[1]
+        table = self.registry.table(source)
+        column = table.c[source_field.name]
+        match = self.db.sql.json_array_contains(column, filename) if source_field.multi else column == filename
+        row = await conn.fetch_one(sa.select(table).where(match).limit(1))
+        if row is None:
+            raise NotFound()
+        if source.is_view:
+            return await self._view_file(conn, source, source_field, filename, depth + 1)
+        return self.key(source, row["id"], filename)
 
     async def _may_view(
         self, conn: Any, info: RequestInfo, col: Collection, table: sa.Table, record_id: str,
@@ -198,11 +220,11 @@ class FileService:
             return True
         return await conn.fetch_one(sa.select(table.c.id).where(table.c.id == record_id, cond)) is not None
 
-    async def _thumb(self, original: Served, col: Collection, record_id: str, field: FileField, spec: str) -> Served:
+    async def _thumb(self, original: Served, field: FileField, spec: str) -> Served:
         if spec not in DEFAULT_THUMBS and spec not in field.thumbs:
             return dataclasses.replace(original, thumb_error=f"the thumb size {spec!r} is not allowed")
         name = f"{spec}_{original.name}"
-        key = f"{col.id}/{record_id}/thumbs_{original.name}/{name}"
+        key = thumbs_prefix(original.key) + name  # beside the original (a view's: its source's)
         stored = await original.storage.stat(key)
         if stored is None and await self.thumbs.ensure(original.storage, original.key, key, spec):
             stored = await original.storage.stat(key)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.core.fields import Field
 from bastion.core.ports import DatabaseEngine
 from bastion.core.schema.collections import Collection
 
@@ -329,19 +330,38 @@ def _item_field(expr: list[SqlToken], name: str, sources: dict[str, str | None],
     return None
 
 
-def _column_field(qualifier: str | None, column: str, name: str, sources: dict[str, str | None],
-                  collections: dict[str, Collection]) -> dict[str, Any] | None:
-    if qualifier is not None:
-        tables = [sources.get(qualifier.lower())]
-    else:
-        tables = list(sources.values())
+def column_source(query: str, engine: DatabaseEngine, names: list[str], column: str,
+                  collections: dict[str, Collection]) -> tuple[Collection, Field] | None:
+    """The collection and field that the view's result column ``column`` reads as it is
+    (``t.col`` or ``col``), or None (an expression, or a query this reader cannot follow);
+    ``names`` are the view's result columns in order, ``collections`` by lower-case name."""
+    parsed = _parse_select(tokenize(query, engine))
+    if parsed is None or len(parsed.items) != len(names) or column not in names:
+        return None
+    expr = _without_alias(parsed.items[names.index(column)], column)
+    if not (len(expr) in (1, 3) and all(t.is_name for t in expr[::2]) and (len(expr) == 1 or expr[1].text == ".")):
+        return None
+    return _source(expr[0].value if len(expr) == 3 else None, expr[-1].value, parsed.sources, collections)
+
+
+def _source(qualifier: str | None, column: str, sources: dict[str, str | None],
+            collections: dict[str, Collection]) -> tuple[Collection, Field] | None:
+    tables = [sources.get(qualifier.lower())] if qualifier is not None else list(sources.values())
     for table in tables:
         col = collections.get(table.lower()) if table else None
-        field = col.field(column) if col is not None else None
-        if col is None or field is None:
-            field = next((f for f in col.fields if f.name.lower() == column.lower()), None) if col else None
-        if col is None or field is None:
+        if col is None:
             continue
+        field = col.field(column) or next((f for f in col.fields if f.name.lower() == column.lower()), None)
+        if field is not None:
+            return col, field
+    return None
+
+
+def _column_field(qualifier: str | None, column: str, name: str, sources: dict[str, str | None],
+                  collections: dict[str, Collection]) -> dict[str, Any] | None:
+    found = _source(qualifier, column, sources, collections)
+    if found is not None:
+        col, field = found
         if field.name == "id":
             if name == "id":
                 return None
