@@ -206,6 +206,20 @@ class LocalStorage:
             raise NotFound()
         return handle
 
+    async def fetch(self, key: str, limit: int) -> tuple[StoredFile, bytes | None] | None:
+        path = self._path(key)
+        return await asyncio.to_thread(self._fetch, path, limit)
+
+    def _fetch(self, path: Path, limit: int) -> tuple[StoredFile, bytes | None] | None:
+        try:
+            handle = self._open(path)
+        except NotFound:
+            return None
+        with handle:  # writes replace the file whole: this handle reads one version of it
+            st = os.fstat(handle.fileno())
+            data = handle.read(st.st_size) if st.st_size <= limit else None
+        return self._stored(path, st), data
+
     async def read_all(self, key: str, limit: int) -> bytes:
         path = self._path(key)
         return await asyncio.to_thread(self._read_all, path, limit)

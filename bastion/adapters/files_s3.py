@@ -214,6 +214,23 @@ class S3Storage:
 
         return await self._call(f"read {key!r}", get)
 
+    async def fetch(self, key: str, limit: int) -> tuple[StoredFile, bytes | None] | None:
+        check_key(key)
+
+        def get(client: Any) -> tuple[StoredFile, bytes | None]:
+            answer = client.get_object(Bucket=self.bucket, Key=key)
+            size = int(answer.get("ContentLength", 0))
+            stored = StoredFile(key, size, answer["LastModified"].timestamp(),
+                                str(answer.get("ContentType") or ""), str(answer.get("ETag") or "").strip('"'))
+            with answer["Body"] as body:
+                data: bytes | None = body.read(size + 1) if size <= limit else None
+            return stored, data
+
+        try:
+            return await self._call(f"read {key!r}", get)
+        except NotFound:
+            return None
+
     async def read_all(self, key: str, limit: int) -> bytes:
         check_key(key)
 

@@ -24,7 +24,6 @@ from bastion.core.errors import Unauthorized
 from bastion.core.files.service import SNIFF_BYTES, Served
 from bastion.tools import sniff
 
-SMALL = 256 * 1024  # files up to this size are read in one go and sniffed from memory
 INLINE = frozenset({
     "image/png", "image/jpg", "image/jpeg", "image/gif", "image/webp", "image/x-icon", "image/bmp",
     "video/webm", "video/mp4", "video/3gpp", "video/quicktime", "video/x-ms-wmv",
@@ -32,13 +31,15 @@ INLINE = frozenset({
     "audio/wav", "audio/x-wav", "audio/x-mpeg", "audio/x-m4a", "audio/aac",
     "application/pdf", "application/x-pdf",
 })
-# Types the bytes alone do not tell apart (zip containers, script text), by extension.
+# Types the bytes alone do not tell apart (zip containers, script text), by extension: only
+# for bytes sniffed as one of ``GENERIC`` (a GIF named x.js stays a GIF).
 BY_EXTENSION = {
     ".svg": "image/svg+xml", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
+GENERIC = frozenset({"text/plain", "application/octet-stream", "application/zip", "text/xml", "application/xml"})
 FIXED_HEADERS = {
     "Cache-Control": "max-age=2592000, stale-while-revalidate=86400",
     "Content-Security-Policy": "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox",
@@ -73,14 +74,14 @@ async def _serve(request: Request, served: Served) -> Response:
     headers = {**FIXED_HEADERS, "ETag": etag, "Last-Modified": formatdate(stored.modified, usegmt=True)}
     if _not_modified(request, etag, stored.modified):
         return Response(status_code=304, headers=headers)
-    data = await served.storage.read_all(served.key, SMALL) if stored.size <= SMALL else None
+    data = served.data
     ctype = stored.content_type
     if not ctype:
         head = data[:SNIFF_BYTES] if data is not None else await _head(served)
         ctype = sniff.content_type(head)
     ext = served.name[served.name.rfind("."):] if "." in served.name else ""
-    shown = BY_EXTENSION.get(ext.lower(), ctype)
-    inline = ctype.split(";")[0] in INLINE and request.query_params.get("download", "") not in _TRUE
+    shown = BY_EXTENSION.get(ext.lower(), ctype) if ctype.split(";")[0] in GENERIC else ctype
+    inline = shown.split(";")[0] in INLINE and request.query_params.get("download", "") not in _TRUE
     headers["Content-Type"] = shown
     headers["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{served.name}"'
     span = _range(request, etag, stored.size)

@@ -123,7 +123,7 @@ class App:
         self.storage = storage
         self.file_service = FileService(db, self.registry, self.access, lambda: self.settings.current, storage)
         self.records.files = self.file_service
-        self.collections.after_delete.append(self.file_service.forget_collection)
+        self.collections.records_gone.append(self.file_service.forget_collection)
         self.api_keys = ApiKeyService(db, self.registry)
         self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
                               SecretBox(encryption_key))

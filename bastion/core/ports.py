@@ -225,6 +225,11 @@ class FileStorage(Protocol):
         """The whole file at ``key``; ``errors.NotFound`` when missing, ``ValueError``
         when it is larger than ``limit`` bytes."""
 
+    async def fetch(self, key: str, limit: int) -> tuple[StoredFile, bytes | None] | None:
+        """What ``stat`` tells of ``key`` and, when it holds at most ``limit`` bytes, its
+        bytes, in one call to the storage (the fast path of downloads); None when
+        there is no such file."""
+
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is no error."""
 

@@ -12,10 +12,10 @@ As in PocketBase, a file that is not protected is public to anyone who knows its
 (the record's rules play no part); a protected file needs a file token whose record
 passes the view rule. Every refusal answers 404.
 
-A test that shows a hole today is marked ``xfail(strict=True)`` with ``hole: ...`` in its
-reason: the suite stays green while the hole is visible, and turns red once it is closed
-(then drop the mark). Tests of things that do not depend on the database (thumbs, image
-decoding, response headers) run on SQLite only.
+A hole found here is first pinned by a test marked ``xfail(strict=True)`` (the suite
+stays green while it is open and turns red once it is closed; then the mark goes). Tests
+of things that do not depend on the database (thumbs, image decoding, response headers)
+run on SQLite only.
 """
 
 from __future__ import annotations
@@ -337,8 +337,8 @@ async def test_uploads_a_rule_or_a_view_refuses_leave_nothing_behind(client: Tes
                         ("PATCH", f"/api/collections/docs_view/records/{s.a['id']}")):
         res = await client.request(method, url, headers=s.ah, files=[("pub", png)])
         assert res.status_code in (400, 403, 404), res.text
-    # A view's file field finds no file: views hold no files of their own.
-    assert (await client.get(s.url(s.a, s.a["pub"][0], "docs_view"))).status_code == 404
+    # A view's file field serves the file of the record it reads (and refuses to write).
+    assert (await client.get(s.url(s.a, s.a["pub"][0], "docs_view"))).status_code == 200
     # Creates refused by the rule (Bob as owner), updates of Bob's record by Alice.
     res = await client.post("/api/collections/docs/records", headers=s.ah, data={"owner": s.bob},
                             files=[("pub", png), ("priv", png)])
@@ -565,9 +565,6 @@ async def test_a_thumb_storm_is_bounded_deduplicated_and_spares_a_bystander(
     assert watch.calls == len(sizes)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: every waiting thumb request reads its whole original into memory before it gets one of the "
-    "4 build slots, so N distinct thumb requests hold N originals (each up to 64 MiB) at once"))
 async def test_originals_are_read_only_once_a_build_slot_is_free(
     client: TestClient, app: App, backend: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -591,10 +588,6 @@ async def test_originals_are_read_only_once_a_build_slot_is_free(
     assert builds.active == 0 and held <= 0, f"{held} originals held in memory while waiting"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: a thumb that cannot be made (a file that is not an image, a corrupt image) is not remembered: "
-    "every request reads the whole original again, and decodes it again (a corrupt image of 49 Mpx "
-    "costs a full decode per request, holding one of the 4 build slots)"))
 async def test_a_thumb_that_cannot_be_made_is_not_retried_on_every_request(
     client: TestClient, app: App, backend: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -715,22 +708,13 @@ async def test_path_tricks_find_nothing(client: TestClient, app: App) -> None:
     assert res.status_code == 404
 
 
-async def test_a_nul_in_the_record_id_is_a_plain_404(client: TestClient, app: App, backend: Any,
-                                                   request: pytest.FixtureRequest) -> None:
-    if backend.name == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "hole: on PostgreSQL a NUL in the download's record id reaches the database and answers 400 "
-            "'A submitted value is not valid for the database.' instead of the promised 404")))
+async def test_a_nul_in_the_record_id_is_a_plain_404(client: TestClient, app: App) -> None:
     s = await _scene(client, app)
     for path in (f"docs/{s.a['id']}%00/{s.a['pub'][0]}", "_superusers/x%00/y", f"docs/%00/{s.a['pub'][0]}"):
         res = await client.get(f"/api/files/{path}")
         assert res.status_code == 404, (path, res.status_code, res.text[:200])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: a record id is not checked for the characters PocketBase forbids in primary keys "
-    "('.', '/', '\\\\' ...): with a permissive id pattern an upload under the id '..' answers 500, and "
-    "a record 'x/y' keeps its files inside record x's folder (deleted with it, never seen by the sweep)"))
 async def test_record_ids_with_path_characters_are_refused(client: TestClient, app: App) -> None:
     await _ok(client, "POST", "/api/collections", json={
         "name": "loose", "listRule": "", "viewRule": "", "createRule": "", "updateRule": "", "deleteRule": "",
@@ -747,10 +731,6 @@ async def test_record_ids_with_path_characters_are_refused(client: TestClient, a
     assert set(answers.values()) == {400} and len(keys) == 1, (answers, keys)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: the default id pattern ^[a-z0-9]+$ is searched with Python's re, whose $ also matches before a "
-    "final newline (Go's does not): a client creates a record 'abcdefghijklmn\\n' and its files are stored "
-    "in a folder whose name ends in a newline"))
 async def test_a_trailing_newline_in_a_record_id_is_refused(client: TestClient, app: App) -> None:
     await _ok(client, "POST", "/api/collections", json={
         "name": "notes", "listRule": "", "viewRule": "", "createRule": "", "fields": [{"name": "f", "type": "file"}]})
@@ -813,11 +793,6 @@ async def test_every_file_answer_is_sandboxed_and_never_renders_markup(client: T
             assert full.content.startswith(res.content) or res.content == full.content, spec
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: a .js/.mjs/.css/.svg extension overrides the sniffed type: a GIF (passing mimeTypes=[image/gif]) "
-    "named x.js is served as text/javascript, a script a page of the app's origin may load; a PNG named "
-    "x.svg is served inline as image/svg+xml (PocketBase does the same). The extension should only name text "
-    "the bytes cannot tell apart"))
 async def test_the_content_type_is_the_one_sniffed_from_the_bytes(client: TestClient, app: App, backend: Any) -> None:
     _sqlite_only(backend)
     await _ok(client, "POST", "/api/collections", json={
@@ -864,9 +839,6 @@ async def test_deletes_and_the_sweep_touch_only_what_they_own(client: TestClient
     assert (await client.get(f"/api/files/docs2/{o['id']}/{o['pub']}")).content == b"o"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: truncating a collection (DELETE /api/collections/{c}/truncate) deletes its records but not their "
-    "files: they stay in storage until an orphan sweep (PocketBase deletes them with the records)"))
 async def test_truncating_a_collection_deletes_its_files(client: TestClient, app: App) -> None:
     await _ok(client, "POST", "/api/collections", json={**VAULT, "name": "docs2"})
     await _ok(client, "POST", "/api/collections/docs2/records", files=[("pub", ("o.txt", b"o", "text/plain"))])

@@ -28,11 +28,42 @@ EMAIL_SCHEMA: dict[str, Any] = {
 URL_SCHEMA: dict[str, Any] = {"type": "string", "anyOf": [EMPTY, {"pattern": URL_RE.pattern, "maxLength": 2048}]}
 
 
+# Characters a primary key never holds and names it never is, whatever its pattern, as in
+# PocketBase: a record id names the folder of its files.
+FORBIDDEN_PK_CHARACTERS = (".", "/", "\\", "|", '"', "'", "`", "<", ">", ":", "?", "*", "%", "$",
+                           "\x00", "\t", "\n", "\r", " ")
+RESERVED_PKS = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                          *(f"LPT{i}" for i in range(1, 10))})
+DEFAULT_ID_PATTERN = "^[a-z0-9]+$"
+
+
+def go_regex(pattern: str) -> str:
+    """``pattern`` with Go's meaning of ``$`` (the end of the text only; Python's also
+    matches before a final newline), unless the pattern turns on multi-line mode."""
+    if "(?m" in pattern or "$" not in pattern:
+        return pattern
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "$" and not in_class:
+            out.append("\\Z")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
 def compile_regex(pattern: str, key: str, errors: Errors) -> re.Pattern[str] | None:
     if not pattern:
         return None
     try:
-        return re.compile(pattern)
+        return re.compile(go_regex(pattern))
     except re.error as exc:
         errors[key] = FieldError("validation_invalid_regex", f"Invalid regular expression: {exc}")
         return None
@@ -116,6 +147,18 @@ class TextField(Field):
             )
         if self._regex is not None and not self._regex.search(value):
             raise FieldError("validation_invalid_format", "Invalid value format")
+        if self.primaryKey and self.pattern != DEFAULT_ID_PATTERN:
+            self._check_pk(value)
+
+    @staticmethod
+    def _check_pk(value: str) -> None:
+        for ch in FORBIDDEN_PK_CHARACTERS:
+            if ch in value:
+                raise FieldError("validation_forbidden_pk_character", f"'{ch}' is not a valid primary key character.",
+                                 {"ch": ch})
+        if value.upper() in RESERVED_PKS:
+            raise FieldError("validation_reserved_pk", f"The primary key '{value.upper()}' is reserved and cannot "
+                             "be used.", {"reserved": value.upper()})
 
 
 @dataclass

@@ -11,12 +11,13 @@ import asyncio
 import dataclasses
 import io
 import logging
+import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import sqlalchemy as sa
 
 from bastion.core.access import Access, RequestInfo
@@ -32,6 +33,7 @@ from bastion.tools import images, sniff
 log = logging.getLogger("bastion.files")
 DEFAULT_THUMBS = ("100x100",)  # made for every image field, as PocketBase does
 MAX_THUMB_SOURCE = 64 * 1024 * 1024  # larger originals are served as they are
+SMALL_FILE = 256 * 1024  # files up to this size are read with their metadata, in one call
 SNIFF_BYTES = 3072
 NO_STORAGE = "This server stores no files: it was started without a file storage."
 
@@ -44,21 +46,27 @@ class Served:
     key: str
     name: str
     stored: StoredFile
-    thumb_error: str = ""
+    data: bytes | None  # the bytes of a small file (at most SMALL_FILE), read with its metadata
 
 
 class ThumbMaker:
     """Makes each thumb once: one build per key at a time (others wait for it), at most
-    ``workers`` builds at once, each off the event loop."""
+    ``workers`` builds at once (an original is only read once its build has a slot), each
+    off the event loop. A thumb that could not be made is remembered (stored files never
+    change: a new upload gets a new name), so it is not tried again on every request."""
 
-    def __init__(self, workers: int):
-        self._limiter = anyio.CapacityLimiter(workers)
+    def __init__(self, workers: int, remembered: int = 10_000):
+        self._slots = asyncio.Semaphore(workers)
         self._pending: dict[str, asyncio.Task[bool]] = {}
+        self._failed: OrderedDict[str, None] = OrderedDict()
+        self._remembered = remembered
 
     async def ensure(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
         """Whether the thumb at ``thumb`` exists after this call (False: not an image
         it could make one of). The build runs as a task of its own, so a client that
         goes away neither stops it nor fails the others waiting for the same thumb."""
+        if thumb in self._failed:
+            return False
         task = self._pending.get(thumb)
         if task is None:
             task = asyncio.create_task(self._make(storage, original, thumb, spec))
@@ -68,29 +76,35 @@ class ThumbMaker:
 
     def _finished(self, thumb: str, task: asyncio.Task[bool]) -> None:
         self._pending.pop(thumb, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("no thumb %s: %s", thumb, task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            if not isinstance(task.exception(), NotFound):
+                log.warning("no thumb %s: %s", thumb, task.exception())
+        elif not task.result():
+            self._failed[thumb] = None
+            if len(self._failed) > self._remembered:
+                self._failed.popitem(last=False)
 
     async def _make(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
-        try:
-            data = await storage.read_all(original, MAX_THUMB_SOURCE)
-        except ValueError:
-            return False
-        if sniff.content_type(data[:SNIFF_BYTES]) not in images.IMAGE_TYPES:
-            return False
-        try:
-            out, ctype = await anyio.to_thread.run_sync(images.make_thumb, data, spec, limiter=self._limiter)
-        except images.ImageRefused as exc:
-            log.warning("no thumb %s of %s: %s", spec, original, exc)
-            return False
-        await storage.put(thumb, io.BytesIO(out), ctype)
-        return True
+        async with self._slots:
+            head = b"".join([chunk async for chunk in storage.read(original, 0, SNIFF_BYTES)])
+            if sniff.content_type(head) not in images.IMAGE_TYPES:
+                return False
+            try:
+                data = await storage.read_all(original, MAX_THUMB_SOURCE)
+                out, ctype = await asyncio.to_thread(images.make_thumb, data, spec)
+            except (ValueError, images.ImageRefused) as exc:
+                log.warning("no thumb %s of %s: %s", spec, original, exc)
+                return False
+            await storage.put(thumb, io.BytesIO(out), ctype)
+            return True
 
 
 class FileService:
     def __init__(
         self, db: Database, registry: Registry, access: Access, settings: Callable[[], Mapping[str, Any]],
-        storage: StorageFactory | None, thumb_workers: int = 4,
+        storage: StorageFactory | None, thumb_workers: int = min(4, os.cpu_count() or 1),
     ):
         self.db = db
         self.registry = registry
@@ -151,7 +165,8 @@ class FileService:
         return any(isinstance(f, FileField) for f in col.fields)
 
     async def forget_collection(self, col: Collection) -> None:
-        """A deleted collection's files (called once its deletion committed)."""
+        """Delete the files of a collection whose records all went (deleted or truncated;
+        called once that committed)."""
         if self._factory is not None:
             journal = self.journal()
             journal.drop_folder(f"{col.id}/")
@@ -168,7 +183,7 @@ class FileService:
         col = self.registry.find(col_ref)
         if col is None:  # as PocketBase's rate limiter answers, before the download runs
             raise NotFound("Missing or invalid collection context.")
-        if not record_id or len(record_id) > 255 or not filename or len(filename) > 255:
+        if not 0 < len(record_id) <= 255 or not 0 < len(filename) <= 255 or "\x00" in record_id + filename:
             raise NotFound()
         table = self.registry.table(col)
         async with self.db.read() as conn:
@@ -182,13 +197,14 @@ class FileService:
             if col.is_view:
                 key = await self._view_file(conn, col, field, filename)
         storage = self.storage()
-        stored = await storage.stat(key)
-        if stored is None:
+        if thumb and (thumb in DEFAULT_THUMBS or thumb in field.thumbs):
+            kept = await self._thumb(storage, key, filename, thumb)
+            if kept is not None:
+                return kept
+        found = await storage.fetch(key, SMALL_FILE)
+        if found is None:
             raise NotFound()
-        served = Served(storage, key, filename, stored)
-        if thumb:
-            served = await self._thumb(served, field, thumb)
-        return served
+        return Served(storage, key, filename, found[0], found[1])
 
     async def _view_file(self, conn: Any, col: Collection, field: FileField, filename: str, depth: int = 0) -> str:
         """The key of a view's file: in the record of the collection the view's column
@@ -220,17 +236,16 @@ class FileService:
             return True
         return await conn.fetch_one(sa.select(table.c.id).where(table.c.id == record_id, cond)) is not None
 
-    async def _thumb(self, original: Served, field: FileField, spec: str) -> Served:
-        if spec not in DEFAULT_THUMBS and spec not in field.thumbs:
-            return dataclasses.replace(original, thumb_error=f"the thumb size {spec!r} is not allowed")
-        name = f"{spec}_{original.name}"
-        key = thumbs_prefix(original.key) + name  # beside the original (a view's: its source's)
-        stored = await original.storage.stat(key)
-        if stored is None and await self.thumbs.ensure(original.storage, original.key, key, spec):
-            stored = await original.storage.stat(key)
-        if stored is None:
-            return dataclasses.replace(original, thumb_error="the original is not an image a thumb is made of")
-        return Served(original.storage, key, name, stored)
+    async def _thumb(self, storage: FileStorage, original: str, filename: str, spec: str) -> Served | None:
+        """The thumb ``spec`` of the file at ``original``, made on first use (kept beside
+        it: a view's file's thumbs are its source's); None when it cannot be made (not
+        an image, or one refused), and the original is served instead."""
+        name = f"{spec}_{filename}"
+        key = thumbs_prefix(original) + name
+        found = await storage.fetch(key, SMALL_FILE)
+        if found is None and await self.thumbs.ensure(storage, original, key, spec):
+            found = await storage.fetch(key, SMALL_FILE)
+        return Served(storage, key, name, found[0], found[1]) if found is not None else None
 
     # -- the orphan sweep ----------------------------------------------------------
     async def sweep(self, grace: float, now: float | None = None) -> list[str]:

@@ -48,8 +48,9 @@ class CollectionService:
         self.sync = SchemaSync(db.sql)
         self.tables = system_tables(db.sql)
         self.after_change: list[Callable[[], Any]] = []
-        # Called with a deleted collection once its deletion committed (its files go then).
-        self.after_delete: list[Callable[[Collection], Awaitable[None]]] = []
+        # Called with a collection whose records all went (it was deleted or truncated)
+        # once that committed: their files go then.
+        self.records_gone: list[Callable[[Collection], Awaitable[None]]] = []
         self.version = ""
         # Held across a whole change (read, check, commit, put in place) and across a
         # reload, so that in this process the registry only ever moves forward: a reload
@@ -82,7 +83,7 @@ class CollectionService:
         gone = self.registry.find(id_or_name)
         await self._on_current_schema(lambda: self._delete(id_or_name, migrate))
         if gone is not None:
-            for hook in self.after_delete:
+            for hook in self.records_gone:
                 await hook(gone)
 
     async def _create(self, data: Any, migrate: bool, trusted: bool) -> Collection:
@@ -134,6 +135,8 @@ class CollectionService:
             raise BadRequest("The collection is referenced by relation fields; delete those records first.")
         async with self.db.transaction() as conn:
             await conn.execute(sa.delete(self.registry.table(col)))
+        for hook in self.records_gone:
+            await hook(col)
 
     async def import_collections(self, items: Any, delete_missing: bool) -> None:
         if not isinstance(items, list) or not items:
