@@ -101,10 +101,38 @@ class ThumbMaker:
             return True
 
 
+class SmallFiles:
+    """The most recently served small files (thumbs, mostly) and what their storage said
+    of them, up to ``budget`` bytes. Stored files never change (a new upload gets a new
+    name), and every download checks that its record still holds the file before this is
+    asked, so a kept copy is never stale; it spares a remote storage one request each."""
+
+    def __init__(self, budget: int):
+        self._budget = budget
+        self._used = 0
+        self._kept: OrderedDict[str, tuple[StoredFile, bytes]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[StoredFile, bytes] | None:
+        hit = self._kept.get(key)
+        if hit is not None:
+            self._kept.move_to_end(key)
+        return hit
+
+    def keep(self, key: str, stored: StoredFile, data: bytes) -> None:
+        if len(data) > self._budget // 16 or key in self._kept:
+            return
+        self._kept[key] = (stored, data)
+        self._used += len(data)
+        while self._used > self._budget:
+            _, (_, old) = self._kept.popitem(last=False)
+            self._used -= len(old)
+
+
 class FileService:
     def __init__(
         self, db: Database, registry: Registry, access: Access, settings: Callable[[], Mapping[str, Any]],
         storage: StorageFactory | None, thumb_workers: int = min(4, os.cpu_count() or 1),
+        cache_bytes: int = 32 * 1024 * 1024,
     ):
         self.db = db
         self.registry = registry
@@ -112,6 +140,7 @@ class FileService:
         self._settings = settings
         self._factory = storage
         self.thumbs = ThumbMaker(thumb_workers)
+        self.small = SmallFiles(cache_bytes)
 
     @property
     def enabled(self) -> bool:
@@ -201,10 +230,19 @@ class FileService:
             kept = await self._thumb(storage, key, filename, thumb)
             if kept is not None:
                 return kept
-        found = await storage.fetch(key, SMALL_FILE)
+        found = await self._fetch(storage, key)
         if found is None:
             raise NotFound()
         return Served(storage, key, filename, found[0], found[1])
+
+    async def _fetch(self, storage: FileStorage, key: str) -> tuple[StoredFile, bytes | None] | None:
+        hit = self.small.get(f"{storage.name}:{key}")
+        if hit is not None:
+            return hit
+        found = await storage.fetch(key, SMALL_FILE)
+        if found is not None and found[1] is not None:
+            self.small.keep(f"{storage.name}:{key}", found[0], found[1])
+        return found
 
     async def _view_file(self, conn: Any, col: Collection, field: FileField, filename: str, depth: int = 0) -> str:
         """The key of a view's file: in the record of the collection the view's column
@@ -242,9 +280,9 @@ class FileService:
         an image, or one refused), and the original is served instead."""
         name = f"{spec}_{filename}"
         key = thumbs_prefix(original) + name
-        found = await storage.fetch(key, SMALL_FILE)
+        found = await self._fetch(storage, key)
         if found is None and await self.thumbs.ensure(storage, original, key, spec):
-            found = await storage.fetch(key, SMALL_FILE)
+            found = await self._fetch(storage, key)
         return Served(storage, key, name, found[0], found[1]) if found is not None else None
 
     # -- the orphan sweep ----------------------------------------------------------
