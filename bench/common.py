@@ -459,3 +459,38 @@ def fmt_mib(v: float | None) -> str:
 
 def fmt_us(v: float | None) -> str:
     return "?" if v is None else f"{v:,.0f}"
+
+
+class WrkLoad:
+    """wrk with the Lua script ``lua`` (written to ``workdir``); a run passes it the mode,
+    its argument (a file) and ``path``."""
+
+    name = "wrk"
+
+    def __init__(self, procs: Processes, workdir: Path, threads: int, lua: str, lua_name: str, path: str):
+        self.procs = procs
+        self.threads = threads
+        self.path = path
+        self.script = workdir / lua_name
+        self.script.write_text(lua)
+
+    def run(self, base: str, mode: str, arg: Path, seconds: float, connections: int) -> LoadResult:
+        return run_wrk(self.procs, self.script, base, seconds, connections, self.threads,
+                       [mode, str(arg), self.path])
+
+
+class PythonLoad:
+    """The fallback without wrk: ``python SCRIPT _loadgen ...`` in its own process
+    (asyncio + httpx), passed the base URL, the mode, its argument, the duration and the
+    number of connections."""
+
+    name = "python asyncio+httpx"
+
+    def __init__(self, procs: Processes, workdir: Path, script: Path):
+        self.procs = procs
+        self.workdir = workdir
+        self.script = script
+
+    def run(self, base: str, mode: str, arg: Path, seconds: float, connections: int) -> LoadResult:
+        return run_python_loadgen(self.procs, self.workdir, self.script,
+                                  [base, mode, str(arg), str(seconds), str(connections)], seconds)

@@ -45,6 +45,8 @@ from common import (
     WRK_DONE_LUA,
     LoadResult,
     Processes,
+    PythonLoad,
+    WrkLoad,
     add_load_args,
     check_load_args,
     fmt_mib,
@@ -59,8 +61,6 @@ from common import (
     pg_url,
     print_loadgen_result,
     rss_mib,
-    run_python_loadgen,
-    run_wrk,
     sigterm_to_interrupt,
     start_bastion,
     start_ceiling,
@@ -145,34 +145,6 @@ async def seed(base: str, count: int, token: str | None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- load generators
-class Wrk:
-    name = "wrk"
-
-    def __init__(self, procs: Processes, workdir: Path, threads: int):
-        self.procs = procs
-        self.threads = threads
-        self.script = workdir / "bench.lua"
-        self.script.write_text(WRK_LUA)
-
-    def run(self, base: str, mode: str, ids_file: Path, seconds: float, connections: int) -> LoadResult:
-        return run_wrk(self.procs, self.script, base, seconds, connections, self.threads,
-                       [mode, str(ids_file), RECORDS_PATH])
-
-
-class PyLoad:
-    """Fallback: ``python bench/crud.py _loadgen ...`` in its own process, asyncio + httpx."""
-
-    name = "python asyncio+httpx"
-
-    def __init__(self, procs: Processes, workdir: Path):
-        self.procs = procs
-        self.workdir = workdir
-
-    def run(self, base: str, mode: str, ids_file: Path, seconds: float, connections: int) -> LoadResult:
-        return run_python_loadgen(self.procs, self.workdir, Path(__file__).resolve(),
-                                  [base, mode, str(ids_file), str(seconds), str(connections)], seconds)
-
-
 async def _loadgen(base: str, mode: str, ids_file: str, seconds: float, connections: int) -> None:
     import httpx
 
@@ -215,7 +187,7 @@ class TargetResult:
 
 
 def bench_target(target: str, backend: str, args: argparse.Namespace, procs: Processes,
-                 loadgen: Wrk | PyLoad, workdir: Path, pg_dbs: list[str]) -> TargetResult:
+                 loadgen: WrkLoad | PythonLoad, workdir: Path, pg_dbs: list[str]) -> TargetResult:
     root = workdir / f"{backend}-{target}"
     root.mkdir(parents=True, exist_ok=True)
     db_url = ""
@@ -312,7 +284,8 @@ def main(argv: list[str]) -> int:
         if args.loadgen == "wrk" and not shutil.which("wrk"):
             print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
             return 2
-        loadgen: Wrk | PyLoad = Wrk(procs, workdir, args.threads) if use_wrk else PyLoad(procs, workdir)
+        loadgen: WrkLoad | PythonLoad = (WrkLoad(procs, workdir, args.threads, WRK_LUA, "bench.lua", RECORDS_PATH)
+                                         if use_wrk else PythonLoad(procs, workdir, Path(__file__).resolve()))
         if use_wrk:
             lg_desc = f"wrk, {min(args.threads, args.connections)} threads"
         else:

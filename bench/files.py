@@ -53,6 +53,8 @@ from common import (
     WRK_DONE_LUA,
     LoadResult,
     Processes,
+    PythonLoad,
+    WrkLoad,
     add_load_args,
     check_load_args,
     cpu_seconds,
@@ -64,8 +66,6 @@ from common import (
     measure,
     print_loadgen_result,
     rss_mib,
-    run_python_loadgen,
-    run_wrk,
     sigterm_to_interrupt,
     start_bastion,
     superuser_token,
@@ -255,34 +255,6 @@ def check(base: str, mode: str, made: list[tuple[str, str]], png: bytes, kept: A
 
 
 # --------------------------------------------------------------------------- load generators
-class Wrk:
-    name = "wrk"
-
-    def __init__(self, procs: Processes, workdir: Path, threads: int):
-        self.procs = procs
-        self.threads = threads
-        self.script = workdir / "files.lua"
-        self.script.write_text(WRK_LUA)
-
-    def run(self, base: str, mode: str, arg: Path, seconds: float, connections: int) -> LoadResult:
-        return run_wrk(self.procs, self.script, base, seconds, connections, self.threads,
-                       [mode, str(arg), RECORDS_PATH])
-
-
-class PyLoad:
-    """Fallback: ``python bench/files.py _loadgen ...`` in its own process, asyncio + httpx."""
-
-    name = "python asyncio+httpx"
-
-    def __init__(self, procs: Processes, workdir: Path):
-        self.procs = procs
-        self.workdir = workdir
-
-    def run(self, base: str, mode: str, arg: Path, seconds: float, connections: int) -> LoadResult:
-        return run_python_loadgen(self.procs, self.workdir, Path(__file__).resolve(),
-                                  [base, mode, str(arg), str(seconds), str(connections)], seconds)
-
-
 async def _loadgen(base: str, mode: str, arg: str, seconds: float, connections: int) -> None:
     import httpx
 
@@ -356,7 +328,7 @@ class StorageResult:
     moto_cpu_us: dict[str, float | None] = field(default_factory=dict)
 
 
-def bench_storage(storage: str, args: argparse.Namespace, procs: Processes, loadgen: Wrk | PyLoad,
+def bench_storage(storage: str, args: argparse.Namespace, procs: Processes, loadgen: WrkLoad | PythonLoad,
                   workdir: Path, png_file: Path, png: bytes) -> StorageResult:
     root = workdir / storage
     root.mkdir(parents=True, exist_ok=True)
@@ -526,7 +498,8 @@ def main(argv: list[str]) -> int:
         if args.loadgen == "wrk" and not shutil.which("wrk"):
             print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
             return 2
-        loadgen: Wrk | PyLoad = Wrk(procs, workdir, args.threads) if use_wrk else PyLoad(procs, workdir)
+        loadgen: WrkLoad | PythonLoad = (WrkLoad(procs, workdir, args.threads, WRK_LUA, "files.lua", RECORDS_PATH)
+                                         if use_wrk else PythonLoad(procs, workdir, Path(__file__).resolve()))
         if use_wrk:
             lg_desc = (f"wrk, {min(args.threads, args.connections)} threads (a Lua script; the multipart "
                        "body built once per thread)")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,13 @@ class Config:
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"--http must look like 127.0.0.1:8090, got {self.http!r}")
         return host.strip("[]"), int(port)
+
+
+# The options every command shares.
+DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, files, logs).")]
+DbOpt = Annotated[str, typer.Option(
+    "--database-url", envvar="BASTION_DATABASE_URL",
+    help="postgresql://... or mysql://... (MariaDB); empty for SQLite in --dir.")]
+MigOpt = Annotated[Path | None, typer.Option(
+    "--migrations-dir", envvar="BASTION_MIGRATIONS_DIR",
+    help="Migration files folder (default: bastion_migrations beside --dir).")]

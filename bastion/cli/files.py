@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bastion.cli.config import Config
+from bastion.cli.config import Config, DbOpt, DirOpt, MigOpt
 
 if TYPE_CHECKING:
     from bastion.core.app import App
@@ -18,14 +18,6 @@ if TYPE_CHECKING:
 
 files_cli = typer.Typer(no_args_is_help=True, help="Move files between the local folder and S3; sweep orphans.")
 
-# The options every command shares (as in cli/main.py, which imports this module).
-DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, logs).")]
-DbOpt = Annotated[str, typer.Option(
-    "--database-url", envvar="BASTION_DATABASE_URL",
-    help="postgresql://... or mysql://... (MariaDB); empty for SQLite in --dir.")]
-MigOpt = Annotated[Path | None, typer.Option(
-    "--migrations-dir", envvar="BASTION_MIGRATIONS_DIR",
-    help="Migration files folder (default: bastion_migrations beside --dir).")]
 
 
 class Place(enum.StrEnum):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from bastion import __version__
-from bastion.cli.config import Config
+from bastion.cli.config import Config, DbOpt, DirOpt, MigOpt
 from bastion.cli.files import files_cli
 from bastion.core.auth.secretbox import MIN_KEY_LENGTH
 
@@ -32,13 +32,6 @@ cli.add_typer(superuser_cli, name="superuser")
 cli.add_typer(migrate_cli, name="migrate")
 cli.add_typer(files_cli, name="files")
 
-DirOpt = Annotated[Path, typer.Option("--dir", envvar="BASTION_DIR", help="Data folder (SQLite file, logs).")]
-DbOpt = Annotated[str, typer.Option(
-    "--database-url", envvar="BASTION_DATABASE_URL",
-    help="postgresql://... or mysql://... (MariaDB); empty for SQLite in --dir.")]
-MigOpt = Annotated[Path | None, typer.Option(
-    "--migrations-dir", envvar="BASTION_MIGRATIONS_DIR",
-    help="Migration files folder (default: bastion_migrations beside --dir).")]
 DEFAULT_DIR = Path("bastion_data")
 MAX_WORKERS = 64
 
