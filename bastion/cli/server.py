@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,8 @@ from bastion.core.app import App
 # Requests that change nothing, answered by reads alone: when their client goes away
 # there is nobody to answer, so they are cancelled (and their statements interrupted).
 CANCELLABLE_METHODS = frozenset({"GET", "HEAD"})
+# How long a stopping server keeps taking what is already on its way (seconds).
+SETTLE = 0.05
 
 
 class CancelWhenGone(HttpToolsProtocol):
@@ -64,6 +67,16 @@ class CancelWhenGone(HttpToolsProtocol):
             answering[0].cancel()
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, letting the event loop take what is already on its way before
+    it stops listening: a connection the kernel queued, or one accepted whose request is
+    not read yet, would otherwise be reset (or closed as idle) while it is in flight."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.sleep(SETTLE)  # accept callbacks run, then their first reads
+        await super().shutdown(sockets)
+
+
 def http_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
     """uvicorn's ``http=`` class: headers within ``read_timeout`` (``http_protocol``), and
     reads cancelled when their client disconnects (:class:`CancelWhenGone`)."""
@@ -97,7 +110,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     if place is None:
         print_banner(config, host, port, app.db.url_for_display)
         await print_superuser_hint(app, config)
-    server = uvicorn.Server(uvicorn.Config(
+    server = DrainingServer(uvicorn.Config(
         asgi, host=host, port=port, lifespan="off", http=http_protocol(config.read_timeout),
         ws="none",  # no WebSocket routes (realtime is server-sent events, as in PocketBase)
         access_log=False, log_level="warning",
