@@ -269,6 +269,11 @@ _PG_TIMEOUT = {"55P03"}
 # MariaDB/MySQL client and server error numbers with the same meaning (1205: lock wait).
 _MYSQL_UNAVAILABLE = {1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055}
 _MYSQL_TIMEOUT = {1205}
+# The engine undid this transaction to break a deadlock (or a serialization conflict):
+# nothing was written, and the same request may simply be sent again.
+_PG_COLLIDED = {"40P01", "40001"}
+_MYSQL_COLLIDED = {1213}
+COLLIDED = "The database undid this write to settle a collision with a concurrent one; nothing was saved, try again."
 # A statement stopped at the time limit: PostgreSQL's query_canceled (statement_timeout),
 # MariaDB's max_statement_time and MySQL's max_execution_time, SQLite's interrupt.
 _PG_STATEMENT_TIMEOUT = "57014"
@@ -302,6 +307,8 @@ def unavailable_error(exc: BaseException) -> errors.Unavailable | None:
     number = args[0] if isinstance(args[0], int) else None
     if state in _PG_TIMEOUT or number in _MYSQL_TIMEOUT:
         return errors.Unavailable("The database took too long to answer, please try again shortly.")
+    if state in _PG_COLLIDED or number in _MYSQL_COLLIDED:
+        return errors.Unavailable(COLLIDED)
     if getattr(exc, "connection_invalidated", False) or state.startswith("08") or state in _PG_UNAVAILABLE:
         return errors.Unavailable()
     if number in _MYSQL_UNAVAILABLE or _looks_unavailable(exc):
