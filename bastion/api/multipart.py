@@ -97,8 +97,8 @@ async def parse(request: Request, file_limit: Callable[[str], Limit], max_fields
     """The form of a multipart request (see the module text)."""
     boundary = _boundary(request.headers.get("content-type", ""))
     seen = [False]
-    parser = _BoundedParser(request, _watched(request.stream(), b"--" + boundary + b"--", seen), file_limit,
-                            max_fields)
+    stream = _watched(request.stream(), b"--" + boundary + b"--", seen)
+    parser = _BoundedParser(request, stream, file_limit, max_fields)
     try:
         form = await parser.parse()
     except FileTooLarge as exc:
@@ -114,6 +114,10 @@ async def parse(request: Request, file_limit: Callable[[str], Limit], max_fields
             {"maxSelect": exc.limit})}) from None
     except MultiPartException as exc:
         _close(parser)
+        # The rest of a malformed body is read (and dropped) before it is answered, so the
+        # answer does not depend on how far it had come: one over the body limit is a 413.
+        async for _chunk in stream:
+            pass
         raise BadRequest(BAD_FORM + str(exc)) from None
     if not seen[0]:
         await form.close()
