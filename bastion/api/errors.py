@@ -22,6 +22,20 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 
+FRAMEABLE = b"x-bastion-frameable"  # set by an answer other sites may frame (files); not sent
+
+
+def _security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The security headers for an answer: all of them, except ``X-Frame-Options`` for an
+    answer marked frameable (an uploaded file, sandboxed by its own CSP), which, as in
+    PocketBase, another site may show in a frame. The mark itself is taken out."""
+    for i, (name, _value) in enumerate(headers):
+        if name == FRAMEABLE:
+            del headers[i]
+            return [h for h in SECURITY_HEADERS if h[0] != b"x-frame-options"]
+    return SECURITY_HEADERS
+
+
 # No route for a method and path: PocketBase's router sends GET and HEAD to its static
 # file handler (pb_public) and every other method to its catch-all route, so the message
 # tells which; it never answers 405.
@@ -76,7 +90,7 @@ class ErrorMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(_security_headers(headers))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from bastion.api.errors import FRAMEABLE
 from bastion.api.http import RuleHeaders, app_of, json_response, request_info, request_token
 from bastion.api.routing import Auth, Endpoint
 from bastion.core.access import RequestInfo
@@ -41,6 +42,7 @@ BY_EXTENSION = {
 }
 GENERIC = frozenset({"text/plain", "application/octet-stream", "application/zip", "text/xml", "application/xml"})
 FIXED_HEADERS = {
+    FRAMEABLE.decode(): "1",  # no X-Frame-Options: other sites may frame a file, as in PocketBase
     "Cache-Control": "max-age=2592000, stale-while-revalidate=86400",
     "Content-Security-Policy": "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox",
     "Accept-Ranges": "bytes",

@@ -52,6 +52,9 @@ async def test_upload_then_download(where: str, client: TestClient, app: App) ->
     assert got.headers["content-type"].startswith("text/plain")
     assert got.headers["content-disposition"].startswith("attachment")
     assert got.headers["x-content-type-options"] == "nosniff"
+    # as in PocketBase, another site may frame a file (its CSP sandboxes it), not the API
+    assert "x-frame-options" not in got.headers and "x-bastion-frameable" not in got.headers
+    assert (await client.get("/api/health")).headers["x-frame-options"] == "SAMEORIGIN"
     img = await client.get(f"/api/files/{col['id']}/{record['id']}/{record['images'][0]}")
     assert img.headers["content-type"] == "image/png" and img.headers["content-disposition"].startswith("inline")
     forced = await client.get(f"/api/files/docs/{record['id']}/{record['images'][0]}?download=1")
