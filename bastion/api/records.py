@@ -27,6 +27,7 @@ from bastion.api.openapi import (
 )
 from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
+from bastion.core.errors import ValidationFailed
 from bastion.core.fields import FileField
 from bastion.core.fields.upload import rule_view
 from bastion.core.records.query import parse_list_params
@@ -75,10 +76,19 @@ def file_limits(col: Collection, prefixes: tuple[str, ...] = ("",)) -> FileLimit
     return sizes.get
 
 
+async def _record_body(request: Request, col: Collection, failed: str) -> dict[str, Any]:
+    """The body of a record write; a file refused as it streams in answers with the
+    write's own message, as PocketBase's validation does."""
+    try:
+        return await read_body(request, file_limits(col))
+    except ValidationFailed as exc:
+        raise ValidationFailed(failed, exc.data) from None
+
+
 async def create_record(request: Request) -> Response:
     col = _collection(request, write=True)
     try:
-        body = await read_body(request, file_limits(col))
+        body = await _record_body(request, col, "Failed to create record.")
         info = await request_info(request, rule_view(body))
         record = await app_of(request).records.create(info, col, body)
     finally:
@@ -90,7 +100,7 @@ async def create_record(request: Request) -> Response:
 async def update_record(request: Request) -> Response:
     col = _collection(request, write=True)
     try:
-        body = await read_body(request, file_limits(col))
+        body = await _record_body(request, col, "Failed to update record.")
         info = await request_info(request, rule_view(body))
         record = await app_of(request).records.update(info, col, request.path_params["id"], body)
     finally:
