@@ -210,6 +210,14 @@ class FileField(_MultiField):
             "thumbs": self.thumbs, "protected": self.protected,
         }
 
+    def json_schema(self, for_input: bool = False) -> dict[str, Any]:
+        """Stored names as output; as input, a kept name or (in a multipart body) a file."""
+        one: dict[str, Any] = {"type": "string"}
+        if for_input:
+            one = {"anyOf": [{"type": "string", "description": "a name the record holds"},
+                             {"type": "string", "format": "binary", "description": "an upload (multipart)"}]}
+        return {"type": "array", "items": one} if self.multi else one
+
     @property
     def max_size(self) -> int:
         """The largest file this field takes, in bytes (``maxSize``, 5 MiB when 0)."""
