@@ -223,11 +223,17 @@ class OAuth2Service:
         create = RequestInfo(auth=info.auth, method="POST", context="oauth2", headers=info.headers,
                              query=info.query, body=payload)
         table = self.registry.table(col)
-        async with self.db.transaction() as conn:
-            created = await self.records.create(create, col, payload, conn)
-            if user.email_verified:  # the stored email is the provider's (payload["email"])
-                await conn.execute(sa.update(table).where(table.c.id == created["id"]).values(verified=True))
-            await self._link(conn, col, created["id"], provider, user.id)
+        journal = self.records.journal()  # settled once the sign-up's own transaction ended
+        try:
+            async with self.db.transaction() as conn:
+                created = await self.records.create(create, col, payload, conn, journal)
+                if user.email_verified:  # the stored email is the provider's (payload["email"])
+                    await conn.execute(sa.update(table).where(table.c.id == created["id"]).values(verified=True))
+                await self._link(conn, col, created["id"], provider, user.id)
+        except BaseException:
+            await journal.failed()
+            raise
+        await journal.committed()
         row = await self._row(col, "id", created["id"])
         assert row is not None
         return dict(row)

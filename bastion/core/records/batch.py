@@ -16,8 +16,8 @@ from typing import Any
 from bastion.core.access import RequestInfo
 from bastion.core.errors import BadRequest, BastionError, Forbidden, ValidationFailed
 from bastion.core.fields.upload import rule_view
-from bastion.core.files.journal import FileJournal
 from bastion.core.ports import Database
+from bastion.core.records.changes import WriteJournal
 from bastion.core.records.service import RecordService
 from bastion.core.schema.registry import Registry
 from bastion.core.settings.service import SettingsService
@@ -88,22 +88,20 @@ class BatchService:
             raise BadRequest(f"Batch transaction failed: it took longer than {timeout} s.") from None
 
     async def _all(self, info: RequestInfo, ops: list[BatchOp]) -> list[BatchResult]:
-        """Every request in one transaction; files are settled once it has ended."""
-        files = self.records.files
-        journal = files.journal() if files is not None else None
+        """Every request in one transaction, its files and changes settled once it has
+        ended (``core/records/changes.py``)."""
+        journal = self.records.journal()
         try:
             async with self.db.transaction() as conn:
                 results = [await self._one(conn, journal, info, i, op) for i, op in enumerate(ops)]
         except BaseException:
-            if journal is not None:
-                await journal.failed()
+            await journal.failed()
             raise
-        if journal is not None:
-            await journal.committed()
+        await journal.committed()
         return results
 
     async def _one(
-        self, conn: Any, journal: FileJournal | None, info: RequestInfo, index: int, op: BatchOp,
+        self, conn: Any, journal: WriteJournal, info: RequestInfo, index: int, op: BatchOp,
     ) -> BatchResult:
         sub = dataclasses.replace(
             info, context="batch", body=rule_view(op.body), query=op.query,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableSequence, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,10 +17,10 @@ from bastion.core.errors import BadRequest, FieldError, NotFound
 from bastion.core.fields import FileField, RelationField
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.text import TextField
-from bastion.core.files.journal import FileJournal
 from bastion.core.files.service import NO_STORAGE, FileService
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.records import cursor
+from bastion.core.records.changes import ChangeListener, WriteJournal
 from bastion.core.records.consistency import check_consistency
 from bastion.core.records.filters import Filters
 from bastion.core.records.input import PreparedRecord, modifier_keys, prepare, rule_body
@@ -69,6 +69,8 @@ class RecordService:
     password_guard: Lockout | None = None
     # Stores uploads and deletes dropped files once a write commits (None: no storage).
     files: FileService | None = None
+    # Told of every committed change (``core/records/changes.py``).
+    listeners: list[ChangeListener] = field(default_factory=list)
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -252,15 +254,23 @@ class RecordService:
         async with self.db.transaction() as new:
             yield new
 
+    def journal(self) -> WriteJournal:
+        """A journal for one transaction's writes (a caller holding its own transaction,
+        a batch, passes it to each write and settles it once the transaction ended)."""
+        return WriteJournal(self.files.journal() if self.files is not None else None, self.listeners)
+
     @asynccontextmanager
-    async def _files_of(self, journal: FileJournal | None, col: Collection | None) -> AsyncIterator[FileJournal | None]:
-        """The file journal of a write: the caller's (a batch settles it after its own
-        transaction) or a new one, settled here once the write's transaction ended.
-        Writes to a ``col`` without file fields need none."""
-        if journal is not None or self.files is None or (col is not None and not FileService.has_files(col)):
+    async def _settled(self, journal: WriteJournal | None, conn: Connection | None) -> AsyncIterator[WriteJournal]:
+        """The journal of a write: the caller's (settled by the caller) or a new one,
+        settled here once the write's own transaction ended. A write in the caller's
+        transaction (``conn``) needs the caller's journal: only the caller knows when it
+        commits."""
+        if journal is not None:
             yield journal
             return
-        own = self.files.journal()
+        if conn is not None:
+            raise ValueError("a write in the caller's transaction needs the caller's journal (records.journal())")
+        own = self.journal()
         try:
             yield own
         except BaseException:
@@ -269,31 +279,31 @@ class RecordService:
         await own.committed()
 
     async def _store_files(
-        self, journal: FileJournal | None, col: Collection, record_id: str, prepared: PreparedRecord,
+        self, journal: WriteJournal, col: Collection, record_id: str, prepared: PreparedRecord,
     ) -> None:
         if prepared.errors or not any(f.uploads_of(prepared.values.get(f.name)) for f in col.fields
                                       if isinstance(f, FileField)):
             return
-        if journal is None or self.files is None:
+        if journal.files is None or self.files is None:
             raise BadRequest(NO_STORAGE)
-        await self.files.store(journal, col, record_id, prepared.values)
+        await self.files.store(journal.files, col, record_id, prepared.values)
 
     async def exists(self, conn: Connection, col: Collection, record_id: str) -> bool:
         return await self._fetch(conn, self.registry.table(col), record_id, None) is not None
 
     async def create(
         self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None = None,
-        journal: FileJournal | None = None,
+        journal: WriteJournal | None = None,
     ) -> dict[str, Any]:
         """A new record of ``col`` from ``body``; its uploads are stored first and deleted
         again if the write fails (see ``core/files/journal.py``)."""
         self._writable(col)
-        async with self._files_of(journal, col) as journal:
+        async with self._settled(journal, conn) as journal:
             return await self._create(info, col, body, conn, journal)
 
     async def _create(
         self, info: RequestInfo, col: Collection, body: dict[str, Any], conn: Connection | None,
-        journal: FileJournal | None,
+        journal: WriteJournal,
     ) -> dict[str, Any]:
         rule = self.access.condition(info, col, "createRule", self.registry.table(col))
         prepared = prepare(col, body, None, can_manage=info.is_superuser)
@@ -321,7 +331,9 @@ class RecordService:
             async with self.db.statement() as single:
                 row = await single.fetch_one(insert, self._db_values(col, prepared.values))
             assert row is not None
-            return self.to_api(col, Record(col, row), info)
+            record = Record(col, row)
+            journal.record("create", col, record)
+            return self.to_api(col, record, info)
         # The create rule sees the new record before its autodate fields are stamped, as in
         # PocketBase ("created != ''" refuses every create): they are set after the check.
         stamps = {} if rule is None else {
@@ -340,21 +352,23 @@ class RecordService:
                                    .values(self._db_values(col, stamps)))
                 row = {**dict(row or {}), **self._db_values(col, stamps)}
         assert row is not None
-        return self.to_api(col, Record(col, row), info)
+        record = Record(col, row)
+        journal.record("create", col, record)
+        return self.to_api(col, record, info)
 
     async def update(
         self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
-        conn: Connection | None = None, journal: FileJournal | None = None,
+        conn: Connection | None = None, journal: WriteJournal | None = None,
     ) -> dict[str, Any]:
         """``body`` written over a record of ``col``; files it takes off the record are
         deleted once the write commits."""
         self._writable(col)
-        async with self._files_of(journal, col) as journal:
+        async with self._settled(journal, conn) as journal:
             return await self._update(info, col, record_id, body, conn, journal)
 
     async def _update(
         self, info: RequestInfo, col: Collection, record_id: str, body: dict[str, Any],
-        conn: Connection | None, journal: FileJournal | None,
+        conn: Connection | None, journal: WriteJournal,
     ) -> dict[str, Any]:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "updateRule", table)
@@ -377,8 +391,8 @@ class RecordService:
             await self._hash(prepared)
             await check_consistency(self.registry, conn, col, prepared, record_id, "Failed to update record.")
             await self._store_files(journal, col, record_id, prepared)
-            if journal is not None and self.files is not None:
-                self.files.drop_removed(journal, col, record_id, stored, prepared.values)
+            if journal.files is not None and self.files is not None:
+                self.files.drop_removed(journal.files, col, record_id, stored, prepared.values)
             values = self._db_values(col, prepared.values)
             values.pop("id", None)
             row: Row | None = stored
@@ -392,7 +406,9 @@ class RecordService:
             if col.is_auth and prepared.new_password is not None:
                 await self._forget_origins(conn, col, record_id)
         assert row is not None
-        return self.to_api(col, Record(col, row), info)
+        record = Record(col, row)
+        journal.record("update", col, record)
+        return self.to_api(col, record, info)
 
     async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
         """A new password forgets the record's known devices (``_authOrigins``), in the same
@@ -463,28 +479,32 @@ class RecordService:
 
     async def delete(
         self, info: RequestInfo, col: Collection, record_id: str, conn: Connection | None = None,
-        journal: FileJournal | None = None,
+        journal: WriteJournal | None = None,
     ) -> None:
         """Delete a record (and what cascades from it); the files of every deleted record
         go once the transaction commits."""
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "deleteRule", table)
-        async with self._files_of(journal, None) as journal, self._tx(conn) as conn:
+        async with self._settled(journal, conn) as journal, self._tx(conn) as conn:
             if await self._fetch(conn, table, record_id, cond) is None:
                 raise NotFound(NOT_FOUND)
             await self._delete_cascade(conn, col, record_id, [MAX_CASCADE], journal)
 
     async def _delete_cascade(
         self, conn: Connection, col: Collection, record_id: str, budget: MutableSequence[int],
-        journal: FileJournal | None,
+        journal: WriteJournal,
     ) -> None:
         budget[0] -= 1
         if budget[0] < 0:
             raise BadRequest("Failed to delete record: too many cascading deletes.")
-        if journal is not None and FileService.has_files(col):
-            journal.drop_folder(f"{col.id}/{record_id}/")
         table = self.registry.table(col)
+        if journal.files is not None and FileService.has_files(col):
+            journal.files.drop_folder(f"{col.id}/{record_id}/")
+        if journal.wants_changes:
+            gone = await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
+            if gone is not None:
+                journal.record("delete", col, Record(col, gone))
         await conn.execute(sa.delete(table).where(table.c.id == record_id))
         for ref_col, f in self.registry.referencing(col):
             if ref_col.is_view:
@@ -504,3 +524,7 @@ class RecordService:
                 else:
                     new_value = remaining if f.multi else ""
                     await conn.execute(sa.update(rt).where(rt.c.id == row["id"]).values({field_name: new_value}))
+                    if journal.wants_changes:
+                        changed = await conn.fetch_one(self.registry.select_by_id(ref_col), {"rid": row["id"]})
+                        if changed is not None:
+                            journal.record("update", ref_col, Record(ref_col, changed))

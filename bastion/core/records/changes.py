@@ -1,0 +1,77 @@
+"""The one place where a committed write becomes events.
+
+Every write of the records service runs with a ``WriteJournal``: the files it stored or
+dropped (``core/files/journal.py``) and the records it created, updated or deleted, in
+order. When its transaction commits, the journal deletes the dropped files and hands the
+changes to every listener (realtime, hooks, the outbox build on this); when it fails,
+the new files go and the changes are forgotten: a rolled back write sends nothing. A
+batch shares one journal across all its requests, so its changes arrive together, in
+the order they were made, once the whole batch committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bastion.core.files.journal import FileJournal
+from bastion.core.records.record import Record
+from bastion.core.schema.collections import Collection
+
+log = logging.getLogger("bastion.records")
+
+Action = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """One committed change: the record as stored after a create or an update, and as it
+    was before a delete."""
+
+    action: Action
+    collection: Collection
+    record: Record
+
+
+# Called with the changes of one committed transaction, in the order they were made.
+ChangeListener = Callable[[Sequence[RecordChange]], Awaitable[None]]
+
+
+class WriteJournal:
+    """What one transaction did to files and records, settled once it ends."""
+
+    def __init__(self, files: FileJournal | None, listeners: Sequence[ChangeListener]):
+        self.files = files
+        self._listeners = listeners
+        self.changes: list[RecordChange] = []
+
+    @property
+    def wants_changes(self) -> bool:
+        """Whether anyone listens (a delete reads its record first only then)."""
+        return bool(self._listeners)
+
+    def record(self, action: Action, col: Collection, record: Record) -> None:
+        if self._listeners:
+            self.changes.append(RecordChange(action, col, record))
+
+    async def committed(self) -> None:
+        """The transaction committed: drop its dropped files, then tell the listeners. A
+        listener that fails is logged; the write stands."""
+        if self.files is not None:
+            await self.files.committed()
+        changes, self.changes = self.changes, []
+        if not changes:
+            return
+        for listener in self._listeners:
+            try:
+                await listener(changes)
+            except Exception:  # noqa: BLE001 - one listener's bug must not undo a committed write
+                log.exception("a change listener failed on %d committed changes", len(changes))
+
+    async def failed(self) -> None:
+        """The transaction rolled back: its new files go, its changes never happened."""
+        self.changes.clear()
+        if self.files is not None:
+            await self.files.failed()
