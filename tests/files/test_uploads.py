@@ -227,3 +227,12 @@ async def test_a_view_serves_the_files_of_the_records_it_reads(where: str, clien
     assert Image.open(io.BytesIO(thumb.content)).size == (50, 50)
     assert (await client.get(f"/api/files/docs_view2/{rec['id']}/{rec['doc']}")).content == b"through the view"
     assert (await client.get(f"/api/files/docs_view/{rec['id']}/nope.txt")).status_code == 404
+
+
+async def test_head_answers_the_headers_alone(where: str, client: TestClient) -> None:
+    await _docs(client)
+    rec = (await client.post("/api/collections/docs/records",
+                             files={"doc": ("a.txt", b"0123456789", "text/plain")})).json()
+    res = await client.head(f"/api/files/docs/{rec['id']}/{rec['doc']}")
+    assert res.status_code == 200 and res.content == b""
+    assert res.headers["content-length"] == "10" and res.headers["content-type"].startswith("text/plain")
