@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import struct
 
 from PIL import (
@@ -26,12 +25,7 @@ from PIL import (
 )
 
 from bastion.tools import sniff
-
-# ASCII digits only, as in PocketBase (Python's \d would take any Unicode digit).
-THUMB_RE = re.compile(r"^(\d+)x(\d+)(t|b|f)?$", re.ASCII)
-
-#: The types thumbnails are made of (PocketBase's list).
-IMAGE_TYPES = ("image/png", "image/jpg", "image/jpeg", "image/gif", "image/webp")
+from bastion.tools.thumbsize import parse_size
 
 #: Neither side of a thumbnail may exceed this.
 MAX_SIDE = 10_000
@@ -60,17 +54,6 @@ _Box = tuple[int, int, int, int]
 
 class ImageRefused(ValueError):
     """The data is not an image a thumbnail can safely be made of, or the size asked is absurd."""
-
-
-def parse_size(spec: str) -> tuple[int, int, str] | None:
-    """``"100x50f"`` -> ``(100, 50, "f")``; None when malformed or both sides are 0."""
-    match = THUMB_RE.fullmatch(spec) if len(spec) <= 32 else None
-    if match is None:
-        return None
-    width, height = int(match[1]), int(match[2])
-    if width == 0 and height == 0:
-        return None
-    return width, height, match[3] or ""
 
 
 def make_thumb(data: bytes, spec: str, *, max_pixels: int = 50_000_000) -> tuple[bytes, str]:

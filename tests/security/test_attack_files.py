@@ -41,8 +41,9 @@ from bastion.adapters.files_local import LocalStorage
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.core.app import App
 from bastion.core.auth import tokens
-from bastion.core.files import service as files_service
+from bastion.core.files.service import MAX_THUMB_SOURCE
 from bastion.testing import TestClient, token_for
+from bastion.tools import images
 from tests.files import media
 from tests.files.conftest import stored_keys
 
@@ -475,7 +476,7 @@ class BuildWatch:
         self.most = 0
         self._lock = threading.Lock()
         self._hold = hold
-        real = files_service.images.make_thumb
+        real = images.make_thumb
 
         def watched(data: bytes, spec: str, **kw: Any) -> tuple[bytes, str]:
             with self._lock:
@@ -490,7 +491,7 @@ class BuildWatch:
                 with self._lock:
                     self.active -= 1
 
-        monkeypatch.setattr(files_service.images, "make_thumb", watched)
+        monkeypatch.setattr(images, "make_thumb", watched)
 
 
 class ReadWatch:
@@ -504,7 +505,7 @@ class ReadWatch:
 
         async def read_all(storage: LocalStorage, key: str, limit: int) -> bytes:
             data = await real(storage, key, limit)
-            if limit == files_service.MAX_THUMB_SOURCE:
+            if limit == MAX_THUMB_SOURCE:
                 watch.done += 1
                 watch.bytes += len(data)
             return data

@@ -11,7 +11,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from bastion.tools.images import IMAGE_TYPES, MAX_SIDE, ImageRefused, make_thumb, parse_size
+from bastion.tools.images import MAX_SIDE, ImageRefused, make_thumb
+from bastion.tools.thumbsize import IMAGE_TYPES, parse_size
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 

@@ -12,7 +12,7 @@ from bastion.core.fields.base import Field, FieldContext, StorageKind
 from bastion.core.fields.options import Errors, opt_bool, opt_int, opt_str, opt_str_list
 from bastion.core.fields.upload import Upload
 from bastion.tools import sniff
-from bastion.tools.images import THUMB_RE
+from bastion.tools.thumbsize import parse_size
 
 FILENAME_RE = re.compile(r"^[^/\\\x00-\x1f]{1,150}$")
 DEFAULT_FILE_SIZE = 5 * 1024 * 1024
@@ -199,7 +199,7 @@ class FileField(_MultiField):
         self.mimeTypes = opt_str_list(data, "mimeTypes", errors)
         self.thumbs = opt_str_list(data, "thumbs", errors)
         for thumb in self.thumbs:
-            if not THUMB_RE.match(thumb) or re.match(r"^0x0[tbf]?$", thumb):
+            if parse_size(thumb) is None:  # malformed, or 0x0 (PocketBase refuses both)
                 errors["thumbs"] = FieldError("validation_invalid_value", f"Invalid thumb size {thumb[:40]}")
         self.protected = opt_bool(data, "protected", errors)
         opt_str(data, "name", errors)

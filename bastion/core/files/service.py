@@ -28,7 +28,8 @@ from bastion.core.ports import Database, FileStorage, StorageFactory, StoredFile
 from bastion.core.schema import view_query
 from bastion.core.schema.collections import Collection
 from bastion.core.schema.registry import Registry
-from bastion.tools import images, sniff
+from bastion.tools import sniff
+from bastion.tools.thumbsize import IMAGE_TYPES
 
 log = logging.getLogger("bastion.files")
 DEFAULT_THUMBS = ("100x100",)  # made for every image field, as PocketBase does
@@ -89,12 +90,13 @@ class ThumbMaker:
     async def _make(self, storage: FileStorage, original: str, thumb: str, spec: str) -> bool:
         async with self._slots:
             head = b"".join([chunk async for chunk in storage.read(original, 0, SNIFF_BYTES)])
-            if sniff.content_type(head) not in images.IMAGE_TYPES:
+            if sniff.content_type(head) not in IMAGE_TYPES:
                 return False
+            from bastion.tools import images  # Pillow is loaded on the first thumb, not at start
             try:
                 data = await storage.read_all(original, MAX_THUMB_SOURCE)
                 out, ctype = await asyncio.to_thread(images.make_thumb, data, spec)
-            except (ValueError, images.ImageRefused) as exc:
+            except ValueError as exc:  # too large, or refused (images.ImageRefused is one)
                 log.warning("no thumb %s of %s: %s", spec, original, exc)
                 return False
             await storage.put(thumb, io.BytesIO(out), ctype)
