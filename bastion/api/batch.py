@@ -2,8 +2,9 @@
 
 What a batch may cost is settled before its body is parsed: while batches are off the
 body is never read, a body over the batch bound (``BatchService.body_limit``) is refused
-with 413 as it streams in, and the number of requests is checked before any of them is
-looked at.
+with 413 as it streams in (in a multipart batch the bound is on the requests' JSON, the
+``@jsonPayload`` parts; files beside them are bounded like any upload), and the number
+of requests is checked before any of them is looked at.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, close_forms, json_response, read_body, request_info
-from bastion.api.limits import lower_body_limit
+from bastion.api.limits import lower_body_limit, lower_json_limit
 from bastion.api.multipart import MAX_FILES
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
 from bastion.api.routing import Endpoint
@@ -73,6 +74,7 @@ def _parse_one(item: Any) -> BatchOp | FieldError:
 
 # Uploads of a multipart batch: ``requests.N.field`` or ``requests[N].field`` (``+`` as for
 # a single record), as PocketBase names them.
+ANY_SIZE = 2**62  # a batch's file parts: bounded by the body limit (each file by its field, later)
 _FILE_KEY = re.compile(r"^requests(?:\.(\d{1,6})\.|\[(\d{1,6})\]\.?)(.+)$")
 
 
@@ -94,10 +96,15 @@ async def batch(request: Request) -> Response:
     app = app_of(request)
     app.batch.check_allowed(0)  # off: refused before the token or the body is read
     limit = app.batch.body_limit()
-    lower_body_limit(request.scope, limit)
+    if request.headers.get("content-type", "")[:19].lower() == "multipart/form-data":
+        # The bound is on the requests' JSON; files beside it are bounded by the multipart
+        # body limit, and each by its field's maxSize once its request is read.
+        lower_json_limit(request.scope, limit)
+    else:
+        lower_body_limit(request.scope, limit)
     info = await request_info(request)
     try:
-        form = await read_body(request, lambda key: (limit, MAX_FILES) if _FILE_KEY.match(key) else None)
+        form = await read_body(request, lambda key: (ANY_SIZE, MAX_FILES) if _FILE_KEY.match(key) else None)
         ops = parse_ops(form, app.batch)
         _attach_files(form, ops)
         results = await app.batch.run(info, ops)

@@ -93,6 +93,14 @@ def lower_body_limit(scope: Scope, limit: int) -> None:
         reader.lower_limit(limit)
 
 
+def lower_json_limit(scope: Scope, limit: int) -> None:
+    """Allow this request at most ``limit`` bytes of JSON (a JSON body, or the
+    ``@jsonPayload`` parts of a multipart one), leaving a multipart body's limit as it is."""
+    reader: _PacedBody | None = scope.get(_READER)
+    if reader is not None:
+        reader.json_limit = min(reader.json_limit, limit)
+
+
 def json_body_limit(scope: Scope) -> int:
     """How many bytes of JSON this request may bring, in a JSON body or in the
     ``@jsonPayload`` parts of a multipart one."""

@@ -236,3 +236,20 @@ async def test_head_answers_the_headers_alone(where: str, client: TestClient) ->
     res = await client.head(f"/api/files/docs/{rec['id']}/{rec['doc']}")
     assert res.status_code == 200 and res.content == b""
     assert res.headers["content-length"] == "10" and res.headers["content-type"].startswith("text/plain")
+
+
+async def test_a_batch_carries_files_beyond_its_json_bound(where: str, client: TestClient) -> None:
+    """The batch bound (16 KiB per request by default: 32 KiB here) is on the requests'
+    JSON: two 400 KB files go in one batch."""
+    await client.patch("/api/settings", json={"batch": {"enabled": True, "maxRequests": 2}}, headers=client.su())
+    await _docs(client, fields=[{"name": "doc", "type": "file", "maxSize": 1_000_000}])
+    payload = {"requests": [{"method": "POST", "url": "/api/collections/docs/records"}] * 2}
+    big = b"\x00" * 400_000
+    res = await client.post("/api/batch", data={"@jsonPayload": orjson.dumps(payload).decode()}, files=[
+        ("requests.0.doc", ("a.bin", big, "application/octet-stream")),
+        ("requests.1.doc", ("b.bin", big, "application/octet-stream"))])
+    assert res.status_code == 200, res.text[:300]
+    over = {"requests": [{"method": "POST", "url": "/api/collections/docs/records",
+                          "body": {"pad": "x" * 40_000}}] * 2}  # the JSON itself over 32 KiB
+    res = await client.post("/api/batch", data={"@jsonPayload": orjson.dumps(over).decode()})
+    assert res.status_code == 413
