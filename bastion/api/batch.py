@@ -23,6 +23,7 @@ from bastion.api.multipart import MAX_FILES
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
 from bastion.api.routing import Endpoint
 from bastion.core.errors import BadRequest, FieldError, ValidationFailed
+from bastion.core.fields.upload import add_uploads
 from bastion.core.records.batch import BatchFailed, BatchOp, BatchService
 
 _RECORDS = re.compile(r"^/api/collections/([^/]+)/records(?:/([^/]+))?$")
@@ -86,10 +87,7 @@ def _attach_files(body: dict[str, Any], ops: list[BatchOp]) -> None:
         index = int(match.group(1) or match.group(2))
         if index >= len(ops):
             continue
-        target, name = ops[index].body, match.group(3)
-        names = target.get(name) if not name.startswith("+") and not name.endswith("+") else None
-        kept = [n for n in (names if isinstance(names, list) else [names]) if isinstance(n, str) and n]
-        target[name] = [*kept, *body[key]]
+        add_uploads(ops[index].body, match.group(3), body[key])
 
 
 async def batch(request: Request) -> Response:

@@ -25,7 +25,7 @@ from bastion.core.errors import (
     Unauthorized,
 )
 from bastion.core.fields.gocast import format_float
-from bastion.core.fields.upload import Upload, base_name, stored_name
+from bastion.core.fields.upload import Upload, add_uploads, base_name, stored_name
 from bastion.core.files.service import SNIFF_BYTES
 from bastion.core.ports import Connection
 from bastion.tools import sniff
@@ -151,11 +151,7 @@ async def _read_form(request: Request, files: FileLimits | None) -> dict[str, An
         else:
             body[key] = item
     for key, items in uploaded.items():
-        # As PocketBase: uploads under the plain name add to the names sent with them
-        # (so a form resending the kept names loses none); under +f or f+ they are the operand.
-        names = body.get(key) if not key.startswith("+") and not key.endswith("+") else None
-        kept = [n for n in (names if isinstance(names, list) else [names]) if isinstance(n, str) and n]
-        body[key] = [*kept, *items]
+        add_uploads(body, key, items)
     return body
 
 

@@ -14,7 +14,6 @@ file size. On top of it, as the body streams in:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -102,18 +101,15 @@ async def parse(request: Request, file_limit: Callable[[str], Limit], max_fields
     try:
         form = await parser.parse()
     except FileTooLarge as exc:
-        _close(parser)
         raise ValidationFailed("Failed to read the submitted data.", {_field(exc.key): FieldError(
             "validation_file_size_limit",
             f"Failed to upload {exc.name[:300]} - the maximum allowed file size is {exc.limit} bytes.",
             {"file": exc.name[:300], "maxSize": exc.limit})}) from None
     except TooManyFiles as exc:
-        _close(parser)
         raise ValidationFailed("Failed to read the submitted data.", {_field(exc.key): FieldError(
             "validation_too_many_files", f"The maximum allowed files is {exc.limit}",
             {"maxSelect": exc.limit})}) from None
     except MultiPartException as exc:
-        _close(parser)
         # The rest of a malformed body is read (and dropped) before it is answered, so the
         # answer does not depend on how far it had come: one over the body limit is a 413.
         async for _chunk in stream:
@@ -136,11 +132,6 @@ def _boundary(content_type: str) -> bytes:
         if key.strip().lower() == "boundary" and value:
             return value.strip().strip('"').encode("latin-1")
     raise BadRequest(BAD_FORM + "Missing boundary in multipart.")
-
-
-def _close(parser: Any) -> None:
-    for file in parser._files_to_close_on_error:
-        file.close()
 
 
 def uploads(form: FormData) -> list[tuple[str, UploadFile]]:

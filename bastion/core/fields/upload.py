@@ -93,3 +93,12 @@ def rule_view(body: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {k: plain(v) for k, v in body.items()}
+
+
+def add_uploads(body: dict[str, Any], key: str, uploads: list[Upload]) -> None:
+    """Put ``uploads`` in ``body`` under the form key they came with, as PocketBase does:
+    under a field's plain name they add to the names sent with them (so a form resending
+    the kept names loses none); under ``+f`` or ``f+`` they are the operand."""
+    names = body.get(key) if not key.startswith("+") and not key.endswith("+") else None
+    kept = [n for n in (names if isinstance(names, list) else [names]) if isinstance(n, str) and n]
+    body[key] = [*kept, *uploads]

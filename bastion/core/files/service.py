@@ -144,10 +144,6 @@ class FileService:
         self.thumbs = ThumbMaker(thumb_workers)
         self.small = SmallFiles(cache_bytes)
 
-    @property
-    def enabled(self) -> bool:
-        return self._factory is not None
-
     def storage(self) -> FileStorage:
         """The storage the settings choose now (``s3.enabled``: the bucket, else local)."""
         if self._factory is None:
