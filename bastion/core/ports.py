@@ -298,3 +298,30 @@ class Alone:
 
     def close(self) -> None:
         return None
+
+
+# Called, on the event loop, with each message a bus carries.
+Deliver = Callable[[bytes], None]
+
+
+class EventBus(Protocol):
+    """Carries committed changes from the process that made them to every process that
+    serves realtime subscribers (``core/realtime``), this one included.
+
+    Delivery is at most once and fast rather than durable: a process that is down or
+    disconnected while a message passes misses it (its subscribers' streams are gone
+    too, and clients reconnect). Messages from one publishing process arrive in the
+    order it published them, each whole, whatever its size (a transport with a size
+    limit splits and joins)."""
+
+    async def start(self, deliver: Deliver) -> None:
+        """Begin receiving: ``deliver`` is called with every message published from now
+        on by any process, this one included. Returns once receiving is set up; keeps
+        reconnecting in the background when the transport is lost."""
+
+    async def publish(self, message: bytes) -> None:
+        """Send ``message`` to every receiving process. A transport fault is logged and
+        the message dropped, never raised: the write it reports has committed."""
+
+    async def close(self) -> None:
+        """Stop receiving and let go of connections."""
