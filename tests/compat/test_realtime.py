@@ -517,3 +517,14 @@ def test_the_bound_auth_record_is_refreshed_and_unbound(world: Pair) -> None:
     compare(world, subs, writes, {
         "writes": [200, 200, 200, 200, 204, 200], "guest": [],
         "u4": sent("posts/*", "create", r2), "u5": sent("posts/*", "create", r1, r2)})
+
+
+def test_a_new_auth_secret_unbinds_the_collection_clients(world: Pair) -> None:
+    """Keep this test last: the new secret ends every token of ``users``."""
+    rules(world, listRule="@request.auth.id != ''", viewRule="@request.auth.id != ''")
+    r1, r2 = rid("secret1"), rid("secret2")
+    subs = {"u1": Sub("u1", ["posts/*"]), "su": Sub("su", ["posts/*"])}
+    writes = [create("posts", r1), ("PATCH", "/api/collections/users", {"authToken": {"secret": "s" * 50}}),
+              create("posts", r2)]
+    compare(world, subs, writes, {"writes": [200, 200, 200], "u1": sent("posts/*", "create", r1),
+                                  "su": sent("posts/*", "create", r1, r2)})
