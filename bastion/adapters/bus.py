@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bastion.adapters.bus_frames import check_channel
 from bastion.core.ports import EventBus
+from bastion.core.realtime.service import MemoryBus
 
 _POSTGRES = ("postgres://", "postgresql://", "postgresql+asyncpg://")
 
@@ -45,6 +46,4 @@ def open_bus(bus_url: str, database_url: str | None, shared: Path | None, index:
         folder = shared / channel
         folder.mkdir(mode=0o700, exist_ok=True)
         return SiblingBus(folder, index)
-    from bastion.adapters.bus_memory import MemoryBus
-
     return MemoryBus()

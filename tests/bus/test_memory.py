@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from bastion.adapters.bus import open_bus
-from bastion.adapters.bus_memory import MemoryBus
 from bastion.core.ports import EventBus
+from bastion.core.realtime.service import MemoryBus
 from tests.bus.helpers import BusContract, Inbox
 
 

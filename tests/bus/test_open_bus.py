@@ -8,10 +8,10 @@ import pytest
 
 from bastion.adapters.bus import open_bus
 from bastion.adapters.bus_local import SiblingBus
-from bastion.adapters.bus_memory import MemoryBus
 from bastion.adapters.bus_nats import NatsBus
 from bastion.adapters.bus_postgres import PostgresBus
 from bastion.adapters.bus_redis import RedisBus
+from bastion.core.realtime.service import MemoryBus
 
 PG = "postgresql://bob:s3cret@db.example:5433/app"
 

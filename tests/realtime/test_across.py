@@ -55,8 +55,9 @@ def test_two_nodes_share_events(tmp_path: Path, database_url: str, transport: st
     bus = [] if transport == "postgres" else ["--bus-url", BUSES[transport]]
     if bus and not _reachable(bus[1]):
         require_or_skip(f"{transport} is not reachable at {bus[1]}")
-    args = ["--dir", "data", "--database-url", database_url, "--bus-channel", f"t_{os.getpid()}_{transport}", *bus]
-    assert run_cli("superuser", "upsert", EMAIL, PASSWORD, *args, cwd=tmp_path).returncode == 0
+    where = ["--dir", "data", "--database-url", database_url]
+    assert run_cli("superuser", "upsert", EMAIL, PASSWORD, *where, cwd=tmp_path).returncode == 0
+    args = [*where, "--bus-channel", f"t_{os.getpid()}_{transport}", *bus]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a, b = Server(tmp_path / "a", *args), Server(tmp_path / "b", *args)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from bastion.core.access import AuthIdentity
 from bastion.core.auth.api_keys import ApiKeyScope
 from bastion.core.errors import BadRequest, BastionError, Forbidden
-from bastion.core.ports import EventBus
+from bastion.core.ports import Deliver, EventBus
 from bastion.core.realtime.client import Client
 from bastion.core.realtime.dispatch import Dispatcher
 from bastion.core.realtime.hub import Hub
@@ -50,19 +50,31 @@ Identify = Callable[[str], Awaitable[tuple[AuthIdentity | None, ApiKeyScope | No
 
 
 class MemoryBus:
-    """``EventBus`` within one process: what is published is delivered here, in order."""
+    """``EventBus`` within one process: a published message goes to the receiver on a
+    later turn of the event loop (never inside ``publish``), in order."""
 
     def __init__(self) -> None:
-        self._deliver: object = None
+        self._deliver: Deliver | None = None
+        self._closed = False
 
-    async def start(self, deliver: object) -> None:
-        self._deliver = deliver
+    async def start(self, deliver: Deliver) -> None:
+        if not self._closed:
+            self._deliver = deliver
 
     async def publish(self, message: bytes) -> None:
-        if callable(self._deliver):
+        if self._deliver is not None:
+            asyncio.get_running_loop().call_soon(self._hand_over, message)  # callbacks run in order
+
+    def _hand_over(self, message: bytes) -> None:
+        if self._deliver is None:  # closed meanwhile
+            return
+        try:
             self._deliver(message)
+        except Exception:  # noqa: BLE001 - a receiver's bug must not stop the bus
+            log.exception("realtime: the receiver failed on a message")
 
     async def close(self) -> None:
+        self._closed = True
         self._deliver = None
 
 
