@@ -10,7 +10,8 @@ new message from a publisher whose previous one is incomplete, means frames were
 
 The receiver's memory is bounded: incomplete messages older than ``timeout`` seconds,
 or beyond ``max_pending`` of them or ``max_bytes`` in all, are dropped, oldest first,
-with a log line.
+with a log line (ages are checked as frames arrive: a quiet channel holds its last
+incomplete message until the next frame).
 """
 
 from __future__ import annotations

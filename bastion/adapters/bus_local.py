@@ -10,7 +10,7 @@ room in time is skipped for the rest of that message, and not waited for again u
 it takes a datagram. A socket file whose worker is gone is skipped.
 
 Messages travel as ``bus_frames`` frames of at most 60 KiB: a datagram must fit the
-sender's socket buffer, and 64 KiB is what every kernel setting allows. A peer's
+sender's socket buffer (208 KiB by default, ``net.core.wmem_default``). A peer's
 socket is connected once and kept; the kernel then reports room in that peer's queue
 (an unconnected datagram socket is always "writable").
 """
