@@ -4,6 +4,8 @@ was, hidden fields and email, auth binding and its lapse, rollback, scope exit."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bastion.core.app import App
@@ -232,3 +234,40 @@ async def test_password_reset_unbinds_and_is_an_update(app: App, client: TestCli
     assert res.status_code == 204
     assert [d["action"] for _, d in await su.events()] == ["update"]
     assert s.client.auth is None  # the reset changed the tokenKey: the stream is a guest's now
+
+
+async def test_api_keys_bind_and_their_revocation_unbinds(app: App, client: TestClient) -> None:
+    u = await _setup(client)
+    notes = (await client.get("/api/collections/notes", headers=client.su())).json()["id"]
+    made = await client.post("/api/api-keys", headers=client.su(), json={
+        "name": "feed", "collections": [notes], "actions": ["list"]})
+    assert made.status_code == 200, made.text
+    key = made.json()
+    s = Subscriber(app, key["key"])
+    await s.subscribe("notes/*", "users/*")
+    await _note(client, u["a"])
+    await client.patch(f"/api/collections/users/records/{u['a']}", headers=client.su(), json={"name": "Z"})
+    assert [e for e, _ in await s.events()] == ["notes/*"]  # the key allows listing notes only
+    assert (await client.delete(f"/api/api-keys/{key['id']}", headers=client.su())).status_code == 204
+    await _note(client, u["a"])
+    assert await s.events() == []
+    assert s.client.api_key is None
+
+
+async def test_one_address_holds_a_bounded_amount(app: App, client: TestClient) -> None:
+    hub = app.realtime.hub
+    hub.limits = dataclasses.replace(hub.limits, per_ip=3, topic_chars_per_ip=5000)
+    held = [Subscriber(app, ip="10.1.1.1") for _ in range(3)]
+    with pytest.raises(BastionError) as refused:
+        Subscriber(app, ip="10.1.1.1")
+    assert refused.value.status == 429
+    Subscriber(app, ip="10.1.1.2")  # another address is not affected
+    await held[0].subscribe("a" * 2400, "b" * 2400)
+    with pytest.raises(BastionError) as refused:
+        await held[1].subscribe("c" * 400)
+    assert refused.value.status == 429 and len(held[1].client.topics) == 0
+    await held[0].subscribe("a" * 2400)  # replacing frees what the old topics held
+    await held[1].subscribe("c" * 400)
+    held[0].close()
+    Subscriber(app, ip="10.1.1.1")  # a closed stream frees its place
+    await held[2].subscribe("d" * 4000)

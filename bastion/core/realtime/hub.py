@@ -40,6 +40,9 @@ class Limits:
     per_ip: int = 500
     idle: float = 300.0  # seconds without a message before a stream is closed
     lifetime: float = 1800.0  # seconds after which a stream is closed in any case
+    # characters of subscription strings the streams of one address hold in all: what a
+    # client makes this process keep (each stream may hold 1000 topics of 2500)
+    topic_chars_per_ip: int = 16 * 1024 * 1024
 
 
 class Subscribers:
@@ -94,6 +97,7 @@ class Hub:
         self.limits = limits or Limits()
         self.clients: dict[str, Client] = {}
         self._per_ip: Counter[str] = Counter()
+        self._chars_per_ip: Counter[str] = Counter()
         self._topics: dict[str, Subscribers] = {}
         self._by_identity: dict[tuple[str, str], set[Client]] = {}
 
@@ -116,6 +120,9 @@ class Hub:
         self._per_ip[client.ip] -= 1
         if self._per_ip[client.ip] <= 0:
             del self._per_ip[client.ip]
+        self._chars_per_ip[client.ip] -= sum(len(raw) for raw in client.topics)
+        if self._chars_per_ip[client.ip] <= 0:
+            del self._chars_per_ip[client.ip]
         self._unindex(client)
         client.topics = {}
         client.close(client.closed or "disconnected")
@@ -126,13 +133,20 @@ class Hub:
 
     # -- topics and binding -------------------------------------------------------------
     def subscribe(self, client: Client, topics: list[Topic]) -> None:
-        """Replace the client's topics."""
+        """Replace the client's topics (refused, changing nothing, past the address's budget)."""
+        held = sum(len(raw) for raw in client.topics)
+        wanted = sum(len(t.raw) for t in topics)
+        if self._chars_per_ip[client.ip] - held + wanted > self.limits.topic_chars_per_ip:
+            raise TooManyFromAddress(f"Too many realtime subscriptions from {client.ip}; "
+                                     "close some streams or subscribe to fewer topics.")
+        self._chars_per_ip[client.ip] += wanted - held
         self._unindex(client)
         client.topics = {t.raw: t for t in topics}
         self._index(client)
 
     def unsubscribe(self, client: Client, raw: str) -> None:
         if raw in client.topics:
+            self._chars_per_ip[client.ip] -= len(raw)
             self._unindex(client)
             del client.topics[raw]
             self._index(client)
