@@ -240,6 +240,7 @@ async def client_main(config_file: str) -> None:
     poster = Poster(port, cfg["posters"])
     gate = asyncio.Semaphore(cfg["concurrency"])
     seen: set[str] = set()
+    held: list[str] = []  # the users whose stream is open
     attempts_done = asyncio.Event()
     attempts = 0
     started = time.monotonic()
@@ -251,6 +252,8 @@ async def client_main(config_file: str) -> None:
             async with gate:
                 sse = await asyncio.wait_for(subscribe(token), timeout=60)
             st.connected += 1
+            if uid:
+                held.append(uid)
             st.open += 1
             st.max_open = max(st.max_open, st.open)
         except Exception as exc:  # noqa: BLE001 - counted by kind, the run goes on
@@ -298,7 +301,7 @@ async def client_main(config_file: str) -> None:
     if not tasks:
         attempts_done.set()
     await attempts_done.wait()
-    print("READY " + json.dumps({"connected": st.connected, "failed": dict(st.failed),
+    print("READY " + json.dumps({"connected": st.connected, "failed": dict(st.failed), "held": held,
                                  "seconds": time.monotonic() - started}), flush=True)
     while line := (await stdin.readline()).strip():
         if line == b"COUNT":
@@ -372,6 +375,7 @@ class Fleet:
 
     def __init__(self, clients: list[Client]):
         self.clients = clients
+        self.held: list[str] = []
 
     @classmethod
     async def open(cls, workdir: Path, port: int, topic: str, streams: list[tuple[str, str]],
@@ -389,6 +393,7 @@ class Fleet:
         return fleet
 
     async def connect(self, timeout: float) -> tuple[int, dict[str, int], float]:
+        """Opens every stream: (streams held, failures by kind, seconds); ``self.held``: their users."""
         start = time.monotonic()
         for c in self.clients:
             await c.say("CONNECT")
@@ -399,6 +404,7 @@ class Fleet:
             r = json.loads(line)
             connected += r["connected"]
             failed.update(r["failed"])
+            self.held += r["held"]
         return connected, dict(failed), seconds
 
     async def count(self) -> tuple[int, int]:
@@ -658,8 +664,8 @@ async def scenario_owners(server: Server, args: argparse.Namespace, workdir: Pat
               f"{f' (failed: {res.failed})' if res.failed else ''}; server RSS {fmt_mib(res.rss_streams_mib)} MiB",
               flush=True)
         poster = Poster(server.port, 64)
-        owners = [uid for uid, _ in users]
-        total = max(1, round(args.rate * args.duration))
+        owners = fleet.held  # each write is due on exactly one open stream
+        total = round(args.rate * args.duration) if owners else 0
         rng = random.Random(7)
         start = time.perf_counter()
         tasks = []
@@ -670,7 +676,10 @@ async def scenario_owners(server: Server, args: argparse.Namespace, workdir: Pat
             tasks.append(asyncio.create_task(
                 write_one(poster, "/api/collections/notes/records", token, {"owner": rng.choice(owners), "n": i})))
         # bounded: writes still queued or unanswered --drain s after the schedule are abandoned
-        _, late = await asyncio.wait(tasks, timeout=max(0.0, start + args.duration + args.drain - time.perf_counter()))
+        late: set[asyncio.Task[Write]] = set()
+        if tasks:
+            bound = max(0.0, start + args.duration + args.drain - time.perf_counter())
+            late = (await asyncio.wait(tasks, timeout=bound))[1]
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
