@@ -712,7 +712,9 @@ def print_result(r: Result) -> None:
           f"p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms; after the write returned: p50 {r.after_p50_ms:.1f} ms  "
           f"p99 {r.after_p99_ms:.1f} ms; {r.events_per_s:,.0f} events/s{fan}", flush=True)
     print(f"    writes {r.writes} ({r.write_errors} errors) p50 {r.write_p50_ms:.1f} ms p99 {r.write_p99_ms:.1f} ms"
-          f"{'; ' + r.note if r.note else ''}; wrong owner {r.wrong_owner}, duplicates {r.duplicates}, "
+          f"{'; ' + r.note if r.note else ''}"
+          f"{f'; {r.unanswered_delivered} events of abandoned writes' if r.unanswered_delivered else ''}"
+          f"; wrong owner {r.wrong_owner}, duplicates {r.duplicates}, "
           f"closed by the server {r.closed_by_server}", flush=True)
     print(f"    server RSS idle {fmt_mib(r.rss_idle_mib)} → streams {fmt_mib(r.rss_streams_mib)} → peak "
           f"{fmt_mib(r.rss_peak_mib)} MiB; server CPU {r.server_cpu_s or 0:.1f} s, load clients CPU "
