@@ -737,8 +737,17 @@ def render(results: list[Result]) -> str:
 
 
 # --------------------------------------------------------------------------- main
+def bastion_limits(args: argparse.Namespace) -> dict[str, str]:
+    """Every stream comes from 127.0.0.1: Bastion's per-address cap (500 per process by
+    default) and per-process cap (20,000) are raised to what the run opens."""
+    most = max(args.subscribers, args.users) + 64
+    return {"BASTION_REALTIME_MAX_PER_IP": str(most), "BASTION_REALTIME_MAX_CLIENTS": str(max(20_000, most))}
+
+
 def run_target(target: str, args: argparse.Namespace, procs: Processes, workdir: Path) -> list[Result]:
     results: list[Result] = []
+    if target == "bastion":
+        os.environ.update(bastion_limits(args))  # inherited by `bastion serve`
     if "a" in args.scenarios:
         print(f"\n{target}: scenario a, {args.subscribers:,} guest streams on feed/*, {args.events} writes", flush=True)
         server = start_server(procs, target, workdir / f"{target}-a")
@@ -827,12 +836,14 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     started = time.monotonic()
     try:
+        limits = ", with " + ", ".join(f"{k}={v}" for k, v in bastion_limits(args).items())
+        limits = limits if "bastion" in args.targets else ""
         versions = [f"PocketBase {pocketbase_version()}" if "pocketbase" in args.targets else ""]
         print(f"Realtime: targets {', '.join(args.targets)}{f' ({versions[0]})' if versions[0] else ''}; scenarios "
               f"{', '.join(args.scenarios)}; a: {args.subscribers:,} streams, {args.events} writes; b/c: "
               f"{args.users:,} users, {args.rate:g} writes/s for {args.duration:g}s; drain {args.drain:g}s; "
               f"{args.clients} load-client processes (raw asyncio, {args.concurrency} opening at once); "
-              f"RLIMIT_NOFILE {nofile}; 127.0.0.1 only. Servers on SQLite, Bastion with 1 process unless said.")
+              f"RLIMIT_NOFILE {nofile}; 127.0.0.1 only. Servers on SQLite, Bastion with 1 process unless said{limits}.")
         print(machine_line(), flush=True)
         warn_if_busy()
         for target in args.targets:
