@@ -134,6 +134,9 @@ class Poster:
         """``body``: bytes, or a function making them, called once a connection is ready."""
         conn = await self.free.get()
         try:
+            if conn is not None and conn[0].at_eof():  # the server closed it while idle (keep-alive timeout)
+                conn[1].close()
+                conn = None
             if conn is None:
                 conn = await asyncio.open_connection(HOST, self.port)
             reader, writer = conn
@@ -527,6 +530,7 @@ class Result:
     connect_s: float = 0.0
     writes: int = 0
     write_errors: int = 0
+    write_failures: dict[str, int] = field(default_factory=dict)
     writes_abandoned: int = 0  # not answered --drain s after the schedule
     unanswered_delivered: int = 0  # events of abandoned writes (committed all the same)
     write_p50_ms: float = 0.0
@@ -564,6 +568,7 @@ class Write:
     sent: float = 0.0  # time.time() just before the request was sent (also in the record)
     returned: float = 0.0  # time.time() once the response was read
     status: int = 0
+    error: str = ""  # the status and body of a failed write, or the exception
 
     @property
     def ms(self) -> float:
@@ -579,9 +584,11 @@ async def write_one(poster: Poster, path: str, token: str, fields: dict[str, Any
         return json.dumps({**fields, "sent": w.sent}).encode()
 
     try:
-        w.status, _ = await poster.send("POST", path, body, token)
-    except (OSError, asyncio.IncompleteReadError, ValueError):
-        w.status = 0
+        w.status, data = await poster.send("POST", path, body, token)
+        if w.status != 200:
+            w.error = f"{w.status} {data[:120].decode(errors='replace')}"
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        w.status, w.error = 0, f"{type(exc).__name__}: {exc}"[:120]
     w.returned = time.time()
     return w
 
@@ -605,6 +612,7 @@ def latencies(res: Result, report: dict[str, Any], writes: list[Write]) -> None:
     res.writes = len(writes)
     res.write_errors = sum(w.status not in (200, -1) for w in writes)
     res.writes_abandoned = sum(w.status == -1 for w in writes)
+    res.write_failures = dict(Counter(w.error for w in writes if w.error))
 
 
 async def scenario_fanout(server: Server, args: argparse.Namespace, workdir: Path) -> Result:
@@ -711,7 +719,9 @@ def print_result(r: Result) -> None:
     print(f"    delivered {r.delivered:,} of {r.expected:,}  from the send: p50 {r.p50_ms:.1f} ms  "
           f"p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms; after the write returned: p50 {r.after_p50_ms:.1f} ms  "
           f"p99 {r.after_p99_ms:.1f} ms; {r.events_per_s:,.0f} events/s{fan}", flush=True)
-    print(f"    writes {r.writes} ({r.write_errors} errors) p50 {r.write_p50_ms:.1f} ms p99 {r.write_p99_ms:.1f} ms"
+    failures = f" {r.write_failures}" if r.write_failures else ""
+    print(f"    writes {r.writes} ({r.write_errors} errors{failures}) p50 {r.write_p50_ms:.1f} ms "
+          f"p99 {r.write_p99_ms:.1f} ms"
           f"{'; ' + r.note if r.note else ''}"
           f"{f'; {r.unanswered_delivered} events of abandoned writes' if r.unanswered_delivered else ''}"
           f"; wrong owner {r.wrong_owner}, duplicates {r.duplicates}, "
