@@ -113,6 +113,11 @@ def driver_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url}")
 
 
+def asyncpg_dsn(url: str) -> str:
+    """A PostgreSQL URL of any of ``driver_url``'s forms → the DSN ``asyncpg.connect`` takes."""
+    return sa.make_url(driver_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class PostgresDatabase(SqlDatabase):
     """``core.ports.Database`` for PostgreSQL 13+."""
 
@@ -150,8 +155,7 @@ class PostgresDatabase(SqlDatabase):
         self._standalone = writer.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = PostgresEngine()
         self.url_for_display = sa.make_url(driver_url(url)).render_as_string(hide_password=True)
-        self._listen_dsn = sa.make_url(driver_url(url)).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        self._listen_dsn = asyncpg_dsn(url)
 
     @asynccontextmanager
     async def statement(self) -> AsyncIterator[SqlConnection]:  # type: ignore[override]

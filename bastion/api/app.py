@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bastion.api.cors import CorsMiddleware
 from bastion.api.endpoints import TABLE
 from bastion.api.errors import ErrorMiddleware
+from bastion.api.fields_param import pick_fields
 from bastion.api.limits import (
     DEFAULT_BODY_LIMIT,
     DEFAULT_JSON_BODY_LIMIT,
@@ -106,6 +107,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     asgi.state.bastion = app
     asgi.bastion = app
     asgi.state.lockout = app.lockout
+    app.realtime.dispatcher.pick = pick_fields  # subscriptions' ``fields``, as the API picks them
     if app.store is None:
         log.warning("the App has no store: rate limits and the sign-in lockout are off")
     return asgi

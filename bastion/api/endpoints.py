@@ -18,6 +18,7 @@ from bastion.api import (
     health,
     oauth2,
     openapi,
+    realtime,
     records,
     settings,
 )
@@ -27,7 +28,7 @@ TABLE = RouteTable([
     # the busiest paths first: the router tries routes in this order
     *health.routes, *records.routes, *files.routes, *openapi.routes, *collections.routes, *auth.routes,
     *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-    *oauth2.routes,
+    *oauth2.routes, *realtime.routes,
 ])
 
 

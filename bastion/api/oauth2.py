@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from starlette.requests import Request
@@ -17,9 +18,13 @@ from bastion.api.openapi import (
     body_schema,
     query_param,
 )
-from bastion.api.ratelimit import guards_of
+from bastion.api.ratelimit import client_ip, guards_of
 from bastion.api.routing import Endpoint
 from bastion.core.errors import BadRequest
+from bastion.tools.jsonutil import dumps
+
+OAUTH2_TOPIC = "@oauth2"
+FAILED = "Failed to authenticate. You can close this window and go back to the app to try again."
 
 
 async def auth_with_oauth2(request: Request) -> Response:
@@ -36,20 +41,23 @@ async def auth_with_oauth2(request: Request) -> Response:
 
 
 async def oauth2_redirect(request: Request) -> Response:
-    """Where providers send the browser back in the SDK's all-in-one flow.
-
-    PocketBase forwards ``{state, code}`` to the realtime client whose id is ``state``;
-    Bastion has no realtime yet, so it only checks the parameters and says so.
-    """
+    """Where providers send the browser back in the SDK's all-in-one flow: ``{state,
+    code}`` go to the realtime client whose id is ``state`` (subscribed to ``@oauth2``,
+    connected from the same address), on whichever process holds it; the SDK then
+    finishes the sign-in with ``auth-with-oauth2``."""
+    app = app_of(request)
     params: dict[str, Any] = dict(request.query_params)
     if request.method == "POST":
-        params.update(await read_body(request))  # Apple's response_mode=form_post
-    if not isinstance(params.get("state"), str) or not params["state"]:
-        raise BadRequest("Missing or invalid OAuth2 state.")
-    if params.get("error"):
-        return _text("The OAuth2 provider did not authorize the sign-in. Return to the app and try again.", 400)
-    if not isinstance(params.get("code"), str) or not params["code"]:
-        raise BadRequest("Missing OAuth2 authorization code.")
+        with contextlib.suppress(BadRequest):
+            params.update(await read_body(request))  # Apple's response_mode=form_post
+    state, code, error = (params.get(k) if isinstance(params.get(k), str) else "" for k in ("state", "code", "error"))
+    if not state:
+        return _text(FAILED, 400)
+    message = {"state": state, "code": code, **({"error": error} if error else {})}
+    app.realtime.direct(state, OAUTH2_TOPIC, dumps(message),
+                        client_ip(request.scope, app.settings.current))
+    if error or not code:
+        return _text(FAILED, 400)
     return _text("The OAuth2 provider authorized the sign-in. You can close this window and continue in the app.")
 
 

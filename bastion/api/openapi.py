@@ -44,6 +44,7 @@ STATUS_TEXT = {
     403: "Forbidden: a locked (null) rule, a superuser-only action, or a disabled feature",
     404: "Not found, or hidden by the view/update/delete rule",
     413: "The request body is too large", 429: "Too many requests (settings.rateLimits)",
+    503: "The server is busy or a service it needs is unavailable; try again shortly",
 }
 
 

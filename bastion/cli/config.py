@@ -25,6 +25,12 @@ class Config:
     redis_url: str = ""  # rate limits and sign-in lockout shared through Redis; empty: in memory
     encryption_key: str = ""  # seals TOTP secrets at rest (AES-256-GCM); empty: stored as they are
     workers: int = 1  # processes sharing the listening socket (cli/workers.py)
+    bus_url: str = ""  # redis:// or nats://: realtime events between nodes; empty: PostgreSQL, siblings or none
+    bus_channel: str = "bastion_events"  # the bus's channel: one per app sharing a broker
+    realtime_max_clients: int = 20_000  # realtime streams one process holds (then 503)
+    realtime_max_per_ip: int = 500  # realtime streams from one address (then 429)
+    realtime_idle: float = 300.0  # seconds a stream may go without a message
+    realtime_lifetime: float = 1800.0  # seconds a stream lasts at most
 
     @property
     def migrations(self) -> Path:

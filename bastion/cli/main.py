@@ -85,6 +85,25 @@ def serve(
         help="Processes serving requests on the one address (use up to one per CPU core); "
         "0: one per core this process may run on.",
     )] = 1,
+    bus_url: Annotated[str, typer.Option(
+        envvar="BASTION_BUS_URL",
+        help="redis://... or nats://... carrying realtime events between nodes; empty: PostgreSQL's "
+        "LISTEN/NOTIFY on PostgreSQL, else between the --workers of this machine only.")] = "",
+    bus_channel: Annotated[str, typer.Option(
+        envvar="BASTION_BUS_CHANNEL",
+        help="The bus channel (letters, digits, _): give each app sharing one broker its own.")] = "bastion_events",
+    realtime_max_clients: Annotated[int, typer.Option(
+        envvar="BASTION_REALTIME_MAX_CLIENTS", min=1,
+        help="Realtime streams one process holds; more are answered 503.")] = 20_000,
+    realtime_max_per_ip: Annotated[int, typer.Option(
+        envvar="BASTION_REALTIME_MAX_PER_IP", min=1,
+        help="Realtime streams one address may hold per process; more are answered 429.")] = 500,
+    realtime_idle: Annotated[float, typer.Option(
+        "--realtime-idle-timeout", envvar="BASTION_REALTIME_IDLE_TIMEOUT", min=0.1,
+        help="Seconds a realtime stream may go without a message before it is closed.")] = 300.0,
+    realtime_lifetime: Annotated[float, typer.Option(
+        "--realtime-max-lifetime", envvar="BASTION_REALTIME_MAX_LIFETIME", min=0.1,
+        help="Seconds after which a realtime stream is closed in any case (clients reconnect).")] = 1800.0,
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     if workers == 0:
@@ -95,10 +114,14 @@ def serve(
         body_limit=body_limit, json_body_limit=json_body_limit, query_timeout=query_timeout,
         shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
-        encryption_key=encryption_key, workers=workers,
+        encryption_key=encryption_key, workers=workers, bus_url=bus_url, bus_channel=bus_channel,
+        realtime_max_clients=realtime_max_clients, realtime_max_per_ip=realtime_max_per_ip,
+        realtime_idle=realtime_idle, realtime_lifetime=realtime_lifetime,
     )
     try:
         host, port = config.host_port()
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", bus_channel):
+            raise ValueError("--bus-channel must be 1 to 60 letters, digits or underscores")
         if encryption_key and len(encryption_key) < MIN_KEY_LENGTH:
             raise ValueError(f"--encryption-key must be at least {MIN_KEY_LENGTH} characters long")
     except ValueError as exc:

@@ -20,6 +20,8 @@ from bastion.adapters.web_httpx import HttpxWebClient
 from bastion.cli.config import Config
 from bastion.core.app import App
 from bastion.core.errors import BastionError
+from bastion.core.ports import EventBus
+from bastion.core.realtime.hub import Limits
 from bastion.core.store import Store
 
 T = TypeVar("T")
@@ -48,7 +50,21 @@ def build_app(config: Config, place: WorkerPlace | None = None) -> App:
     db = open_database(config.database_url, config.data_dir, config.query_timeout, config.sqlite_busy_timeout)
     return App(db, config.migrations, config.encryption_key, web=HttpxWebClient(), mailer=SmtpMailer,
                store=_store(config, place), storage=storage_factory(config.data_dir / "storage"),
-               siblings=MappedSiblings(place.mark_file) if place is not None else None)
+               siblings=MappedSiblings(place.mark_file) if place is not None else None,
+               bus=_bus(config, place),
+               realtime=Limits(config.realtime_max_clients, config.realtime_max_per_ip, config.realtime_idle,
+                               config.realtime_lifetime))
+
+
+def _bus(config: Config, place: WorkerPlace | None) -> EventBus | None:
+    """The realtime event bus: the one ``--bus-url`` names; PostgreSQL's own; the
+    siblings' of ``--workers``; none for one process on SQLite or MySQL."""
+    if not config.bus_url and not config.database_url.startswith("postgres") and place is None:
+        return None
+    from bastion.adapters.bus import open_bus
+
+    return open_bus(config.bus_url, config.database_url or None, place.shared if place is not None else None,
+                    place.index if place is not None else 0, config.bus_channel)
 
 
 def _store(config: Config, place: WorkerPlace | None) -> Store:

@@ -72,8 +72,12 @@ class DrainingServer(uvicorn.Server):
     it stops listening: a connection the kernel queued, or one accepted whose request is
     not read yet, would otherwise be reset (or closed as idle) while it is in flight."""
 
+    app: App | None = None
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await asyncio.sleep(SETTLE)  # accept callbacks run, then their first reads
+        if self.app is not None:  # realtime streams end now, so their clients reconnect elsewhere
+            self.app.realtime.hub.close_all("the server is stopping")
         await super().shutdown(sockets)
 
 
@@ -124,6 +128,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM,) if place is not None else (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop, server)
+    server.app = app
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     watcher = asyncio.create_task(app.watch_schema())
     try:

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from bastion.core.access import Access, AuthIdentity, RequestInfo
-from bastion.core.auth.api_keys import ApiKeyService
+from bastion.core.auth.api_keys import PREFIX as API_KEY_PREFIX
+from bastion.core.auth.api_keys import ApiKeyScope, ApiKeyService
 from bastion.core.auth.flows import AuthFlows
 from bastion.core.auth.mfa import MfaService
 from bastion.core.auth.oauth2 import OAuth2Service
@@ -22,7 +23,21 @@ from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
 from bastion.core.files.service import FileService
-from bastion.core.ports import Alone, Database, Mailer, MailerFactory, Offline, Siblings, StorageFactory, WebClient
+from bastion.core.ports import (
+    Alone,
+    Database,
+    EventBus,
+    Mailer,
+    MailerFactory,
+    Offline,
+    Siblings,
+    StorageFactory,
+    WebClient,
+)
+from bastion.core.realtime.checks import Checks
+from bastion.core.realtime.dispatch import Dispatcher
+from bastion.core.realtime.hub import Hub, Limits
+from bastion.core.realtime.service import Realtime
 from bastion.core.records.batch import BatchService
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
@@ -90,6 +105,7 @@ class App:
         web: WebClient | None = None, mailer: MailerFactory = DroppingMailer, store: Store | None = None,
         lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
         storage: StorageFactory | None = None, clock: Callable[[], float] = time.time,
+        bus: EventBus | None = None, realtime: Limits | None = None,
     ):
         """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
 
@@ -106,7 +122,9 @@ class App:
           or settings change (none: this process serves alone);
         - ``storage``: opens the file storage the ``s3`` settings choose (none: uploads
           are refused and every download is a 404);
-        - ``clock``: the time lockouts are counted in (seconds)."""
+        - ``clock``: the time lockouts are counted in (seconds);
+        - ``bus``: carries committed changes to every process serving realtime
+          subscribers (none: this process alone); ``realtime``: its stream limits."""
         self.db = db
         self.store = store
         self.lockout = Lockout(store, lockout, clock=clock)
@@ -128,9 +146,14 @@ class App:
         self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
                               SecretBox(encryption_key))
         self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer,
-                               cooldowns=store, password_guard=self.lockout)
+                               cooldowns=store, password_guard=self.lockout, journal=self.records.journal)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self.oauth2 = OAuth2Service(db, self.registry, self.records, web or Offline())
+        hub = Hub(realtime)
+        dispatcher = Dispatcher(hub, self.registry, Checks(db, self.registry, self.filters), self.records,
+                                self.expander, self.api_keys, lambda: self.settings.current)
+        self.realtime = Realtime(hub, dispatcher, self.registry, self._identify, bus)
+        self.records.listeners.append(self.realtime.committed)
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.
@@ -139,6 +162,12 @@ class App:
         self.settings.after_change.append(self._announce)
         self._catching_up = asyncio.Lock()
         self._heard = False  # another node announced a change (PostgreSQL NOTIFY)
+
+    async def _identify(self, token: str) -> tuple[AuthIdentity | None, ApiKeyScope | None]:
+        """Who a token is, for realtime: an auth record, an API key, or a guest."""
+        if token.startswith(API_KEY_PREFIX):
+            return None, await self.api_keys.identify(token)
+        return (await self.auth.identify(token) if token else None), None
 
     def _announce(self) -> None:
         self.siblings.announce()
@@ -188,7 +217,9 @@ class App:
                                  (API_KEYS, api_keys_definition)):
             if self.registry.find(name) is None:
                 await self.collections.create(definition(), migrate=False, trusted=True)
-        return await self.migrate_up() if apply_migrations else []
+        done = await self.migrate_up() if apply_migrations else []
+        await self.realtime.start()
+        return done
 
     async def watch_schema(self, interval: float = 2.0) -> None:
         """Learn of schema and settings changes made on other nodes: at once where the
@@ -225,7 +256,9 @@ class App:
                 failing = False
 
     async def close(self) -> None:
-        """Stop: wait for emails being sent, then close the database and the other ports."""
+        """Stop: close realtime streams, wait for emails being sent, then close the
+        database and the other ports."""
+        await self.realtime.close()
         await self.flows.drain()
         await self.db.close()
         if self.store is not None:

@@ -76,6 +76,8 @@ export function run(main, currentStep) {
             if (err instanceof ClientResponseError) {
                 lines.push(`  HTTP ${err.status} ${err.url}`);
                 lines.push(`  response: ${JSON.stringify(err.response)}`);
+                const cause = err.originalError?.message ?? err.originalError;
+                if (cause && !err.status) lines.push(`  cause: ${cause}`);
             }
             if (err?.stack) lines.push(err.stack.split('\n').slice(1, 4).join('\n'));
             console.error(lines.join('\n'));

@@ -39,6 +39,8 @@ from bastion.core.errors import (
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EMAIL_RE
 from bastion.core.ports import Database, Mailer, Row
+from bastion.core.records.changes import WriteJournal
+from bastion.core.records.record import Record
 from bastion.core.schema.collections import Collection
 from bastion.core.schema.registry import Registry
 from bastion.core.schema.system_collections import AUTH_ORIGINS, OTPS, SUPERUSERS
@@ -87,6 +89,7 @@ class AuthFlows:
     def __init__(
         self, db: Database, registry: Registry, settings: Settings, mailer: Callable[[], Mailer], *,
         cooldowns: Store | None = None, password_guard: Lockout | None = None,
+        journal: Callable[[], WriteJournal] | None = None,
     ):
         self.db = db
         self.registry = registry
@@ -99,6 +102,8 @@ class AuthFlows:
         # Counts wrong passwords at confirm-email-change, like sign-ins.
         self.password_guard = password_guard
         self._outbox: set[asyncio.Task[None]] = set()
+        # Makes the journal of a write (``RecordService.journal``): its change is heard.
+        self.journal = journal
 
     # -- helpers -------------------------------------------------------------------
     async def _by_email(self, col: Collection, email: str) -> Row | None:
@@ -112,9 +117,26 @@ class AuthFlows:
             return await conn.fetch_one(sa.select(table).where(table.c.id == record_id))
 
     async def _update(self, col: Collection, record_id: str, values: dict[str, Any]) -> None:
+        """Write ``values`` over the record; the change is heard once it committed (so a
+        new tokenKey, say, unbinds the record's realtime clients)."""
         table = self.registry.table(col)
-        async with self.db.transaction() as conn:
-            await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+        journal = self.journal() if self.journal is not None else None
+        try:
+            async with self.db.transaction() as conn:
+                before = None
+                if journal is not None and journal.wants_changes:
+                    before = await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
+                await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+                if before is not None and journal is not None:
+                    after = await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
+                    if after is not None:
+                        journal.record("update", col, Record(col, after), Record(col, before))
+        except BaseException:
+            if journal is not None:
+                await journal.failed()
+            raise
+        if journal is not None:
+            await journal.committed()
 
     def _token(self, col: Collection, record: Row, kind: str, **claims: Any) -> str:
         conf = col.auth[f"{kind}Token"]

@@ -31,6 +31,8 @@ from bastion.core.auth.passwords import hash_password
 from bastion.core.errors import BadRequest, Conflict, FieldError, Forbidden, ValidationFailed
 from bastion.core.fields import FileField
 from bastion.core.ports import Connection, Database, Row, WebClient
+from bastion.core.records.changes import WriteJournal
+from bastion.core.records.record import Record
 from bastion.core.records.service import RecordService
 from bastion.core.schema.collections import Collection
 from bastion.core.schema.registry import Registry
@@ -162,8 +164,23 @@ class OAuth2Service:
         """Link ``user`` to the record (verifying it, or taking it over from whoever
         registered the email first); the record row is locked, so simultaneous sign-ins
         of one account take turns and each sees what the one before did."""
-        table, links = self.registry.table(col), self._links()
+        table = self.registry.table(col)
         stmt = sa.select(table).where(table.c.id == record_id)
+        journal = self.records.journal()  # the record's update is heard once it committed
+        try:
+            result = await self._attach_in(stmt, col, provider, user, record_id, (by_email, linked), journal)
+        except BaseException:
+            await journal.failed()
+            raise
+        await journal.committed()
+        return result
+
+    async def _attach_in(
+        self, stmt: sa.Select[Any], col: Collection, provider: str, user: ExternalUser, record_id: str,
+        how: tuple[bool, bool], journal: WriteJournal,
+    ) -> dict[str, Any]:
+        table, links = self.registry.table(col), self._links()
+        by_email, linked = how
         async with self.db.transaction() as conn:
             record = await conn.fetch_one(stmt.with_for_update() if self.db.sql.row_locks else stmt)
             if record is None:
@@ -183,6 +200,7 @@ class OAuth2Service:
                 linked = False
             if values:
                 await conn.execute(sa.update(table).where(table.c.id == record_id).values(values))
+                journal.record("update", col, Record(col, {**dict(record), **values}), Record(col, record))
             if not linked:
                 await self._link(conn, col, record_id, provider, user.id)
         return {**dict(record), **values}
@@ -229,6 +247,10 @@ class OAuth2Service:
                 created = await self.records.create(create, col, payload, conn, journal)
                 if user.email_verified:  # the stored email is the provider's (payload["email"])
                     await conn.execute(sa.update(table).where(table.c.id == created["id"]).values(verified=True))
+                    if journal.wants_changes:
+                        row = await conn.fetch_one(self.registry.select_by_id(col), {"rid": created["id"]})
+                        if row is not None:
+                            journal.amend(col, Record(col, row))
                 await self._link(conn, col, created["id"], provider, user.id)
         except BaseException:
             await journal.failed()

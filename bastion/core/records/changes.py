@@ -28,11 +28,13 @@ Action = Literal["create", "update", "delete"]
 @dataclass(frozen=True, slots=True)
 class RecordChange:
     """One committed change: the record as stored after a create or an update, and as it
-    was before a delete."""
+    was before a delete; an update also carries the record as it was before it
+    (``previous``, None where the writer did not read it)."""
 
     action: Action
     collection: Collection
     record: Record
+    previous: Record | None = None
 
 
 # Called with the changes of one committed transaction, in the order they were made.
@@ -52,9 +54,18 @@ class WriteJournal:
         """Whether anyone listens (a delete reads its record first only then)."""
         return bool(self._listeners)
 
-    def record(self, action: Action, col: Collection, record: Record) -> None:
+    def record(self, action: Action, col: Collection, record: Record, previous: Record | None = None) -> None:
         if self._listeners:
-            self.changes.append(RecordChange(action, col, record))
+            self.changes.append(RecordChange(action, col, record, previous))
+
+    def amend(self, col: Collection, record: Record) -> None:
+        """The record changed again in the same transaction (a raw write after a create):
+        its latest change carries ``record`` instead."""
+        for i in range(len(self.changes) - 1, -1, -1):
+            change = self.changes[i]
+            if change.collection.id == col.id and change.record.id == record.id:
+                self.changes[i] = RecordChange(change.action, col, record, change.previous)
+                return
 
     async def committed(self) -> None:
         """The transaction committed: drop its dropped files, then tell the listeners. A

@@ -407,7 +407,7 @@ class RecordService:
                 await self._forget_origins(conn, col, record_id)
         assert row is not None
         record = Record(col, row)
-        journal.record("update", col, record)
+        journal.record("update", col, record, existing)
         return self.to_api(col, record, info)
 
     async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
@@ -523,8 +523,11 @@ class RecordService:
                         "relation reference.")
                 else:
                     new_value = remaining if f.multi else ""
-                    await conn.execute(sa.update(rt).where(rt.c.id == row["id"]).values({field_name: new_value}))
+                    before = None
                     if journal.wants_changes:
+                        before = await conn.fetch_one(self.registry.select_by_id(ref_col), {"rid": row["id"]})
+                    await conn.execute(sa.update(rt).where(rt.c.id == row["id"]).values({field_name: new_value}))
+                    if before is not None:
                         changed = await conn.fetch_one(self.registry.select_by_id(ref_col), {"rid": row["id"]})
                         if changed is not None:
-                            journal.record("update", ref_col, Record(ref_col, changed))
+                            journal.record("update", ref_col, Record(ref_col, changed), Record(ref_col, before))

@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "trustedProxy": {"headers": [], "useLeftmostIP": False},
     "superuserIPs": [],
     "identityRateLimits": IDENTITY_DEFAULTS,  # beyond PocketBase: see core/auth/ratelimit.py
+    # beyond PocketBase: an update that takes a record out of a subscriber's view arrives
+    # as a delete for that subscriber (docs/realtime.md)
+    "realtime": {"scopeExitDeletes": False},
 }
 _KIND_NAMES = {bool: "boolean", str: "string", int: "integer"}
 SECRETS = (("smtp", "password"), ("s3", "secret"), ("backups", "s3", "secret"))
@@ -67,6 +70,7 @@ _SCALARS: dict[tuple[str, ...], tuple[type, float, float]] = {
     ("batch", "enabled"): (bool, 0, 0), ("batch", "maxRequests"): (int, 1, 10_000),
     ("batch", "timeout"): (int, 1, 3600), ("batch", "maxBodySize"): (int, 0, 2**40),
     ("rateLimits", "enabled"): (bool, 0, 0), ("trustedProxy", "useLeftmostIP"): (bool, 0, 0),
+    ("realtime", "scopeExitDeletes"): (bool, 0, 0),
     ("backups", "cron"): (str, 0, 255), ("backups", "cronMaxKeep"): (int, 1, 10_000),
 }
 for _prefix in (("s3",), ("backups", "s3")):

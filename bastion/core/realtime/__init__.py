@@ -1,0 +1,1 @@
+"""Realtime: PocketBase's subscriptions, fed by committed changes from every process."""
