@@ -11,6 +11,10 @@ the order of the messages of one write (one per matching subscription) is not fi
 messages are compared sorted, except in the batch test, where one topic shows the
 order of the writes.
 
+Two differences documented in docs/compatibility.md are pinned rather than compared: the
+message of an unreadable JSON body, and a cascade-deleted record whose rule reads its
+deleted parent (PocketBase reads related tables before the delete, Bastion after).
+
 Found on PocketBase 0.40.6 (the running server wins over the spec):
 - The messages of one batch arrive in an order that varies from run to run (and so do the
   messages of one write to several matching subscriptions): each is sent from its own
@@ -211,8 +215,20 @@ def compare(pair: Pair, subs: dict[str, Sub], writes: list[Write],
     arrived = watch(pair.bastion, subs, writes)
     bastion = in_any_order(arrived)
     pair.compared += 1
-    assert bastion == pb
+    assert bastion == pb, differences(pb, bastion)
     return pb, arrived
+
+
+def differences(pb: dict[str, Any], bastion: dict[str, Any]) -> str:
+    """Per subscriber, the messages only one server sent."""
+    out = []
+    for name in pb:
+        if pb[name] != bastion.get(name):
+            only_pb = [e for e in pb[name] if e not in bastion.get(name, [])]
+            only_bastion = [e for e in bastion.get(name, []) if e not in pb[name]]
+            out.append(f"{name}: only from PocketBase {json.dumps(only_pb)}; "
+                       f"only from Bastion {json.dumps(only_bastion)}")
+    return "\n".join(out)
 
 
 def sent(topic: str, action: str, *records: str) -> list[str]:
@@ -280,8 +296,16 @@ def test_subscription_requests_answer_as_pocketbase(world: Pair) -> None:
     assert answers["topic of 2501"].body["data"] == {"subscriptions": {"1": {
         "code": "validation_length_too_long", "message": "The length must be no more than 2500.",
         "params": {"max": 2500, "min": 0}}}}
-    assert _subscribe_answers(world.bastion) == pb
+    bastion = _subscribe_answers(world.bastion)
     world.compared += 1
+    # A known difference (docs/compatibility.md): an unreadable JSON body is a 400 whose
+    # message names the problem (PocketBase: its generic one).
+    unreadable = answers["malformed JSON"].body, dict(bastion)["malformed JSON"].body
+    assert unreadable[0]["message"] == "Something went wrong while processing your request."
+    assert unreadable[1]["message"].startswith("Invalid JSON body")
+    assert unreadable[1] == {**unreadable[0], "message": unreadable[1]["message"]}
+    assert {label: a for label, a in bastion if label != "malformed JSON"} == {
+        label: a for label, a in pb if label != "malformed JSON"}
 
 
 def _binding_answers(side: Side) -> list[tuple[str, int, Any]]:
@@ -360,6 +384,7 @@ def test_locked_rules_send_to_superusers_only(world: Pair) -> None:
 
 def test_rules_through_relations(world: Pair) -> None:
     rules(world, listRule="team.members.id ?= @request.auth.id")
+    rules(world, "comments", listRule="post.owner = @request.auth.id", viewRule="post.owner = @request.auth.id")
     p, q, c = rid("rel1"), rid("rel2"), rid("relc1")
     subs = {"guest": Sub(None, ["posts/*", "comments/*"]), "u1": Sub("u1", ["posts/*", "comments/*"]),
             "u2": Sub("u2", ["posts/*", "comments/*"])}
@@ -470,16 +495,33 @@ def test_a_delete_is_checked_against_the_record_before_it(world: Pair) -> None:
 
 def test_a_cascade_delete_is_sent(world: Pair) -> None:
     rules(world, listRule="owner = @request.auth.id", viewRule="owner = @request.auth.id")
+    rules(world, "comments", listRule="@request.auth.id != ''", viewRule="@request.auth.id != ''")
     p, c1, c2 = rid("casc1"), rid("cascc1"), rid("cascc2")
-    subs = {"u1": Sub("u1", ["posts/*", "comments/*"]), "u2": Sub("u2", ["posts/*", "comments/*"]),
+    subs = {"u1": Sub("u1", ["posts/*", "comments/*"]), "guest": Sub(None, ["posts/*", "comments/*"]),
             "su": Sub("su", ["comments/*"])}
     writes = [create("posts", p, owner=U1), create("comments", c1, post=p), create("comments", c2, post=p),
               delete("posts", p)]
+    comments = [*sent("comments/*", "create", c1, c2), *sent("comments/*", "delete", c1, c2)]
     compare(world, subs, writes, {
-        "writes": [200, 200, 200, 204], "u2": [],
-        "u1": [*sent("posts/*", "create", p), *sent("comments/*", "create", c1, c2), *sent("posts/*", "delete", p),
-               *sent("comments/*", "delete", c1, c2)],
-        "su": [*sent("comments/*", "create", c1, c2), *sent("comments/*", "delete", c1, c2)]})
+        "writes": [200, 200, 200, 204], "guest": [], "su": comments,
+        "u1": [*sent("posts/*", "create", p), *sent("posts/*", "delete", p), *comments]})
+
+
+def test_a_cascade_delete_checked_through_its_deleted_parent(world: Pair) -> None:
+    """A known difference (docs/compatibility.md): PocketBase checks a deleted record's rule
+    with related tables as they were before the delete, Bastion as they are after the
+    commit, so a child whose rule reads its cascade-deleted parent reaches only superusers."""
+    rules(world, listRule="owner = @request.auth.id", viewRule="owner = @request.auth.id")
+    rules(world, "comments", listRule="post.owner = @request.auth.id", viewRule="post.owner = @request.auth.id")
+    p, c = rid("cascp2"), rid("cascpc2")
+    subs = {"u1": Sub("u1", ["comments/*"]), "su": Sub("su", ["comments/*"])}
+    writes = [create("posts", p, owner=U1), create("comments", c, post=p), delete("posts", p)]
+    created, deleted = sent("comments/*", "create", c), sent("comments/*", "delete", c)
+    pb = in_any_order(brief(watch(world.pb, subs, writes)))
+    assert pb == in_any_order({"writes": [200, 200, 204], "su": created + deleted, "u1": created + deleted})
+    bastion = in_any_order(brief(watch(world.bastion, subs, writes)))
+    world.compared += 1
+    assert bastion == in_any_order({"writes": [200, 200, 204], "su": created + deleted, "u1": created})
 
 
 def test_a_batch_sends_its_writes_in_order(world: Pair) -> None:
