@@ -111,13 +111,15 @@ def _subscription_form(body: dict[str, Any]) -> tuple[str, list[str]]:
         errors["clientId"] = FieldError("validation_required", "Cannot be blank.")
     elif len(client_id) > high:
         errors["clientId"] = FieldError("validation_length_out_of_range",
-                                        f"The length must be between {low} and {high}.")
+                                        f"The length must be between {low} and {high}.", {"max": high, "min": low})
     if len(topics) > MAX_TOPICS:
         errors["subscriptions"] = FieldError("validation_length_too_long",
-                                             f"The length must be no more than {MAX_TOPICS}.")
+                                             f"The length must be no more than {MAX_TOPICS}.",
+                                             {"max": MAX_TOPICS, "min": 0})
     else:
         long = {str(i): FieldError("validation_length_too_long",
-                                   f"The length must be no more than {MAX_TOPIC_LENGTH}.")
+                                   f"The length must be no more than {MAX_TOPIC_LENGTH}.",
+                                   {"max": MAX_TOPIC_LENGTH, "min": 0})
                 for i, t in enumerate(topics) if len(t) > MAX_TOPIC_LENGTH}
         if long:
             errors["subscriptions"] = long

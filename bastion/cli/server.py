@@ -15,6 +15,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
+from bastion.cli.gc_tuning import freeze_long_lived
 from bastion.cli.http_protocol import guarded_protocol
 from bastion.cli.runner import WorkerPlace
 from bastion.core.app import App
@@ -131,10 +132,12 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     server.app = app
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     watcher = asyncio.create_task(app.watch_schema())
+    freezer = asyncio.create_task(freeze_long_lived())
     try:
         await server.serve(sockets=[place.sock] if place is not None else None)
     finally:
         watcher.cancel()
+        freezer.cancel()
     if place is None:
         typer.echo("Bastion stopped.")
 

@@ -1,10 +1,12 @@
 """Whether a subscriber may see a changed record: the collection's rule (and the
 subscription's filter) through the one access evaluator, as SQL.
 
-A created or updated record is checked as it is stored now, as PocketBase does. A
-deleted record is no longer stored, so it is checked as it was: the rule runs over a
-one-row subquery of its values in place of the table (relations it reads still resolve
-against the other tables).
+Each record is checked as the change carries it (as it was stored by the write, or as
+it was before a delete): the rule runs over a one-row subquery of its values in place
+of the collection's table, with relations it reads resolved against the other tables.
+A later write to the same record does not change what an earlier event is checked on.
+The one-row source of a collection is built once per schema, its values bound per
+check, so rules compiled over it are kept as the REST API's are.
 
 :func:`owner_field` finds the field a rule ties to the caller (``owner =
 @request.auth.id``): only clients bound to that record can match, which lets dispatch
@@ -37,32 +39,44 @@ class Checks:
         self.registry = registry
         self.filters = filters
         self._owners: dict[tuple[str, str], str | None] = {}
+        self._sources: dict[str, tuple[sa.Table, Any, list[tuple[str, str]]]] = {}
 
     async def visible(
         self, info: RequestInfo, col: Collection, rule_name: str, filter_text: str, record: Record,
-        gone: bool = False,
     ) -> bool:
-        """Whether ``record`` passes ``rule_name`` of ``col`` and ``filter_text`` for
-        ``info``'s caller; ``gone``: the record is deleted, check the values it had."""
+        """Whether ``record`` (its values as given) passes ``rule_name`` of ``col`` and
+        ``filter_text`` for ``info``'s caller."""
         try:
             rule = rule_to_match(info, col, rule_name)
         except BastionError:  # a locked rule, an API key that does not allow it
             return False
         if rule is None and not filter_text:
             return True
-        table = self.registry.table(col)
-        source: Any = _as_row(table, record) if gone else table
+        source, names = self._source(col)
         try:
             conds = []
             if rule is not None:
-                conds.append(self.filters.compile(rule, info, col, source))
-            if filter_text:
-                conds.append(self.filters.client_filter(filter_text, col, source, info))
+                conds.append(self.filters.compile(rule, info, col, source, keep=True))
+            if filter_text:  # hidden fields are unknown there, even to superusers
+                conds.append(self.filters.client_filter(filter_text, col, source, info, hidden=False))
         except BastionError:  # a filter that does not compile, or that only superusers may use
             return False
-        stmt = sa.select(sa.literal(1)).select_from(source).where(source.c.id == record.id, *conds).limit(1)
+        stmt = sa.select(sa.literal(1)).select_from(source).where(*conds).limit(1)
+        values = {param: record.get(name) for name, param in names}
         async with self.db.read() as conn:
-            return await conn.fetch_one(stmt) is not None
+            return await conn.fetch_one(stmt, values) is not None
+
+    def _source(self, col: Collection) -> tuple[Any, list[tuple[str, str]]]:
+        """The one-row stand-in of ``col``'s table, and its (column, parameter) names."""
+        table = self.registry.table(col)
+        kept = self._sources.get(col.id)
+        if kept is None or kept[0] is not table:
+            names = [(name, f"rt_{i}") for i, name in enumerate(table.c.keys())]
+            row = sa.select(*(sa.bindparam(param, type_=table.c[name].type).label(name)
+                              for name, param in names)).subquery("rt_record")
+            kept = (table, row, names)
+            self._sources[col.id] = kept
+        return kept[1], kept[2]
 
     def owner_field(self, col: Collection, rule_name: str) -> str | None:
         """The single-valued field of ``col`` the rule requires to equal the caller's id
@@ -93,9 +107,3 @@ def _owner_field(col: Collection, rule: str) -> str | None:
                 if f is not None and not f.multi:
                     return mine.name
     return None
-
-
-def _as_row(table: sa.Table, record: Record) -> sa.Subquery:
-    """One row holding ``record``'s stored values, shaped as ``table``."""
-    return sa.select(*(sa.literal(record.get(name), type_=column.type).label(name)
-                       for name, column in table.c.items())).subquery("gone")

@@ -142,7 +142,7 @@ class Dispatcher:
                    tuple(sorted(topic.headers.items())))
         if context not in event.seen:
             event.seen[context] = await self.checks.visible(
-                info, change.collection, rule_name, topic.filter, change.record, gone=change.action == "delete")
+                info, change.collection, rule_name, topic.filter, change.record)
         if event.seen[context]:
             return await self._encoded(event, change.action, client, topic, info)
         if await self._left_scope(event, context, rule_name, topic, info):
@@ -163,7 +163,7 @@ class Dispatcher:
         before = ("before", *context)
         if before not in event.seen:
             event.seen[before] = await self.checks.visible(
-                info, change.collection, rule_name, topic.filter, change.previous, gone=True)
+                info, change.collection, rule_name, topic.filter, change.previous)
         return event.seen[before]
 
     async def _encoded(
@@ -199,8 +199,7 @@ class Dispatcher:
         key = ("manageRule", client.identity)
         if key not in event.seen:
             change = event.change
-            event.seen[key] = await self.checks.visible(
-                info, change.collection, "manageRule", "", change.record, gone=change.action == "delete")
+            event.seen[key] = await self.checks.visible(info, change.collection, "manageRule", "", change.record)
         return event.seen[key]
 
 

@@ -159,13 +159,14 @@ class Filters:
 
     # -- client parameters ---------------------------------------------------------
     def client_filter(
-        self, text: str, col: Collection, table: sa.Table, info: RequestInfo
+        self, text: str, col: Collection, table: sa.Table, info: RequestInfo, hidden: bool = True,
     ) -> sa.ColumnElement[bool]:
         """A client's ``filter`` parameter over ``col`` as a condition (400 when invalid,
-        403 for what only superusers may filter by)."""
-        return self._builder(text, info)(col, table, info)
+        403 for what only superusers may filter by). ``hidden=False``: hidden fields are
+        unknown even to superusers (realtime subscriptions' filters)."""
+        return self._builder(text, info, hidden)(col, table, info)
 
-    def _builder(self, text: str, info: RequestInfo) -> FilterBuilder:
+    def _builder(self, text: str, info: RequestInfo, hidden: bool = True) -> FilterBuilder:
         """Check ``text`` now (syntax, privileges) and compile it once the collection is known."""
         if "\x00" in text:
             raise BadRequest("Invalid filter: NUL characters are not allowed.")
@@ -179,7 +180,7 @@ class Filters:
             raise invalid("filter", exc) from None
 
         def build(col: Collection, table: sa.Table, req: RequestInfo) -> sa.ColumnElement[bool]:
-            key = self._filter_key(col, table, text, req)
+            key = self._filter_key(col, table, text, req, hidden)
             cond = self.registry.cache.filter(key) if reusable else None
             if cond is not None:
                 return cond
@@ -187,6 +188,7 @@ class Filters:
 
             def resolver_for(t: Any) -> RecordResolver:
                 resolvers.append(self.client_resolver(col, t, req))
+                resolvers[-1].sees_hidden = resolvers[-1].sees_hidden and hidden
                 return resolvers[-1]
 
             try:
@@ -244,8 +246,10 @@ class Filters:
                 and (not sort or cache.sort(self._sort_key(col, table, sort, info)) is not None))
 
     @staticmethod
-    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
-        return QueryKey(col.id, table, text, info.is_superuser)
+    def _filter_key(col: Collection, table: sa.Table, text: str, info: RequestInfo, hidden: bool = True) -> QueryKey:
+        # Compiled without hidden fields, a filter is kept apart (a NUL never occurs in
+        # a filter's text, so no other key can name it).
+        return QueryKey(col.id, table, text if hidden else "\x00no-hidden\x00" + text, info.is_superuser)
 
     @staticmethod
     def _sort_key(col: Collection, table: sa.Table, text: str, info: RequestInfo) -> QueryKey:
@@ -312,9 +316,12 @@ class Filters:
         return None
 
     def compile(
-        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table, new_record: bool = False
+        self, rule: str, info: RequestInfo, col: Collection, table: sa.Table, new_record: bool = False,
+        keep: bool = False,
     ) -> sa.ColumnElement[bool]:
         """``core.access.RuleCompiler``: a stored rule as a condition; a broken rule denies.
+        ``keep``: ``table`` stands for the collection's table for as long as the schema
+        lasts (realtime's one-row source), so what is compiled over it may be kept too.
 
         A rule that reads nothing of the request but who the caller is (the usual
         ``owner = @request.auth.id``) is compiled once per schema and caller and kept."""
@@ -342,7 +349,7 @@ class Filters:
             return sa.false()
         # Only over the collection's own table: a rule compiled over a fresh alias (a
         # client filter joining this collection) would never be looked up again.
-        own_table = self.registry.find(col.id) is col and self.registry.table(col) is table
+        own_table = keep or (self.registry.find(col.id) is col and self.registry.table(col) is table)
         if reusable and own_table and not any(r.request_bound for r in resolvers):
             by_caller = any(r.auth_bound for r in resolvers)
             cache.keep_rule(caller_key if by_caller else anyone_key, cond)

@@ -80,6 +80,9 @@ class RecordResolver:
         self.info = info
         self.dialect = get_dialect(dialect)
         self.trusted = trusted  # rules may read hidden fields; client filters may not
+        # Whether hidden fields resolve: in rules, and in superusers' client filters (but
+        # not in realtime subscription filters, as in PocketBase).
+        self.sees_hidden = trusted or info.is_superuser
         # For client filters: the list rule of every collection a path joins (None = no check).
         self.join_rule = join_rule
         self.joins: dict[str, Any] = {}  # @collection references → aliased tables
@@ -138,7 +141,7 @@ class RecordResolver:
         f = col.field(name)
         if f is None or f.SECRET or (col.is_auth and name == "tokenKey" and not self.trusted):
             raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
-        if f.hidden and not (self.trusted or self.info.is_superuser):  # as unknown: names stay secret
+        if f.hidden and not self.sees_hidden:  # as unknown: names stay secret
             raise FilterError(f'unknown field "{name}" in collection "{col.name}"')
         return f
 
@@ -357,7 +360,7 @@ class RecordResolver:
         link = source.field(field_name) if source is not None else None
         if source is None or not isinstance(link, RelationField) or link.collectionId != cur_col.id:
             raise FilterError(f'unknown back-relation "{head}"')
-        if link.hidden and not (self.trusted or self.info.is_superuser):
+        if link.hidden and not self.sees_hidden:
             raise FilterError(f'back-relation "{head}" goes through a hidden field')
         return source, link
 
