@@ -87,8 +87,13 @@ def test_two_nodes_share_events(tmp_path: Path, database_url: str, transport: st
         b.stop()
 
 
-def test_workers_share_events_and_sigterm_closes_streams(tmp_path: Path) -> None:
-    args = ["--dir", "data", "--workers", "2", "--realtime-idle-timeout", "30"]
+@pytest.mark.parametrize("transport", ["siblings", "redis", "nats"])
+def test_workers_share_events_and_sigterm_closes_streams(tmp_path: Path, transport: str) -> None:
+    bus = [] if transport == "siblings" else ["--bus-url", BUSES[transport]]
+    if bus and not _reachable(bus[1]):
+        require_or_skip(f"{transport} is not reachable at {bus[1]}")
+    args = ["--dir", "data", "--workers", "2", "--realtime-idle-timeout", "30",
+            "--bus-channel", f"w_{os.getpid()}_{transport}", *bus]
     assert run_cli("superuser", "upsert", EMAIL, PASSWORD, "--dir", "data", cwd=tmp_path).returncode == 0
     server = Server(tmp_path, *args)
     streams: list[Stream] = []

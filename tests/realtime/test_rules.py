@@ -11,6 +11,7 @@ import pytest
 from bastion.core.app import App
 from bastion.core.errors import BastionError
 from bastion.core.realtime import client as realtime_client
+from bastion.core.realtime.dispatch import MAX_CHECKS_PER_CLIENT
 from bastion.testing import Inbox, TestClient, token_for, token_in
 from tests.realtime.support import Subscriber, options
 
@@ -258,6 +259,12 @@ async def test_one_address_holds_a_bounded_amount(app: App, client: TestClient) 
     hub = app.realtime.hub
     hub.limits = dataclasses.replace(hub.limits, per_ip=3, topic_chars_per_ip=5000)
     held = [Subscriber(app, ip="10.1.1.1") for _ in range(3)]
+    hub.limits = dataclasses.replace(hub.limits, clients=len(hub.clients) + 1)
+    Subscriber(app, ip="10.9.9.9")
+    with pytest.raises(BastionError) as full:
+        Subscriber(app, ip="10.9.9.8")
+    assert full.value.status == 503  # the process holds as many streams as it may
+    hub.limits = dataclasses.replace(hub.limits, clients=1000)
     with pytest.raises(BastionError) as refused:
         Subscriber(app, ip="10.1.1.1")
     assert refused.value.status == 429
@@ -271,3 +278,14 @@ async def test_one_address_holds_a_bounded_amount(app: App, client: TestClient) 
     held[0].close()
     Subscriber(app, ip="10.1.1.1")  # a closed stream frees its place
     await held[2].subscribe("d" * 4000)
+
+
+async def test_one_client_costs_a_bounded_number_of_checks_per_change(app: App, client: TestClient) -> None:
+    u = await _setup(client)
+    greedy = Subscriber(app, u["ta"])
+    await greedy.subscribe(*("notes/*" + options(filter=f"title != 'n{i}'") for i in range(MAX_CHECKS_PER_CLIENT + 50)))
+    modest = Subscriber(app, u["ta"])
+    await modest.subscribe("notes/*" + options(filter="title != 'other'"))
+    await _note(client, u["a"], title="t")
+    assert len(await greedy.events()) == MAX_CHECKS_PER_CLIENT
+    assert len(await modest.events()) == 1  # its own budget

@@ -35,6 +35,11 @@ from bastion.core.schema.system_collections import API_KEYS
 
 log = logging.getLogger("bastion.realtime")
 
+# The checks (database reads) one client's subscriptions may cost per change; past it
+# that client's remaining topics are skipped for the change. 1000 filtered topics on
+# one collection would otherwise make every write cost 1000 reads for one stream.
+MAX_CHECKS_PER_CLIENT = 100
+
 # Picks the ``fields`` of a subscription from a record's JSON (the API's own picker).
 Pick = Callable[[Any, str], Any]
 
@@ -45,6 +50,7 @@ class _Event:
 
     change: RecordChange
     seen: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    checks: dict[Client, int] = field(default_factory=dict)
     encoded: dict[tuple[Any, ...], bytes | None] = field(default_factory=dict)
 
 
@@ -141,6 +147,14 @@ class Dispatcher:
         context = (rule_name, client.identity, client.privileged, tuple(sorted(topic.query.items())),
                    tuple(sorted(topic.headers.items())))
         if context not in event.seen:
+            spent = event.checks.get(client, 0)
+            if spent >= MAX_CHECKS_PER_CLIENT:
+                if spent == MAX_CHECKS_PER_CLIENT:
+                    log.warning("realtime client %s: more than %d distinct checks for one change; "
+                                "its other topics are skipped for it", client.id, MAX_CHECKS_PER_CLIENT)
+                    event.checks[client] = spent + 1
+                return None
+            event.checks[client] = spent + 1
             event.seen[context] = await self.checks.visible(
                 info, change.collection, rule_name, topic.filter, change.record)
         if event.seen[context]:
