@@ -615,39 +615,60 @@ def latencies(res: Result, report: dict[str, Any], writes: list[Write]) -> None:
     res.write_failures = dict(Counter(w.error for w in writes if w.error))
 
 
+class Measured:
+    """Streams opened and held by a :class:`Fleet` while the server's memory and CPU are
+    watched; ``report`` is the fleet's, read before it stops."""
+
+    def __init__(self, server: Server, res: Result, topic: str, streams: list[tuple[str, str]],
+                 args: argparse.Namespace, workdir: Path, what: str):
+        self.server, self.res, self.topic, self.streams = server, res, topic, streams
+        self.args, self.workdir, self.what = args, workdir, what
+        self.report: dict[str, Any] = {}
+
+    async def __aenter__(self) -> Fleet:
+        pid, res = self.server.proc.pid, self.res
+        res.rss_idle_mib = tree_rss_mib(pid)
+        self.peak = PeakRss(pid).start()
+        self.cpu0 = tree_cpu_seconds(pid)
+        self.fleet = await Fleet.open(self.workdir, self.server.port, self.topic, self.streams, self.args)
+        self.cl0 = self.fleet.cpu_seconds()
+        res.held, res.failed, res.connect_s = await self.fleet.connect(self.args.connect_timeout)
+        res.rss_streams_mib = tree_rss_mib(pid)
+        print(f"    {res.held:,} of {len(self.streams):,} {self.what} open and subscribed in {res.connect_s:.1f}s"
+              f"{f' (failed: {res.failed})' if res.failed else ''}; server RSS {fmt_mib(res.rss_streams_mib)} MiB",
+              flush=True)
+        return self.fleet
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.res.client_cpu_s = self.fleet.cpu_seconds() - self.cl0
+                self.report = await self.fleet.report()
+        finally:
+            await self.fleet.stop()
+        cpu1 = tree_cpu_seconds(self.server.proc.pid)
+        self.res.rss_peak_mib = self.peak.stop()
+        self.res.server_cpu_s = cpu1 - self.cpu0 if self.cpu0 is not None and cpu1 is not None else None
+        self.res.closed_by_server = self.report.get("closed_by_server", 0)
+
+
 async def scenario_fanout(server: Server, args: argparse.Namespace, workdir: Path) -> Result:
     """a: N guest streams on feed/*; each write reaches all of them."""
     res = Result("a", server.label, asked=args.subscribers)
     token = superuser_token(server.base)
     poster = Poster(server.port, 2)
     await api(poster, "POST", "/api/collections", FEED, token)
-    res.rss_idle_mib = tree_rss_mib(server.proc.pid)
-    peak = PeakRss(server.proc.pid).start()
-    cpu0 = tree_cpu_seconds(server.proc.pid)
-    fleet = await Fleet.open(workdir, server.port, "feed/*", [("", "")] * args.subscribers, args)
-    try:
-        cl0 = fleet.cpu_seconds()
-        res.held, res.failed, res.connect_s = await fleet.connect(args.connect_timeout)
-        res.rss_streams_mib = tree_rss_mib(server.proc.pid)
-        print(f"    {res.held:,} of {args.subscribers:,} streams open and subscribed in {res.connect_s:.1f}s"
-              f"{f' (failed: {res.failed})' if res.failed else ''}; server RSS {fmt_mib(res.rss_streams_mib)} MiB",
-              flush=True)
+    measured = Measured(server, res, "feed/*", [("", "")] * args.subscribers, args, workdir, "streams")
+    async with measured as fleet:
         writes = []
         for n in range(args.events):
             before, _ = await fleet.count()
             writes.append(await write_one(poster, "/api/collections/feed/records", token, {"n": n}))
             await fleet.wait_received(before + res.held * (writes[-1].status == 200), args.drain)
             await asyncio.sleep(0.2)
-        res.client_cpu_s = fleet.cpu_seconds() - cl0
-        report = await fleet.report()
-    finally:
-        await fleet.stop()
-    cpu1 = tree_cpu_seconds(server.proc.pid)
-    res.rss_peak_mib = peak.stop()
-    res.server_cpu_s = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+    report = measured.report
     latencies(res, report, writes)
     res.expected = res.held * (res.writes - res.write_errors)
-    res.closed_by_server = report["closed_by_server"]
     # fan-out: from the send to the last stream's receipt, per write
     res.fanout_s = [max(v) / 1000 for _, v in sorted(report["latencies"].items())]
     fanouts = sorted(res.fanout_s)
@@ -660,17 +681,8 @@ async def scenario_owners(server: Server, args: argparse.Namespace, workdir: Pat
     """b / c: one stream per user on notes/* under the owner rule; writes at --rate."""
     res = Result(scenario, server.label, asked=len(users))
     token = superuser_token(server.base)
-    res.rss_idle_mib = tree_rss_mib(server.proc.pid)
-    peak = PeakRss(server.proc.pid).start()
-    cpu0 = tree_cpu_seconds(server.proc.pid)
-    fleet = await Fleet.open(workdir, server.port, "notes/*", users, args)
-    try:
-        cl0 = fleet.cpu_seconds()
-        res.held, res.failed, res.connect_s = await fleet.connect(args.connect_timeout)
-        res.rss_streams_mib = tree_rss_mib(server.proc.pid)
-        print(f"    {res.held:,} of {len(users):,} user streams open and subscribed in {res.connect_s:.1f}s"
-              f"{f' (failed: {res.failed})' if res.failed else ''}; server RSS {fmt_mib(res.rss_streams_mib)} MiB",
-              flush=True)
+    measured = Measured(server, res, "notes/*", users, args, workdir, "user streams")
+    async with measured as fleet:
         poster = Poster(server.port, 64)
         owners = fleet.held  # each write is due on exactly one open stream
         total = round(args.rate * args.duration) if owners else 0
@@ -696,15 +708,8 @@ async def scenario_owners(server: Server, args: argparse.Namespace, workdir: Pat
         res.expected = sum(w.status == 200 for w in done)
         drained = await fleet.wait_received(res.expected, args.drain)
         last_s = time.perf_counter() - start
-        res.client_cpu_s = fleet.cpu_seconds() - cl0
-        report = await fleet.report()
-    finally:
-        await fleet.stop()
-    cpu1 = tree_cpu_seconds(server.proc.pid)
-    res.rss_peak_mib = peak.stop()
-    res.server_cpu_s = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+    report = measured.report
     res.wrong_owner, res.duplicates = report["wrong_owner"], report["duplicates"]
-    res.closed_by_server = report["closed_by_server"]
     latencies(res, report, done)
     res.events_per_s = res.delivered / last_s if last_s else 0.0
     res.note = (f"{res.expected} writes answered in {wrote_s:.1f}s ({res.expected / wrote_s:.0f}/s, asked "

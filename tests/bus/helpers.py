@@ -5,12 +5,15 @@ whose connections a test can cut (``Proxy``)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
+
+import pytest
 
 from bastion.core.ports import EventBus
 from tests.services import require_or_skip
@@ -230,3 +233,19 @@ class Proxy:
             task.cancel()
         if self._pumps:
             await asyncio.wait(self._pumps)
+
+
+async def unreachable(bus: EventBus, caplog: pytest.LogCaptureFixture, *logged: str) -> None:
+    """``bus`` points at a closed port: starting returns at the first failure (retrying
+    in the background), publishing neither raises nor blocks, and ``logged`` is said."""
+    inbox = Inbox()
+    with caplog.at_level(logging.WARNING, logger="bastion.bus"):
+        started = time.monotonic()
+        await bus.start(inbox)
+        for _ in range(20):
+            await bus.publish(b"lost")
+        assert time.monotonic() - started < 5
+    for text in logged:
+        assert text in caplog.text
+    await bus.close()
+    assert inbox.messages == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import asyncpg
 import pytest
@@ -12,7 +11,7 @@ from bastion.adapters.bus import open_bus
 from bastion.adapters.bus_postgres import PostgresBus
 from bastion.adapters.db_postgres import asyncpg_dsn
 from bastion.core.ports import EventBus
-from tests.bus.helpers import BusContract, Inbox, channel_name, resumed, settle
+from tests.bus.helpers import BusContract, Inbox, channel_name, resumed, settle, unreachable
 from tests.services import ENGINES, require_or_skip
 
 
@@ -68,17 +67,7 @@ async def test_delivery_resumes_after_the_listening_connections_are_killed(
 async def test_publishing_to_an_unreachable_server_logs_and_does_not_raise(
         caplog: pytest.LogCaptureFixture) -> None:
     bus = PostgresBus("postgresql://postgres@127.0.0.1:1/postgres", channel_name())
-    inbox = Inbox()
-    with caplog.at_level(logging.WARNING, logger="bastion.bus"):
-        started = time.monotonic()
-        await bus.start(inbox)  # returns at the first failure; retries in the background
-        for _ in range(20):
-            await bus.publish(b"lost")
-        assert time.monotonic() - started < 5
-    assert "publishing on PostgreSQL failed" in caplog.text
-    assert "listening on PostgreSQL failed" in caplog.text
-    await bus.close()
-    assert inbox.messages == []
+    await unreachable(bus, caplog, "publishing on PostgreSQL failed", "listening on PostgreSQL failed")
 
 
 async def test_a_notification_that_is_not_a_frame_is_ignored(url: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -42,7 +42,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration import test_js_sdk as js
@@ -67,33 +66,18 @@ IDLE_TIMEOUT, MAX_LIFETIME = 2, 5
 class PocketBaseServer(Server):
     """The official binary with the interface of ``Server`` (SQLite in its own folder)."""
 
+    name = "pocketbase"
+
     def __init__(self, root: Path, binary: str) -> None:
         super().__init__(root, "")
         self.binary = binary
         self.dirs = ["--dir", str(root / "pb_data")]
 
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "serve", "--http", f"127.0.0.1:{self.port}", *self.dirs],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.root,
-            )
-        deadline = time.monotonic() + js.STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"pocketbase exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"pocketbase not healthy after {js.STARTUP_TIMEOUT:.0f}s:\n{self.log_tail()}")
+    def command(self) -> list[str]:
+        return [self.binary]
 
-    def upsert_superuser(self, email: str, password: str) -> None:
-        done = subprocess.run([self.binary, "superuser", "upsert", email, password, *self.dirs],
-                              capture_output=True, text=True, timeout=js.STARTUP_TIMEOUT)
-        assert done.returncode == 0, f"superuser upsert failed:\n{done.stdout}\n{done.stderr}"
+    def serve_flags(self) -> list[str]:
+        return []
 
 
 class TunedServer(Server):
@@ -104,11 +88,8 @@ class TunedServer(Server):
         super().__init__(root, database_url)
         self.env = env
 
-    def start(self) -> None:
-        base = js._server_env
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(js, "_server_env", lambda: {**base(), **self.env})
-            super().start()
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), **self.env}
 
 
 def _pocketbase_binary() -> str:

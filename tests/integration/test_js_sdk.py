@@ -191,31 +191,42 @@ class Server:
         except OSError:
             return "(no server log)"
 
+    name = "bastion serve"
+
+    def command(self) -> list[str]:
+        """The server's command line, without ``serve`` and what follows it."""
+        return _bastion_cmd()
+
+    def environment(self) -> dict[str, str]:
+        return _server_env()
+
     def start(self) -> None:
-        with self.log.open("wb") as log:
+        with self.log.open("ab") as log:  # a restarted server's log follows the first one's
             self.proc = subprocess.Popen(
-                [*_bastion_cmd(), "serve", *self.dirs, "--http", f"127.0.0.1:{self.port}",
-                 "--shutdown-grace", "2"],
+                [*self.command(), "serve", *self.dirs, "--http", f"127.0.0.1:{self.port}", *self.serve_flags()],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=_server_env(), cwd=self.root,
+                env=self.environment(), cwd=self.root,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"bastion serve exited with {self.proc.returncode}:\n{self.log_tail()}")
+                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        pytest.fail(f"bastion serve not healthy after {STARTUP_TIMEOUT:.0f}s:\n{self.log_tail()}")
+        pytest.fail(f"{self.name} not healthy after {STARTUP_TIMEOUT:.0f}s:\n{self.log_tail()}")
+
+    def serve_flags(self) -> list[str]:
+        return ["--shutdown-grace", "2"]
 
     def upsert_superuser(self, email: str, password: str) -> None:
         done = subprocess.run(
-            [*_bastion_cmd(), "superuser", "upsert", email, password, *self.dirs],
+            [*self.command(), "superuser", "upsert", email, password, *self.dirs],
             capture_output=True, text=True, timeout=STARTUP_TIMEOUT,
-            env=_server_env(), cwd=self.root,
+            env=self.environment(), cwd=self.root,
         )
         assert done.returncode == 0, f"superuser upsert failed:\n{done.stdout}\n{done.stderr}"
 

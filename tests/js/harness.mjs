@@ -85,3 +85,46 @@ export function run(main, currentStep) {
         },
     );
 }
+
+/**
+ * Opens `url` like a browser at an OpenID provider: keeps its cookies, submits its dev
+ * login form as `login`, follows redirects and stops at the first one to `stopAt`;
+ * returns that URL.
+ */
+export async function browse(url, login, stopAt) {
+    const jar = new Map();
+    let request = { method: 'GET' };
+    for (let hop = 0; hop < 15; hop++) {
+        const headers = { ...(request.headers || {}) };
+        if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+        const res = await fetch(url, { ...request, headers, redirect: 'manual' });
+        for (const cookie of res.headers.getSetCookie()) {
+            const pair = cookie.split(';')[0];
+            const eq = pair.indexOf('=');
+            const [name, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+            if (value && !/expires=thu, 01 jan 1970/i.test(cookie)) jar.set(name, value);
+            else jar.delete(name);
+        }
+        if (res.status >= 300 && res.status < 400) {
+            const location = new URL(res.headers.get('location'), url).href;
+            await res.arrayBuffer();
+            if (location.startsWith(stopAt)) return location;
+            url = location;
+            request = { method: 'GET' };
+            continue;
+        }
+        const text = await res.text();
+        const action = text.match(/<form[^>]*action="([^"]+)"/)?.[1];
+        if (res.status === 200 && action && text.includes('name="login"')) {
+            url = new URL(action.replaceAll('&amp;', '&'), url).href;
+            request = {
+                method: 'POST',
+                headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                body: new URLSearchParams({ prompt: 'login', login, password: 'any' }).toString(),
+            };
+            continue;
+        }
+        assert.fail(`unexpected answer from the provider: ${res.status} ${text.slice(0, 500)}`);
+    }
+    assert.fail('too many redirects at the provider');
+}

@@ -30,7 +30,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PocketBase, { ClientResponseError, getTokenPayload } from 'pocketbase';
-import { checkCount, expectError, run, t } from './harness.mjs';
+import { browse, checkCount, expectError, run, t } from './harness.mjs';
 
 const [baseURL, email, password] = [
     process.argv[2] || process.env.BASTION_URL,
@@ -165,47 +165,6 @@ function otpFrom(html, length) {
 
 // ---------------------------------------------------------------- the browser (OAuth2)
 
-/**
- * Opens `url` like a browser at the OpenID provider: keeps its cookies, submits the dev login
- * form as `login`, follows redirects, and stops at the redirect URI; returns its query.
- */
-async function browse(url, login) {
-    const jar = new Map();
-    let request = { method: 'GET' };
-    for (let hop = 0; hop < 15; hop++) {
-        const headers = { ...(request.headers || {}) };
-        if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-        const res = await fetch(url, { ...request, headers, redirect: 'manual' });
-        for (const cookie of res.headers.getSetCookie()) {
-            const pair = cookie.split(';')[0];
-            const eq = pair.indexOf('=');
-            const [name, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
-            if (value && !/expires=thu, 01 jan 1970/i.test(cookie)) jar.set(name, value);
-            else jar.delete(name);
-        }
-        if (res.status >= 300 && res.status < 400) {
-            const location = new URL(res.headers.get('location'), url).href;
-            await res.arrayBuffer();
-            if (location.startsWith(OIDC.redirectURL)) return new URL(location).searchParams;
-            url = location;
-            request = { method: 'GET' };
-            continue;
-        }
-        const text = await res.text();
-        const action = text.match(/<form[^>]*action="([^"]+)"/)?.[1];
-        if (res.status === 200 && action && text.includes('name="login"')) {
-            url = new URL(action.replaceAll('&amp;', '&'), url).href;
-            request = {
-                method: 'POST',
-                headers: { 'content-type': 'application/x-www-form-urlencoded' },
-                body: new URLSearchParams({ prompt: 'login', login, password: 'any' }).toString(),
-            };
-            continue;
-        }
-        assert.fail(`unexpected answer from the provider: ${res.status} ${text.slice(0, 500)}`);
-    }
-    assert.fail('too many redirects at the provider');
-}
 
 /** auth-methods through the SDK, then the browser: the provider entry and the code. */
 async function oauth2Code(pb, login) {
@@ -213,7 +172,8 @@ async function oauth2Code(pb, login) {
     t.equal(methods.oauth2.enabled, true);
     const provider = methods.oauth2.providers.find((p) => p.name === 'oidc');
     t.ok(provider, `oidc in ${JSON.stringify(methods.oauth2.providers)}`);
-    const params = await browse(provider.authURL + encodeURIComponent(OIDC.redirectURL), login);
+    const params = new URL(await browse(provider.authURL + encodeURIComponent(OIDC.redirectURL), login,
+        OIDC.redirectURL)).searchParams;
     t.equal(params.get('state'), provider.state, 'the state comes back unchanged');
     t.ok(params.get('code'), `a code in ${params}`);
     return { provider, code: params.get('code') };

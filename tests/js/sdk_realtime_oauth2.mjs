@@ -16,10 +16,9 @@
 // On success the last stdout line is {"ok":true,"checks":N}. On the first failed check it
 // prints `FAIL [step] ...` to stderr and exits 1.
 
-import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import PocketBase, { ClientResponseError } from 'pocketbase';
-import { checkCount, run, t } from './harness.mjs';
+import { browse, checkCount, run, t } from './harness.mjs';
 
 globalThis.EventSource = EventSource;
 
@@ -52,47 +51,6 @@ function client() {
     return pb;
 }
 
-/**
- * Opens `url` like a browser at the provider: keeps its cookies, submits the login form as
- * `login`, follows redirects and stops at the server's redirect; returns that URL.
- */
-async function browse(url, login) {
-    const jar = new Map();
-    let request = { method: 'GET' };
-    for (let hop = 0; hop < 15; hop++) {
-        const headers = { ...(request.headers || {}) };
-        if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-        const res = await fetch(url, { ...request, headers, redirect: 'manual' });
-        for (const cookie of res.headers.getSetCookie()) {
-            const pair = cookie.split(';')[0];
-            const eq = pair.indexOf('=');
-            const [name, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
-            if (value && !/expires=thu, 01 jan 1970/i.test(cookie)) jar.set(name, value);
-            else jar.delete(name);
-        }
-        if (res.status >= 300 && res.status < 400) {
-            const location = new URL(res.headers.get('location'), url).href;
-            await res.arrayBuffer();
-            if (location.startsWith(REDIRECT)) return location;
-            url = location;
-            request = { method: 'GET' };
-            continue;
-        }
-        const text = await res.text();
-        const action = text.match(/<form[^>]*action="([^"]+)"/)?.[1];
-        if (res.status === 200 && action && text.includes('name="login"')) {
-            url = new URL(action.replaceAll('&amp;', '&'), url).href;
-            request = {
-                method: 'POST',
-                headers: { 'content-type': 'application/x-www-form-urlencoded' },
-                body: new URLSearchParams({ prompt: 'login', login, password: 'any' }).toString(),
-            };
-            continue;
-        }
-        assert.fail(`unexpected answer from the provider: ${res.status} ${text.slice(0, 500)}`);
-    }
-    assert.fail('too many redirects at the provider');
-}
 
 /**
  * A `urlCallback` that signs in at the provider as `login` and lands on the server's
@@ -103,7 +61,7 @@ function browser(login, seen) {
         const u = new URL(url);
         seen.url = url;
         seen.state = u.searchParams.get('state');
-        const landing = await browse(url, login);
+        const landing = await browse(url, login, REDIRECT);
         const params = new URL(landing).searchParams;
         seen.code = params.get('code');
         seen.returnedState = params.get('state');
