@@ -128,12 +128,14 @@ def _subscription_form(body: dict[str, Any]) -> tuple[str, list[str]]:
     return client_id, topics
 
 
+# One event of the stream (``data`` is JSON: ``{"clientId"}`` first, then ``{"action", "record"}``).
+SSE_EVENT = body_schema("id", "event", "data")
 SUBSCRIBE = body_schema("clientId", "subscriptions", subscriptions={"type": "array", "items": {"type": "string"}})
 routes = [
     Endpoint("GET", "/api/realtime", connect, "Open a realtime stream (server-sent events)",
              description="Sends PB_CONNECT with the clientId, then one event per matching subscription.",
-             errors=(429, 503), responses={200: {"description": "An event stream",
-                                                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}}),
+             errors=(429, 503), responses={200: {"description": "An event stream", "content": {
+                 "text/event-stream": {"schema": SSE_EVENT}}}}),
     Endpoint("POST", "/api/realtime", set_subscriptions, "Replace a realtime client's subscriptions",
              request=SUBSCRIBE, errors=(400, 403, 404), response=None),
 ]

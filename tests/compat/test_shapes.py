@@ -13,7 +13,7 @@ import pytest
 from tests.compat.harness import PASSWORD, Pair
 
 U1 = "u1u1u1u1u1u1u1u"
-ADDED = {("identityRateLimits",), ("meta", "appName")}
+ADDED = {("identityRateLimits",), ("realtime",), ("meta", "appName")}
 
 
 def without(body: Any, paths: set[tuple[str, ...]]) -> Any:
