@@ -9,10 +9,14 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from bastion.core.app import App
+from bastion.core.errors import BadRequest
+from bastion.core.ports import Connection
 from bastion.core.records.changes import RecordChange
 from bastion.testing import TestClient
+from bastion.tools.ids import random_string
 
 pytestmark = pytest.mark.backends
 
@@ -100,3 +104,37 @@ async def test_a_failing_listener_does_not_undo_the_write(client: TestClient, ap
     assert heard.all() == [("create", "notes", res.json()["id"], "kept")]
     stored = await client.get(f"/api/collections/notes/records/{res.json()['id']}", headers=client.su())
     assert stored.status_code == 200
+
+
+async def test_sealers_write_in_the_transaction_and_their_failure_undoes_it(client: TestClient, app: App) -> None:
+    await _collections(client)
+    res = await client.post("/api/collections", headers=client.su(), json={
+        "name": "audit", "listRule": "", "fields": [{"name": "what", "type": "text"}]})
+    assert res.status_code == 200, res.text
+    audit = app.registry.table(app.registry.get("audit"))
+    fail = {"on": False}
+
+    async def log_changes(conn: Connection, changes: Sequence[RecordChange]) -> None:
+        for c in changes:
+            if c.collection.name != "audit":
+                await conn.execute(sa.insert(audit).values(id=random_string(15), what=f"{c.action} {c.record.id}"))
+        if fail["on"]:
+            raise BadRequest("refused by the sealer")
+
+    app.records.sealers.append(log_changes)
+    note = (await client.post("/api/collections/notes/records", json={"title": "a"})).json()
+    await client.patch("/api/settings", json={"batch": {"enabled": True}}, headers=client.su())
+    res = await client.post("/api/batch", json={"requests": [
+        {"method": "POST", "url": "/api/collections/notes/records", "body": {"title": "b"}},
+        {"method": "DELETE", "url": f"/api/collections/notes/records/{note['id']}"}]})
+    assert res.status_code == 200, res.text
+    items = (await client.get("/api/collections/audit/records")).json()["items"]
+    logged = [r["what"].split()[0] for r in items]
+    assert sorted(logged) == ["create", "create", "delete"]
+    fail["on"] = True
+    refused = await client.post("/api/collections/notes/records", json={"title": "gone"})
+    assert refused.status_code == 400 and refused.json()["message"] == "Refused by the sealer."
+    listed = await client.get("/api/collections/notes/records", params={"filter": "title = 'gone'"},
+                              headers=client.su())
+    assert listed.json()["items"] == []  # the write and what the sealer wrote rolled back together
+    assert len((await client.get("/api/collections/audit/records")).json()["items"]) == 3

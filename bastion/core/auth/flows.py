@@ -131,6 +131,8 @@ class AuthFlows:
                     after = await conn.fetch_one(self.registry.select_by_id(col), {"rid": record_id})
                     if after is not None:
                         journal.record("update", col, Record(col, after), Record(col, before))
+                if journal is not None:
+                    await journal.seal(conn)
         except BaseException:
             if journal is not None:
                 await journal.failed()

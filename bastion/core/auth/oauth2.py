@@ -203,6 +203,7 @@ class OAuth2Service:
                 journal.record("update", col, Record(col, {**dict(record), **values}), Record(col, record))
             if not linked:
                 await self._link(conn, col, record_id, provider, user.id)
+            await journal.seal(conn)
         return {**dict(record), **values}
 
     async def _link(self, conn: Connection, col: Collection, record_id: str, provider: str, provider_id: str) -> None:
@@ -252,6 +253,7 @@ class OAuth2Service:
                         if row is not None:
                             journal.amend(col, Record(col, row))
                 await self._link(conn, col, created["id"], provider, user.id)
+                await journal.seal(conn)
         except BaseException:
             await journal.failed()
             raise

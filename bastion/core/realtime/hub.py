@@ -163,9 +163,6 @@ class Hub:
     def bound_to(self, collection_id: str, record_id: str) -> list[Client]:
         return list(self._by_identity.get((collection_id, record_id), ()))
 
-    def bound_in(self, collection_id: str) -> list[Client]:
-        return [c for (col, _), clients in self._by_identity.items() if col == collection_id for c in clients]
-
     def subscribers(self, key: str) -> Subscribers | None:
         return self._topics.get(key)
 

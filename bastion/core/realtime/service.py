@@ -129,7 +129,10 @@ class Realtime:
 
     # -- out -------------------------------------------------------------------------
     async def committed(self, changes: Sequence[RecordChange]) -> None:
-        """The records service's change listener: queue the changes for the bus."""
+        """The records service's change listener: queue the changes for the bus (alone
+        with no stream open, there is no one to tell)."""
+        if self.alone and not self.hub.clients:
+            return
         self._queue(self._outgoing, encode_changes(changes), "outgoing")
 
     def direct(self, client_id: str, event: str, data: bytes, ip: str) -> None:

@@ -94,6 +94,7 @@ class BatchService:
         try:
             async with self.db.transaction() as conn:
                 results = [await self._one(conn, journal, info, i, op) for i, op in enumerate(ops)]
+                await journal.seal(conn)
         except BaseException:
             await journal.failed()
             raise

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bastion.core.files.journal import FileJournal
+from bastion.core.ports import Connection
 from bastion.core.records.record import Record
 from bastion.core.schema.collections import Collection
 
@@ -39,24 +40,40 @@ class RecordChange:
 
 # Called with the changes of one committed transaction, in the order they were made.
 ChangeListener = Callable[[Sequence[RecordChange]], Awaitable[None]]
+# Called inside the transaction, just before it commits, with its changes so far: what a
+# sealer writes on the connection commits or rolls back with them (an outbox of events).
+Sealer = Callable[[Connection, Sequence[RecordChange]], Awaitable[None]]
 
 
 class WriteJournal:
     """What one transaction did to files and records, settled once it ends."""
 
-    def __init__(self, files: FileJournal | None, listeners: Sequence[ChangeListener]):
+    def __init__(self, files: FileJournal | None, listeners: Sequence[ChangeListener],
+                 sealers: Sequence[Sealer] = ()):
         self.files = files
         self._listeners = listeners
+        self._sealers = sealers
         self.changes: list[RecordChange] = []
+        self._sealed = 0  # how many of the changes the sealers were given
 
     @property
     def wants_changes(self) -> bool:
         """Whether anyone listens (a delete reads its record first only then)."""
-        return bool(self._listeners)
+        return bool(self._listeners or self._sealers)
 
     def record(self, action: Action, col: Collection, record: Record, previous: Record | None = None) -> None:
-        if self._listeners:
+        if self._listeners or self._sealers:
             self.changes.append(RecordChange(action, col, record, previous))
+
+    async def seal(self, conn: Connection) -> None:
+        """The transaction on ``conn`` is about to commit: hand the changes made since the
+        last seal to the sealers, on it. Called by whoever owns the transaction, as the
+        last statement inside it; a sealer's error rolls everything back."""
+        fresh = self.changes[self._sealed:]
+        self._sealed = len(self.changes)
+        if fresh:
+            for sealer in self._sealers:
+                await sealer(conn, fresh)
 
     def amend(self, col: Collection, record: Record) -> None:
         """The record changed again in the same transaction (a raw write after a create):
@@ -72,8 +89,8 @@ class WriteJournal:
         listener that fails is logged; the write stands."""
         if self.files is not None:
             await self.files.committed()
-        changes, self.changes = self.changes, []
-        if not changes:
+        changes, self.changes, self._sealed = self.changes, [], 0
+        if not changes or not self._listeners:
             return
         for listener in self._listeners:
             try:
@@ -84,5 +101,6 @@ class WriteJournal:
     async def failed(self) -> None:
         """The transaction rolled back: its new files go, its changes never happened."""
         self.changes.clear()
+        self._sealed = 0
         if self.files is not None:
             await self.files.failed()

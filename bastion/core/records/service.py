@@ -20,7 +20,7 @@ from bastion.core.fields.text import TextField
 from bastion.core.files.service import NO_STORAGE, FileService
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.records import cursor
-from bastion.core.records.changes import ChangeListener, WriteJournal
+from bastion.core.records.changes import ChangeListener, Sealer, WriteJournal
 from bastion.core.records.consistency import check_consistency
 from bastion.core.records.filters import Filters
 from bastion.core.records.input import PreparedRecord, modifier_keys, prepare, rule_body
@@ -71,6 +71,8 @@ class RecordService:
     files: FileService | None = None
     # Told of every committed change (``core/records/changes.py``).
     listeners: list[ChangeListener] = field(default_factory=list)
+    # Given each transaction's changes inside it, just before it commits.
+    sealers: list[Sealer] = field(default_factory=list)
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -246,18 +248,20 @@ class RecordService:
             raise BadRequest("Unsupported collection type.")
 
     @asynccontextmanager
-    async def _tx(self, conn: Connection | None) -> AsyncIterator[Connection]:
-        """The caller's transaction (a batch) or a new one."""
+    async def _tx(self, conn: Connection | None, journal: WriteJournal) -> AsyncIterator[Connection]:
+        """The caller's transaction (a batch, which seals its journal itself) or a new one,
+        whose journal is sealed just before it commits."""
         if conn is not None:
             yield conn
             return
         async with self.db.transaction() as new:
             yield new
+            await journal.seal(new)
 
     def journal(self) -> WriteJournal:
         """A journal for one transaction's writes (a caller holding its own transaction,
         a batch, passes it to each write and settles it once the transaction ended)."""
-        return WriteJournal(self.files.journal() if self.files is not None else None, self.listeners)
+        return WriteJournal(self.files.journal() if self.files is not None else None, self.listeners, self.sealers)
 
     @asynccontextmanager
     async def _settled(self, journal: WriteJournal | None, conn: Connection | None) -> AsyncIterator[WriteJournal]:
@@ -325,7 +329,7 @@ class RecordService:
         await self._store_files(journal, col, prepared.values["id"], prepared)
         table = self.registry.table(col)
         insert = self.registry.insert_returning(col)
-        if conn is None and rule is None and not self._needs_checks(col, prepared, client_id):
+        if conn is None and rule is None and not self.sealers and not self._needs_checks(col, prepared, client_id):
             # Nothing to read before the INSERT and nothing to check after it: one
             # statement, atomic by itself.
             async with self.db.statement() as single:
@@ -339,7 +343,7 @@ class RecordService:
         stamps = {} if rule is None else {
             f.name: prepared.values[f.name] for f in col.fields
             if isinstance(f, AutodateField) and prepared.values.get(f.name)}
-        async with self._tx(conn) as conn:
+        async with self._tx(conn, journal) as conn:
             # A generated id is random enough not to collide: the primary key still guards it.
             await check_consistency(
                 self.registry, conn, col, prepared, None, "Failed to create record.", check_id=client_id)
@@ -351,9 +355,9 @@ class RecordService:
                 await conn.execute(table.update().where(table.c.id == prepared.values["id"])
                                    .values(self._db_values(col, stamps)))
                 row = {**dict(row or {}), **self._db_values(col, stamps)}
-        assert row is not None
-        record = Record(col, row)
-        journal.record("create", col, record)
+            assert row is not None
+            record = Record(col, row)
+            journal.record("create", col, record)
         return self.to_api(col, record, info)
 
     async def update(
@@ -375,7 +379,7 @@ class RecordService:
         # With modifier keys the rule must see the values they resolve to, which depend on
         # the stored record: read it first, then check the rule against the rewritten body.
         late_rule = cond is not None and bool(modifier_keys(col, body))
-        async with self._tx(conn) as conn:
+        async with self._tx(conn, journal) as conn:
             stored = await self._fetch(conn, table, record_id, None if late_rule else cond, lock=True)
             if stored is None:
                 raise NotFound(NOT_FOUND)
@@ -405,9 +409,9 @@ class RecordService:
                     row = await self._fetch(conn, table, record_id, None)
             if col.is_auth and prepared.new_password is not None:
                 await self._forget_origins(conn, col, record_id)
-        assert row is not None
-        record = Record(col, row)
-        journal.record("update", col, record, existing)
+            assert row is not None
+            record = Record(col, row)
+            journal.record("update", col, record, existing)
         return self.to_api(col, record, info)
 
     async def _forget_origins(self, conn: Connection, col: Collection, record_id: str) -> None:
@@ -486,7 +490,7 @@ class RecordService:
         self._writable(col)
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "deleteRule", table)
-        async with self._settled(journal, conn) as journal, self._tx(conn) as conn:
+        async with self._settled(journal, conn) as journal, self._tx(conn, journal) as conn:
             if await self._fetch(conn, table, record_id, cond) is None:
                 raise NotFound(NOT_FOUND)
             await self._delete_cascade(conn, col, record_id, [MAX_CASCADE], journal)
