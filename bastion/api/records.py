@@ -27,11 +27,12 @@ from bastion.api.openapi import (
 )
 from bastion.api.routing import Auth, Endpoint, Handler, Per
 from bastion.core.access import RequestInfo
-from bastion.core.errors import ValidationFailed
+from bastion.core.errors import NotFound, ValidationFailed
 from bastion.core.fields import FileField
 from bastion.core.fields.upload import rule_view
-from bastion.core.records.query import parse_list_params
-from bastion.core.records.service import Identify
+from bastion.core.hooks.records import ListEvent, ViewEvent
+from bastion.core.records.query import ListParams, page_envelope, parse_list_params
+from bastion.core.records.service import NOT_FOUND, Identify
 from bastion.core.schema.collections import Collection
 
 
@@ -55,14 +56,39 @@ async def list_records(request: Request) -> Response:
     app = app_of(request)
     col = _collection(request)
     params = parse_list_params(request.query_params)
+    if app.hooks.list.has(col):
+        return json_response(request, await _hooked_list(request, col, params))
     info, page = await app.records.list_for(_identify(request), col, params)
     await _expanded(request, info, col, page["items"])
     return json_response(request, page)
 
 
+async def _hooked_list(request: Request, col: Collection, params: ListParams) -> dict[str, Any]:
+    app = app_of(request)
+    event = ListEvent(col, await request_info(request), params)
+
+    async def read() -> None:
+        event.result = await app.records.list(event.info, col, event.params)
+        await _expanded(request, event.info, col, event.result["items"])
+
+    await app.hooks.list.run(event, col, read)
+    return event.result if event.result is not None else page_envelope([], params, 0)
+
+
 async def view_record(request: Request) -> Response:
     app = app_of(request)
     col = _collection(request)
+    if app.hooks.view.has(col):
+        event = ViewEvent(col, await request_info(request), request.path_params["id"])
+
+        async def read() -> None:
+            event.record = await app.records.view(event.info, col, event.record_id)
+            await _expanded(request, event.info, col, [event.record])
+
+        await app.hooks.view.run(event, col, read)
+        if event.record is None:
+            raise NotFound(NOT_FOUND)
+        return json_response(request, event.record)
     info, record = await app.records.view_for(_identify(request), col, request.path_params["id"])
     await _expanded(request, info, col, [record])
     return json_response(request, record)

@@ -14,6 +14,8 @@ class Config:
     data_dir: Path
     database_url: str = ""
     migrations_dir: Path | None = None
+    hooks_dir: Path | None = None  # the app's hook files (cli/hooks.py)
+    dev: bool = False  # reload the hook files when they change
     http: str = "127.0.0.1:8090"
     origins: tuple[str, ...] = ("*",)
     body_limit: int = 32 * 1024 * 1024  # multipart bodies
@@ -35,6 +37,10 @@ class Config:
     @property
     def migrations(self) -> Path:
         return self.migrations_dir or self.data_dir.resolve().parent / "bastion_migrations"
+
+    @property
+    def hooks(self) -> Path:
+        return self.hooks_dir or self.data_dir.resolve().parent / "bastion_hooks"
 
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

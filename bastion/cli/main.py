@@ -85,6 +85,12 @@ def serve(
         help="Processes serving requests on the one address (use up to one per CPU core); "
         "0: one per core this process may run on.",
     )] = 1,
+    hooks_dir: Annotated[Path | None, typer.Option(
+        envvar="BASTION_HOOKS_DIR",
+        help="Folder of the app's hook files (*.py with a setup(app) function; default: bastion_hooks "
+        "beside --dir).")] = None,
+    dev: Annotated[bool, typer.Option(
+        "--dev", envvar="BASTION_DEV", help="Load the hook files again when one changes.")] = False,
     bus_url: Annotated[str, typer.Option(
         envvar="BASTION_BUS_URL",
         help="redis://... or nats://... carrying realtime events between nodes; empty: PostgreSQL's "
@@ -114,7 +120,8 @@ def serve(
         body_limit=body_limit, json_body_limit=json_body_limit, query_timeout=query_timeout,
         shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
-        encryption_key=encryption_key, workers=workers, bus_url=bus_url, bus_channel=bus_channel,
+        encryption_key=encryption_key, workers=workers, hooks_dir=hooks_dir, dev=dev,
+        bus_url=bus_url, bus_channel=bus_channel,
         realtime_max_clients=realtime_max_clients, realtime_max_per_ip=realtime_max_per_ip,
         realtime_idle=realtime_idle, realtime_lifetime=realtime_lifetime,
     )

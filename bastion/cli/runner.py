@@ -13,6 +13,7 @@ import typer
 
 from bastion.adapters.database import open_database
 from bastion.adapters.files import storage_factory
+from bastion.adapters.hook_files import HookFileError, load_hooks
 from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.adapters.siblings import MappedSiblings
 from bastion.adapters.store_memory import MemoryStore
@@ -94,6 +95,7 @@ def run(
 ) -> T:
     async def main() -> T:
         app = build_app(config, place)
+        load_hooks(app, config.hooks)
         try:
             await app.start(apply_migrations=apply_migrations)
             return await work(app)
@@ -103,6 +105,9 @@ def run(
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(main())
+    except HookFileError as exc:
+        typer.secho(f"Error in a hook file: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     except BastionError as exc:
         typer.secho(f"Error: {exc.message}", fg="red", err=True)
         for key, value in exc.data.items():

@@ -13,6 +13,7 @@ import typer
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from bastion.adapters.hook_files import reload_on_change
 from bastion.api.app import HttpOptions, create_asgi
 from bastion.cli.config import Config
 from bastion.cli.gc_tuning import freeze_long_lived
@@ -133,11 +134,14 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     watcher = asyncio.create_task(app.watch_schema())
     freezer = asyncio.create_task(freeze_long_lived())
+    reloader = asyncio.create_task(reload_on_change(app, config.hooks)) if config.dev else None
     try:
         await server.serve(sockets=[place.sock] if place is not None else None)
     finally:
         watcher.cancel()
         freezer.cancel()
+        if reloader is not None:
+            reloader.cancel()
     if place is None:
         typer.echo("Bastion stopped.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
 from bastion.core.files.service import FileService
+from bastion.core.hooks.records import HookDecorators, Hooks
 from bastion.core.ports import (
     Alone,
     Database,
@@ -39,6 +40,7 @@ from bastion.core.realtime.dispatch import Dispatcher
 from bastion.core.realtime.hub import Hub, Limits
 from bastion.core.realtime.service import Realtime
 from bastion.core.records.batch import BatchService
+from bastion.core.records.changes import RecordChange
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
 from bastion.core.records.service import RecordService
@@ -99,7 +101,7 @@ class DroppingMailer:
         log.warning("no mailer configured; email to %s dropped", to)
 
 
-class App:
+class App(HookDecorators):
     def __init__(
         self, db: Database, migrations_dir: Path | None = None, encryption_key: str = "", *,
         web: WebClient | None = None, mailer: MailerFactory = DroppingMailer, store: Store | None = None,
@@ -154,6 +156,11 @@ class App:
                                 self.expander, self.api_keys, lambda: self.settings.current)
         self.realtime = Realtime(hub, dispatcher, self.registry, self._identify, bus)
         self.records.listeners.append(self.realtime.committed)
+        # The app's own Python code around writes and reads (``core/hooks``), registered
+        # with the ``on_...`` decorators this class inherits.
+        self.hooks = Hooks()
+        self.records.hooks = self.hooks
+        self.records.listeners.append(self._hooks_committed)
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.
@@ -162,6 +169,14 @@ class App:
         self.settings.after_change.append(self._announce)
         self._catching_up = asyncio.Lock()
         self._heard = False  # another node announced a change (PostgreSQL NOTIFY)
+
+    async def _hooks_committed(self, changes: Sequence[RecordChange]) -> None:
+        await self.hooks.committed(changes)
+
+    def use_hooks(self, hooks: Hooks) -> None:
+        """Run with ``hooks`` from now on (hook files loaded again, ``serve --dev``)."""
+        self.hooks = hooks
+        self.records.hooks = hooks
 
     async def _identify(self, token: str) -> tuple[AuthIdentity | None, ApiKeyScope | None]:
         """Who a token is, for realtime: an auth record, an API key, or a guest."""

@@ -13,11 +13,12 @@ import sqlalchemy as sa
 from bastion.core.access import Access, RequestInfo
 from bastion.core.auth.passwords import hash_password, verify_password
 from bastion.core.auth.ratelimit import Lockout
-from bastion.core.errors import BadRequest, FieldError, NotFound
+from bastion.core.errors import BadRequest, BastionError, FieldError, NotFound
 from bastion.core.fields import FileField, RelationField
 from bastion.core.fields.scalar import AutodateField
 from bastion.core.fields.text import TextField
 from bastion.core.files.service import NO_STORAGE, FileService
+from bastion.core.hooks.records import Hooks, RecordEvent
 from bastion.core.ports import Connection, Database, Row, reading
 from bastion.core.records import cursor
 from bastion.core.records.changes import ChangeListener, Sealer, WriteJournal
@@ -73,6 +74,8 @@ class RecordService:
     listeners: list[ChangeListener] = field(default_factory=list)
     # Given each transaction's changes inside it, just before it commits.
     sealers: list[Sealer] = field(default_factory=list)
+    # The app's own code around writes (``core/hooks/records.py``).
+    hooks: Hooks = field(default_factory=Hooks)
 
     # -- output --------------------------------------------------------------------
     def to_api(self, col: Collection, row: Row, info: RequestInfo, include_email: bool = False) -> dict[str, Any]:
@@ -302,6 +305,8 @@ class RecordService:
         """A new record of ``col`` from ``body``; its uploads are stored first and deleted
         again if the write fails (see ``core/files/journal.py``)."""
         self._writable(col)
+        if self.hooks.around_write("create", col):
+            return await self._hooked(RecordEvent("create", col, info, body), conn, journal)
         async with self._settled(journal, conn) as journal:
             return await self._create(info, col, body, conn, journal)
 
@@ -367,6 +372,8 @@ class RecordService:
         """``body`` written over a record of ``col``; files it takes off the record are
         deleted once the write commits."""
         self._writable(col)
+        if self.hooks.around_write("update", col):
+            return await self._hooked(RecordEvent("update", col, info, body, record_id), conn, journal)
         async with self._settled(journal, conn) as journal:
             return await self._update(info, col, record_id, body, conn, journal)
 
@@ -488,12 +495,47 @@ class RecordService:
         """Delete a record (and what cascades from it); the files of every deleted record
         go once the transaction commits."""
         self._writable(col)
+        if self.hooks.around_write("delete", col):
+            await self._hooked(RecordEvent("delete", col, info, {}, record_id), conn, journal)
+            return
+        async with self._settled(journal, conn) as journal, self._tx(conn, journal) as conn:
+            await self._delete(info, col, record_id, conn, journal)
+
+    async def _delete(
+        self, info: RequestInfo, col: Collection, record_id: str, conn: Connection, journal: WriteJournal,
+    ) -> None:
         table = self.registry.table(col)
         cond = self.access.condition(info, col, "deleteRule", table)
-        async with self._settled(journal, conn) as journal, self._tx(conn, journal) as conn:
-            if await self._fetch(conn, table, record_id, cond) is None:
-                raise NotFound(NOT_FOUND)
-            await self._delete_cascade(conn, col, record_id, [MAX_CASCADE], journal)
+        if await self._fetch(conn, table, record_id, cond) is None:
+            raise NotFound(NOT_FOUND)
+        await self._delete_cascade(conn, col, record_id, [MAX_CASCADE], journal)
+
+    async def _hooked(
+        self, event: RecordEvent, conn: Connection | None, journal: WriteJournal | None,
+    ) -> dict[str, Any]:
+        """A write with the app's hooks around it: ``on_record_<action>`` inside the
+        transaction (the write itself at the chain's end), ``..._error`` after a failure."""
+        col, action = event.collection, event.action
+        try:
+            async with self._settled(journal, conn) as journal, self._tx(conn, journal) as tx:
+                event.conn = tx
+
+                async def write() -> None:
+                    if action == "create":
+                        event.record = await self._create(event.info, col, event.body, tx, journal)
+                        event.record_id = str(event.record["id"])
+                    elif action == "update":
+                        event.record = await self._update(event.info, col, event.record_id, event.body, tx, journal)
+                    else:
+                        await self._delete(event.info, col, event.record_id, tx, journal)
+
+                if not await self.hooks.write[action].run(event, col, write):
+                    raise BadRequest(f"Failed to {action} record: a hook stopped the write.")
+        except BastionError as exc:
+            event.error, event.conn = exc, None
+            await self.hooks.error[action].run(event, col)
+            raise
+        return event.record or {}
 
     async def _delete_cascade(
         self, conn: Connection, col: Collection, record_id: str, budget: MutableSequence[int],

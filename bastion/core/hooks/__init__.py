@@ -1,0 +1,1 @@
+"""Hooks: the app's own Python code around Bastion's record writes and reads."""

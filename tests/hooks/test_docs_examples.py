@@ -1,0 +1,36 @@
+"""The examples of docs/extending.md run: its hook file is loaded on a test app, as the
+guide's testing section shows, and does what the guide says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bastion.testing import load_hooks, temporary_app, test_client
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+
+
+async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
+    hook_file, test_example = _blocks()
+    assert "def setup(app)" in hook_file and "load_hooks" in test_example
+    folder = tmp_path / "bastion_hooks"
+    folder.mkdir()
+    (folder / "posts.py").write_text(hook_file)
+    async with temporary_app(folder=tmp_path / "app") as app:
+        load_hooks(app, folder)
+        async with test_client(app) as client:
+            res = await client.post("/api/collections", headers=client.su(), json={
+                "name": "posts", "listRule": "", "createRule": "",
+                "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"}]})
+            assert res.status_code == 200, res.text
+            made = await client.post("/api/collections/posts/records", json={"title": "Hello World"})
+            assert made.status_code == 200 and made.json()["slug"] == "hello-world"
+            spam = await client.post("/api/collections/posts/records", json={"title": "Buy SPAM now"})
+            assert spam.status_code == 400 and spam.json()["data"]["title"]["code"] == "validation_spam"
+            listed = (await client.get("/api/collections/posts/records")).json()
+            assert listed["served_by"] == "my hook" and len(listed["items"]) == 1
