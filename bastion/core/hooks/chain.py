@@ -34,7 +34,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class _Entry(Generic[E]):
+class _Handled(Generic[E]):
     handler: Handler[E]
     collections: frozenset[str]
     priority: int
@@ -49,12 +49,12 @@ class Chain(Generic[E]):
     """The handlers of one hook, e.g. ``on_record_create``."""
 
     name: str
-    _entries: list[_Entry[E]] = field(default_factory=list)
+    _entries: list[_Handled[E]] = field(default_factory=list)
     _count: int = 0
 
     def add(self, handler: Handler[E], collections: Iterable[str] = (), priority: int = 0) -> Handler[E]:
         self._count += 1
-        self._entries.append(_Entry(handler, frozenset(collections), priority, self._count))
+        self._entries.append(_Handled(handler, frozenset(collections), priority, self._count))
         self._entries.sort(key=lambda e: (e.priority, e.order))
         return handler
 
