@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.api import custom_routes
 from bastion.api.cors import CorsMiddleware
 from bastion.api.endpoints import TABLE
 from bastion.api.errors import ErrorMiddleware
@@ -104,6 +105,7 @@ def create_asgi(app: App, options: HttpOptions | None = None) -> Starlette:
     )
     asgi.router.redirect_slashes = False  # /api/x/ and /api/x are different routes, as in PocketBase
     asgi.state.route_table = TABLE  # what /api/openapi.json describes
+    custom_routes.install(asgi, app)  # the app's own routes, after the built-in ones
     asgi.state.bastion = app
     asgi.bastion = app
     asgi.state.lockout = app.lockout

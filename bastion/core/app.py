@@ -160,6 +160,7 @@ class App(HookDecorators):
         # with the ``on_...`` decorators this class inherits.
         self.hooks = Hooks()
         self.records.hooks = self.hooks
+        self.routes_changed: list[Callable[[], None]] = []  # the web layer, told of new custom routes
         self.records.listeners.append(self._hooks_committed)
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
@@ -174,9 +175,12 @@ class App(HookDecorators):
         await self.hooks.committed(changes)
 
     def use_hooks(self, hooks: Hooks) -> None:
-        """Run with ``hooks`` from now on (hook files loaded again, ``serve --dev``)."""
+        """Run with ``hooks`` from now on (hook files loaded again, ``serve --dev``); the
+        web layer serves their routes from now on too."""
         self.hooks = hooks
         self.records.hooks = hooks
+        for changed in self.routes_changed:
+            changed()
 
     async def _identify(self, token: str) -> tuple[AuthIdentity | None, ApiKeyScope | None]:
         """Who a token is, for realtime: an auth record, an API key, or a guest."""

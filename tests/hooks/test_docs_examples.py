@@ -16,11 +16,12 @@ def _blocks() -> list[str]:
 
 
 async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
-    hook_file, test_example = _blocks()
+    hook_file, test_example, routes = _blocks()
     assert "def setup(app)" in hook_file and "load_hooks" in test_example
     folder = tmp_path / "bastion_hooks"
     folder.mkdir()
     (folder / "posts.py").write_text(hook_file)
+    (folder / "hello.py").write_text(routes)
     async with temporary_app(folder=tmp_path / "app") as app:
         load_hooks(app, folder)
         async with test_client(app) as client:
@@ -34,3 +35,11 @@ async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
             assert spam.status_code == 400 and spam.json()["data"]["title"]["code"] == "validation_spam"
             listed = (await client.get("/api/collections/posts/records")).json()
             assert listed["served_by"] == "my hook" and len(listed["items"]) == 1
+            hello = await client.get("/api/hello/ada")
+            assert hello.json() == {"hello": "ada", "signed_in": False}
+            post = listed["items"][0]["id"]
+            assert (await client.post(f"/api/posts/{post}/archive", json={})).status_code == 401
+            res = await client.post(f"/api/posts/{post}/archive", json={}, headers=client.su())
+            assert res.status_code == 400 and res.json()["message"] == "Give a reason."
+            res = await client.post(f"/api/posts/{post}/archive", json={"reason": "old"}, headers=client.su())
+            assert res.status_code == 204

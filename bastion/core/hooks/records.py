@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bastion.core.hooks.chain import Chain, Event, Handler, decorator
+from bastion.core.hooks.routes import CustomRoute, RouteHandler, custom_route
 from bastion.core.records.changes import RecordChange
 from bastion.core.records.record import Record
 from bastion.core.schema.collections import Collection
@@ -94,6 +95,7 @@ class Hooks:
         self.error = {a: Chain[RecordEvent](f"on_record_after_{a}_error") for a in ACTIONS}
         self.list = Chain[ListEvent]("on_records_list_request")
         self.view = Chain[ViewEvent]("on_record_view_request")
+        self.routes: list[CustomRoute] = []  # the app's own endpoints (``core/hooks/routes.py``)
 
     def chains(self) -> list[Chain[Any]]:
         return [*self.write.values(), *self.success.values(), *self.error.values(), self.list, self.view]
@@ -102,6 +104,7 @@ class Hooks:
         """Forget every handler (hook files are loaded again)."""
         for chain in self.chains():
             chain.clear()
+        self.routes.clear()
 
     def around_write(self, action: str, col: Collection) -> bool:
         return self.write[action].has(col) or self.error[action].has(col)
@@ -159,3 +162,13 @@ class HookDecorators:
 
     def on_record_view_request(self, *collections: str, priority: int = 0) -> Register:
         return decorator(self.hooks.view, collections, priority)
+
+    def route(self, method: str, path: str, *, auth: str = "anyone", summary: str = "",
+              transaction: bool = False) -> Callable[[RouteHandler], RouteHandler]:
+        """Serve ``method path`` (under ``/api/``) with the decorated handler."""
+        def register(handler: RouteHandler) -> RouteHandler:
+            self.hooks.routes.append(custom_route(method, path, handler, auth, summary, transaction))
+            for changed in getattr(self, "routes_changed", ()):
+                changed()
+            return handler
+        return register
