@@ -14,6 +14,7 @@ from bastion.api import (
     auth_flows,
     batch,
     collections,
+    crons,
     files,
     health,
     oauth2,
@@ -28,7 +29,7 @@ TABLE = RouteTable([
     # the busiest paths first: the router tries routes in this order
     *health.routes, *records.routes, *files.routes, *openapi.routes, *collections.routes, *auth.routes,
     *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-    *oauth2.routes, *realtime.routes,
+    *oauth2.routes, *realtime.routes, *crons.routes,
 ])
 
 

@@ -23,6 +23,7 @@ from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
 from bastion.core.files.service import FileService
+from bastion.core.hooks.cron import CronRunner
 from bastion.core.hooks.records import HookDecorators, Hooks
 from bastion.core.ports import (
     Alone,
@@ -163,6 +164,10 @@ class App(HookDecorators):
         self.routes_changed: list[Callable[[], None]] = []  # the web layer, told of new custom routes
         self.records.listeners.append(self._hooks_committed)
         self._tables = system_tables(db.sql)
+        # Runs the hooks' cron jobs, each once per due minute across processes (started
+        # by the server: ``crons.run_forever``).
+        self.crons = CronRunner(db, self._tables["_params"], lambda: sorted(self.hooks.crons.values(),
+                                                                           key=lambda j: j.id))
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.
         self.siblings: Siblings = siblings or Alone()

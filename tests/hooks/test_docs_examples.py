@@ -16,12 +16,13 @@ def _blocks() -> list[str]:
 
 
 async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
-    hook_file, test_example, routes = _blocks()
+    hook_file, test_example, routes, crons = _blocks()
     assert "def setup(app)" in hook_file and "load_hooks" in test_example
     folder = tmp_path / "bastion_hooks"
     folder.mkdir()
     (folder / "posts.py").write_text(hook_file)
     (folder / "hello.py").write_text(routes)
+    (folder / "reports.py").write_text(crons)
     async with temporary_app(folder=tmp_path / "app") as app:
         load_hooks(app, folder)
         async with test_client(app) as client:
@@ -43,3 +44,6 @@ async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
             assert res.status_code == 400 and res.json()["message"] == "Give a reason."
             res = await client.post(f"/api/posts/{post}/archive", json={"reason": "old"}, headers=client.su())
             assert res.status_code == 204
+            jobs = (await client.get("/api/crons", headers=client.su())).json()
+            assert jobs == [{"id": "nightly-report", "expression": "0 3 * * *"}]
+            assert (await client.post("/api/crons/nightly-report", headers=client.su())).status_code == 204

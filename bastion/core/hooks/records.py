@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bastion.core.hooks.chain import Chain, Event, Handler, decorator
+from bastion.core.hooks.cron import CronHandler, CronJob, cron_job
 from bastion.core.hooks.routes import CustomRoute, RouteHandler, custom_route
 from bastion.core.records.changes import RecordChange
 from bastion.core.records.record import Record
@@ -96,6 +97,7 @@ class Hooks:
         self.list = Chain[ListEvent]("on_records_list_request")
         self.view = Chain[ViewEvent]("on_record_view_request")
         self.routes: list[CustomRoute] = []  # the app's own endpoints (``core/hooks/routes.py``)
+        self.crons: dict[str, CronJob] = {}  # the app's cron jobs (``core/hooks/cron.py``)
 
     def chains(self) -> list[Chain[Any]]:
         return [*self.write.values(), *self.success.values(), *self.error.values(), self.list, self.view]
@@ -105,6 +107,7 @@ class Hooks:
         for chain in self.chains():
             chain.clear()
         self.routes.clear()
+        self.crons.clear()
 
     def around_write(self, action: str, col: Collection) -> bool:
         return self.write[action].has(col) or self.error[action].has(col)
@@ -162,6 +165,16 @@ class HookDecorators:
 
     def on_record_view_request(self, *collections: str, priority: int = 0) -> Register:
         return decorator(self.hooks.view, collections, priority)
+
+    def cron(self, job_id: str, expression: str) -> Callable[[CronHandler], CronHandler]:
+        """Run the decorated coroutine function on ``expression``'s schedule (UTC), once per
+        due minute across every process of the app."""
+        def register(handler: CronHandler) -> CronHandler:
+            if job_id in self.hooks.crons:
+                raise ValueError(f"cron job {job_id!r} is declared twice")
+            self.hooks.crons[job_id] = cron_job(job_id, expression, handler)
+            return handler
+        return register
 
     def route(self, method: str, path: str, *, auth: str = "anyone", summary: str = "",
               transaction: bool = False) -> Callable[[RouteHandler], RouteHandler]:
