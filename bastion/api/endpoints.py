@@ -17,6 +17,7 @@ from bastion.api import (
     crons,
     files,
     health,
+    jobs,
     oauth2,
     openapi,
     realtime,
@@ -29,7 +30,7 @@ TABLE = RouteTable([
     # the busiest paths first: the router tries routes in this order
     *health.routes, *records.routes, *files.routes, *openapi.routes, *collections.routes, *auth.routes,
     *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-    *oauth2.routes, *realtime.routes, *crons.routes,
+    *oauth2.routes, *realtime.routes, *crons.routes, *jobs.routes,
 ])
 
 

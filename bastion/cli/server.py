@@ -135,6 +135,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
     watcher = asyncio.create_task(app.watch_schema())
     freezer = asyncio.create_task(freeze_long_lived())
     cron = asyncio.create_task(app.crons.run_forever())
+    jobs = asyncio.create_task(app.jobs.run_forever())
     reloader = asyncio.create_task(reload_on_change(app, config.hooks)) if config.dev else None
     try:
         await server.serve(sockets=[place.sock] if place is not None else None)
@@ -142,6 +143,7 @@ async def serve_forever(app: App, config: Config, host: str, port: int, place: W
         watcher.cancel()
         freezer.cancel()
         cron.cancel()
+        jobs.cancel()
         if reloader is not None:
             reloader.cancel()
     if place is None:

@@ -24,6 +24,7 @@ from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
 from bastion.core.files.service import FileService
 from bastion.core.hooks.cron import CronRunner
+from bastion.core.hooks.jobs import Jobs
 from bastion.core.hooks.records import HookDecorators, Hooks
 from bastion.core.ports import (
     Alone,
@@ -166,6 +167,8 @@ class App(HookDecorators):
         self._tables = system_tables(db.sql)
         # Runs the hooks' cron jobs, each once per due minute across processes (started
         # by the server: ``crons.run_forever``).
+        # Queues background jobs and runs them (started by the server: ``jobs.run_forever``).
+        self.jobs = Jobs(db, self._tables["_jobs"], lambda: self.hooks.jobs)
         self.crons = CronRunner(db, self._tables["_params"], lambda: sorted(self.hooks.crons.values(),
                                                                            key=lambda j: j.id))
         # Worker processes of one machine (``bastion serve --workers``) announce each
@@ -229,6 +232,8 @@ class App(HookDecorators):
         async with self.db.transaction() as conn:
             for table in self._tables.values():
                 await conn.ddl(sa.schema.CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    await conn.ddl(sa.schema.CreateIndex(index, if_not_exists=True))
         await self.collections.load()
         await self.settings.load()
         if self.registry.find(SUPERUSERS) is None:
@@ -283,6 +288,7 @@ class App(HookDecorators):
         """Stop: close realtime streams, wait for emails being sent, then close the
         database and the other ports."""
         await self.realtime.close()
+        await self.jobs.close()
         await self.flows.drain()
         await self.db.close()
         if self.store is not None:

@@ -16,13 +16,14 @@ def _blocks() -> list[str]:
 
 
 async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
-    hook_file, test_example, routes, crons = _blocks()
+    hook_file, test_example, routes, crons, jobs = _blocks()
     assert "def setup(app)" in hook_file and "load_hooks" in test_example
     folder = tmp_path / "bastion_hooks"
     folder.mkdir()
     (folder / "posts.py").write_text(hook_file)
     (folder / "hello.py").write_text(routes)
     (folder / "reports.py").write_text(crons)
+    (folder / "welcome.py").write_text(jobs)
     async with temporary_app(folder=tmp_path / "app") as app:
         load_hooks(app, folder)
         async with test_client(app) as client:
@@ -47,3 +48,9 @@ async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
             jobs = (await client.get("/api/crons", headers=client.su())).json()
             assert jobs == [{"id": "nightly-report", "expression": "0 3 * * *"}]
             assert (await client.post("/api/crons/nightly-report", headers=client.su())).status_code == 204
+            signed_up = await client.post("/api/collections/users/records", json={
+                "email": "new@example.com", "password": "password-123", "passwordConfirm": "password-123"})
+            assert signed_up.status_code == 200, signed_up.text
+            queued = (await client.get("/api/jobs", headers=client.su())).json()
+            assert [(j["name"], j["payload"], j["state"]) for j in queued] == [
+                ("welcome-mail", {"email": "new@example.com"}, "queued")]

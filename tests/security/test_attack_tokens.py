@@ -28,6 +28,7 @@ from bastion.api import (
     crons,
     files,
     health,
+    jobs,
     oauth2,
     openapi,
     realtime,
@@ -373,7 +374,7 @@ async def test_keys_in_a_batch_stay_in_their_scope(w):
 
 
 # --------------------------------------------------------------------------- superuser routes
-SUPERUSER_MODULES = (collections, settings, api_keys_routes, crons)
+SUPERUSER_MODULES = (collections, settings, api_keys_routes, crons, jobs)
 OPEN_MODULES = (health, openapi, records, auth, auth_flows, batch, aggregate, oauth2, files, realtime)
 SUPERUSER_ROUTES = {(m, r.path) for mod in SUPERUSER_MODULES for r in mod.routes for m in sorted(r.methods or ())
                     if m != "HEAD"} | {("POST", "/api/collections/{collection}/impersonate/{id}")}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.core.hooks.chain import Chain, Event, Handler, decorator
 from bastion.core.hooks.cron import CronHandler, CronJob, cron_job
+from bastion.core.hooks.jobs import JobHandler, JobKind, job_kind
 from bastion.core.hooks.routes import CustomRoute, RouteHandler, custom_route
 from bastion.core.records.changes import RecordChange
 from bastion.core.records.record import Record
@@ -98,6 +99,7 @@ class Hooks:
         self.view = Chain[ViewEvent]("on_record_view_request")
         self.routes: list[CustomRoute] = []  # the app's own endpoints (``core/hooks/routes.py``)
         self.crons: dict[str, CronJob] = {}  # the app's cron jobs (``core/hooks/cron.py``)
+        self.jobs: dict[str, JobKind] = {}  # the kinds of background job (``core/hooks/jobs.py``)
 
     def chains(self) -> list[Chain[Any]]:
         return [*self.write.values(), *self.success.values(), *self.error.values(), self.list, self.view]
@@ -108,6 +110,7 @@ class Hooks:
             chain.clear()
         self.routes.clear()
         self.crons.clear()
+        self.jobs.clear()
 
     def around_write(self, action: str, col: Collection) -> bool:
         return self.write[action].has(col) or self.error[action].has(col)
@@ -173,6 +176,17 @@ class HookDecorators:
             if job_id in self.hooks.crons:
                 raise ValueError(f"cron job {job_id!r} is declared twice")
             self.hooks.crons[job_id] = cron_job(job_id, expression, handler)
+            return handler
+        return register
+
+    def job(self, name: str, *, retries: int = 3, timeout: float = 60.0,
+            backoff: float = 2.0) -> Callable[[JobHandler], JobHandler]:
+        """Declare a kind of background job run by the decorated coroutine function
+        (queued with ``app.jobs.enqueue(name, payload)``)."""
+        def register(handler: JobHandler) -> JobHandler:
+            if name in self.hooks.jobs:
+                raise ValueError(f"job {name!r} is declared twice")
+            self.hooks.jobs[name] = job_kind(name, handler, retries, timeout, backoff)
             return handler
         return register
 

@@ -12,7 +12,7 @@ from bastion.core.schema.collections import Collection
 
 
 def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
-    """``_collections``, ``_params`` and ``_migrations`` for the dialect in use."""
+    """``_collections``, ``_params``, ``_migrations`` and ``_jobs`` for the dialect in use."""
     meta = sa.MetaData()
     opts = sql.table_options()
     text = sql.text_type
@@ -40,6 +40,23 @@ def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
             "_migrations", meta,
             sa.Column("file", sa.String(255), primary_key=True),
             sa.Column("applied", sa.BigInteger, nullable=False),
+            **opts,
+        ),
+        # Background jobs (``core/hooks/jobs.py``): queued, running, done or failed.
+        "_jobs": sa.Table(
+            "_jobs", meta,
+            sa.Column("id", sa.String(32), primary_key=True),
+            sa.Column("name", sa.String(100), nullable=False),
+            sa.Column("payload", text(), nullable=False),
+            sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False),
+            sa.Column("maxAttempts", sa.Integer, nullable=False),
+            sa.Column("runAt", sa.String(32), nullable=False),
+            sa.Column("lockedUntil", sa.String(32), nullable=True),
+            sa.Column("lastError", text(), nullable=True),
+            sa.Column("created", sa.String(32), nullable=False),
+            sa.Column("updated", sa.String(32), nullable=False),
+            sa.Index("idx__jobs_due", "state", "runAt"),
             **opts,
         ),
     }
