@@ -23,6 +23,7 @@ from bastion.core.auth import tokens
 from bastion.core.auth.mfa import MfaRequired
 from bastion.core.auth.service import credentials
 from bastion.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
+from bastion.core.hooks.records import AuthEvent
 from bastion.core.schema.collections import Collection
 from bastion.tools.jsonutil import dumps
 
@@ -36,16 +37,28 @@ def _auth_collection(request: Request) -> Collection:
 
 async def _auth_response(
     request: Request, identity: AuthIdentity, info: RequestInfo, token: str | None = None,
-    meta: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None, method: str = "refresh",
 ) -> Response:
+    """The answer of a sign-in (or refresh, impersonation): the token and the record, after
+    the app's ``on_record_auth_request`` hooks, which may change it or refuse."""
     app = app_of(request)
-    record = app.records.to_api(identity.collection, identity.record, info, include_email=True)
+    col = identity.collection
+    record = app.records.to_api(col, identity.record, info, include_email=True)
     if request.query_params.get("expand"):
-        await app.expander.apply(info, identity.collection, [record], request.query_params["expand"])
-    token = token or app.auth.token_for(identity.collection, identity.record)
-    body: dict[str, Any] = {"token": token, "record": record}
-    if meta is not None:
-        body["meta"] = meta  # OAuth2 sign-ins carry the provider's data
+        await app.expander.apply(info, col, [record], request.query_params["expand"])
+    event = AuthEvent(col, method, record, info, meta=meta)
+
+    async def issue() -> None:
+        event.token = token or app.auth.token_for(col, identity.record)
+
+    if app.hooks.auth.has(col):
+        if not await app.hooks.auth.run(event, col, issue):
+            raise BadRequest("Failed to authenticate.")
+    else:
+        await issue()
+    body: dict[str, Any] = {"token": event.token, "record": event.record}
+    if event.meta is not None:
+        body["meta"] = event.meta  # OAuth2 sign-ins carry the provider's data
     return json_response(request, body)
 
 
@@ -105,7 +118,7 @@ async def signed_in(
         return Response(dumps({"mfaId": pending.mfa_id}), status_code=401, media_type="application/json")
     await app.flows.note_origin(identity, client_ip(request.scope, app.settings.current),
                                 request.headers.get("user-agent", ""))
-    return await _auth_response(request, identity, RequestInfo(auth=identity), meta=meta)
+    return await _auth_response(request, identity, RequestInfo(auth=identity), meta=meta, method=method)
 
 
 async def auth_refresh(request: Request) -> Response:

@@ -197,7 +197,7 @@ async def impersonate(request: Request) -> Response:
     if identity is None:
         raise NotFound("The requested resource wasn't found.")
     token = app.auth.token_for(col, identity.record, refreshable=False, duration=duration or None)
-    return await _auth_response(request, identity, info, token=token)
+    return await _auth_response(request, identity, info, token=token, method="impersonate")
 
 
 P, EACH = "/api/collections/{collection}/", Per.AUTH_COLLECTION

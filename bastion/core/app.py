@@ -150,7 +150,8 @@ class App(HookDecorators):
         self.mfa = MfaService(db, self.registry, self.filters, lambda: self.settings.current["meta"]["appName"],
                               SecretBox(encryption_key))
         self.flows = AuthFlows(db, self.registry, lambda: self.settings.current, lambda: self.mailer,
-                               cooldowns=store, password_guard=self.lockout, journal=self.records.journal)
+                               cooldowns=store, password_guard=self.lockout, journal=self.records.journal,
+                               hooks=lambda: self.hooks)
         self.batch = BatchService(db, self.registry, self.records, self.settings)
         self.oauth2 = OAuth2Service(db, self.registry, self.records, web or Offline())
         hub = Hub(realtime)

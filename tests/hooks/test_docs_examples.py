@@ -16,7 +16,7 @@ def _blocks() -> list[str]:
 
 
 async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
-    hook_file, test_example, routes, crons, jobs = _blocks()
+    hook_file, test_example, routes, crons, jobs, accounts = _blocks()
     assert "def setup(app)" in hook_file and "load_hooks" in test_example
     folder = tmp_path / "bastion_hooks"
     folder.mkdir()
@@ -24,6 +24,7 @@ async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
     (folder / "hello.py").write_text(routes)
     (folder / "reports.py").write_text(crons)
     (folder / "welcome.py").write_text(jobs)
+    (folder / "accounts.py").write_text(accounts)
     async with temporary_app(folder=tmp_path / "app") as app:
         load_hooks(app, folder)
         async with test_client(app) as client:
@@ -54,3 +55,6 @@ async def test_the_guides_hook_file_works(tmp_path: Path) -> None:
             queued = (await client.get("/api/jobs", headers=client.su())).json()
             assert [(j["name"], j["payload"], j["state"]) for j in queued] == [
                 ("welcome-mail", {"email": "new@example.com"}, "queued")]
+            signed_in = await client.post("/api/collections/users/auth-with-password", json={
+                "identity": "new@example.com", "password": "password-123"})
+            assert signed_in.status_code == 200 and signed_in.json()["meta"] == {"welcome": "back"}

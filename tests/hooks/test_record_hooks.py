@@ -6,6 +6,7 @@ load from a folder and a broken one names its file and line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,9 @@ from typing import Any
 import pytest
 
 from bastion.core.app import App
-from bastion.core.errors import FieldError, ValidationFailed
-from bastion.core.hooks.records import CommittedEvent, ListEvent, RecordEvent, ViewEvent
-from bastion.testing import HookFileError, TestClient, load_hooks
+from bastion.core.errors import FieldError, Forbidden, ValidationFailed
+from bastion.core.hooks.records import AuthEvent, CommittedEvent, ListEvent, MailEvent, RecordEvent, ViewEvent
+from bastion.testing import HookFileError, Inbox, TestClient, create_user, load_hooks, sign_in, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -160,3 +161,45 @@ async def test_hook_files_load_and_a_broken_one_is_named(app: App, client: TestC
     assert "z_broken.py, line 3: ValueError: bad hook" in str(broken.value)
     res = await client.post("/api/collections/notes/records", json={"title": "b"})
     assert res.json()["slug"] == "from-a-file"  # the hooks already loaded stay
+
+
+async def test_auth_hooks_see_each_sign_in_and_may_refuse(app: App, client: TestClient) -> None:
+    seen: list[str] = []
+
+    @app.on_record_auth_request("users")
+    async def audit(e: AuthEvent) -> None:
+        if e.record.get("email") == "blocked@example.com":
+            raise Forbidden("This account is suspended.")
+        await e.next()
+        seen.append(f"{e.method} {e.record['email']} {bool(e.token)}")
+        e.meta = {"greeting": "hi"}
+
+    await token_for(client, "a@example.com")
+    await create_user(client, "blocked@example.com")
+    refused = await sign_in(client, "blocked@example.com")
+    assert refused.status_code == 403 and refused.json()["message"] == "This account is suspended."
+    res = await sign_in(client, "a@example.com")
+    assert res.json()["meta"] == {"greeting": "hi"}
+    refreshed = await client.post("/api/collections/users/auth-refresh",
+                                  headers={"Authorization": res.json()["token"]})
+    assert refreshed.status_code == 200
+    assert seen == ["password a@example.com True", "password a@example.com True", "refresh a@example.com True"]
+
+
+async def test_mail_hooks_change_or_cancel_a_message(app: App, client: TestClient, inbox: Inbox) -> None:
+    @app.on_mailer_send("users")
+    async def brand(e: MailEvent) -> None:
+        if e.to.startswith("quiet"):
+            return  # cancelled
+        e.subject = f"[Acme] {e.subject}"
+        await e.next()
+
+    await create_user(client, "loud@example.com")
+    await create_user(client, "quiet@example.com")
+    for email in ("quiet@example.com", "loud@example.com"):
+        assert (await client.post("/api/collections/users/request-password-reset",
+                                  json={"email": email})).status_code == 204
+    message = await inbox.wait(1)
+    assert message["To"] == "loud@example.com" and str(message["Subject"]).startswith("[Acme] ")
+    await asyncio.sleep(0.3)  # the quiet one, sent in the background too, never comes
+    assert len(inbox.messages) == 1

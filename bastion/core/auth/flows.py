@@ -38,6 +38,7 @@ from bastion.core.errors import (
 )
 from bastion.core.fields.structured import PasswordField
 from bastion.core.fields.text import EMAIL_RE
+from bastion.core.hooks.records import Hooks, MailEvent
 from bastion.core.ports import Database, Mailer, Row
 from bastion.core.records.changes import WriteJournal
 from bastion.core.records.record import Record
@@ -89,7 +90,7 @@ class AuthFlows:
     def __init__(
         self, db: Database, registry: Registry, settings: Settings, mailer: Callable[[], Mailer], *,
         cooldowns: Store | None = None, password_guard: Lockout | None = None,
-        journal: Callable[[], WriteJournal] | None = None,
+        journal: Callable[[], WriteJournal] | None = None, hooks: Callable[[], Hooks] | None = None,
     ):
         self.db = db
         self.registry = registry
@@ -104,6 +105,7 @@ class AuthFlows:
         self._outbox: set[asyncio.Task[None]] = set()
         # Makes the journal of a write (``RecordService.journal``): its change is heard.
         self.journal = journal
+        self.hooks = hooks  # the app's hooks (``on_mailer_send``)
 
     # -- helpers -------------------------------------------------------------------
     async def _by_email(self, col: Collection, email: str) -> Row | None:
@@ -206,7 +208,15 @@ class AuthFlows:
         placeholders = {"APP_NAME": meta["appName"], "APP_URL": meta["appURL"], **values}
         subject = render(template["subject"], placeholders, dict(record))
         body = render(template["body"], placeholders, dict(record))
-        await self.mailer().send(to, subject, body)
+        if self.hooks is None or not self.hooks().mail.has(col):
+            await self.mailer().send(to, subject, body)
+            return
+        event = MailEvent(template_key, col, dict(record), to, subject, body)
+
+        async def send() -> None:
+            await self.mailer().send(event.to, event.subject, event.html)
+
+        await self.hooks().mail.run(event, col, send)
 
     def _mail_later(
         self, col: Collection, template_key: str, record: Row | dict[str, Any], to: str, **values: str

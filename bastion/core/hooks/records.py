@@ -85,6 +85,33 @@ class ViewEvent(Event):
     record: dict[str, Any] | None = None  # after next()
 
 
+@dataclass(eq=False)
+class MailEvent(Event):
+    """An email of an auth collection (verification, password reset, email change, OTP,
+    sign-in alert): change ``to``, ``subject`` or ``html`` before ``next()`` sends it; a
+    chain that does not reach its end cancels it."""
+
+    kind: str  # the template: verificationTemplate, resetPasswordTemplate, otp ...
+    collection: Collection
+    record: dict[str, Any]
+    to: str
+    subject: str
+    html: str
+
+
+@dataclass(eq=False)
+class AuthEvent(Event):
+    """A sign-in about to answer: ``method`` (password, otp, oauth2 ...), the signed-in
+    ``record`` (as the API shows it), and after ``next()`` the ``token`` issued."""
+
+    collection: Collection
+    method: str
+    record: dict[str, Any]
+    info: RequestInfo
+    token: str = ""
+    meta: dict[str, Any] | None = None
+
+
 ACTIONS = ("create", "update", "delete")
 
 
@@ -97,12 +124,15 @@ class Hooks:
         self.error = {a: Chain[RecordEvent](f"on_record_after_{a}_error") for a in ACTIONS}
         self.list = Chain[ListEvent]("on_records_list_request")
         self.view = Chain[ViewEvent]("on_record_view_request")
+        self.mail = Chain[MailEvent]("on_mailer_send")
+        self.auth = Chain[AuthEvent]("on_record_auth_request")
         self.routes: list[CustomRoute] = []  # the app's own endpoints (``core/hooks/routes.py``)
         self.crons: dict[str, CronJob] = {}  # the app's cron jobs (``core/hooks/cron.py``)
         self.jobs: dict[str, JobKind] = {}  # the kinds of background job (``core/hooks/jobs.py``)
 
     def chains(self) -> list[Chain[Any]]:
-        return [*self.write.values(), *self.success.values(), *self.error.values(), self.list, self.view]
+        return [*self.write.values(), *self.success.values(), *self.error.values(), self.list, self.view,
+                self.mail, self.auth]
 
     def clear(self) -> None:
         """Forget every handler (hook files are loaded again)."""
@@ -168,6 +198,12 @@ class HookDecorators:
 
     def on_record_view_request(self, *collections: str, priority: int = 0) -> Register:
         return decorator(self.hooks.view, collections, priority)
+
+    def on_mailer_send(self, *collections: str, priority: int = 0) -> Register:
+        return decorator(self.hooks.mail, collections, priority)
+
+    def on_record_auth_request(self, *collections: str, priority: int = 0) -> Register:
+        return decorator(self.hooks.auth, collections, priority)
 
     def cron(self, job_id: str, expression: str) -> Callable[[CronHandler], CronHandler]:
         """Run the decorated coroutine function on ``expression``'s schedule (UTC), once per
