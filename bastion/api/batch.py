@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from bastion.api.fields_param import pick_fields
 from bastion.api.http import app_of, close_forms, json_response, read_body, request_info
+from bastion.api.idempotency import idempotent
 from bastion.api.limits import lower_body_limit, lower_json_limit
 from bastion.api.multipart import MAX_FILES
 from bastion.api.openapi import BATCH, BATCH_RESULT, FIELDS_PARAM
@@ -121,7 +122,7 @@ async def batch(request: Request) -> Response:
 
 
 routes = [
-    Endpoint("POST", "/api/batch", batch,
+    Endpoint("POST", "/api/batch", idempotent(batch),
              "Run record writes in one transaction (settings.batch.enabled)",
              params=[FIELDS_PARAM], request=BATCH, response=BATCH_RESULT, errors=(400, 403)),
 ]

@@ -17,6 +17,7 @@ from bastion.api.http import (
     read_body,
     request_info,
 )
+from bastion.api.idempotency import idempotent
 from bastion.api.openapi import (
     EXPAND_PARAM,
     FIELDS_PARAM,
@@ -175,12 +176,12 @@ def _input(suffix: str) -> Callable[[str], dict[str, Any]]:
 routes = [
     _record_endpoint("GET", BASE, list_records, "List {collection}", "list",
                      params=LIST_PARAMS, response=lambda name: envelope(record_ref(name))),
-    _record_endpoint("POST", BASE, create_record, "Create a {collection} record", "create",
+    _record_endpoint("POST", BASE, idempotent(create_record), "Create a {collection} record", "create",
                      params=[FIELDS_PARAM, EXPAND_PARAM], request=_input("Create"), form=True,
                      response=record_ref),
     _record_endpoint("GET", BASE + "/{id}", view_record, "View a {collection} record", "view",
                      params=ONE, response=record_ref, errors=(403, 404)),
-    _record_endpoint("PATCH", BASE + "/{id}", update_record, "Update a {collection} record", "update",
+    _record_endpoint("PATCH", BASE + "/{id}", idempotent(update_record), "Update a {collection} record", "update",
                      params=ONE, request=_input("Update"), form=True, response=record_ref),
     _record_endpoint("DELETE", BASE + "/{id}", delete_record, "Delete a {collection} record", "delete",
                      params=ID_PARAM),

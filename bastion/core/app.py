@@ -166,6 +166,7 @@ class App(HookDecorators):
         self.routes_changed: list[Callable[[], None]] = []  # the web layer, told of new custom routes
         self.records.listeners.append(self._hooks_committed)
         self._tables = system_tables(db.sql)
+        self.idempotency = self._tables["_idempotency"]  # answers kept for repeated requests
         # Runs the hooks' cron jobs, each once per due minute across processes (started
         # by the server: ``crons.run_forever``).
         # Queues background jobs and runs them (started by the server: ``jobs.run_forever``).

@@ -12,7 +12,8 @@ from bastion.core.schema.collections import Collection
 
 
 def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
-    """``_collections``, ``_params``, ``_migrations`` and ``_jobs`` for the dialect in use."""
+    """``_collections``, ``_params``, ``_migrations``, ``_jobs`` and ``_idempotency`` for the
+    dialect in use."""
     meta = sa.MetaData()
     opts = sql.table_options()
     text = sql.text_type
@@ -57,6 +58,17 @@ def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
             sa.Column("created", sa.String(32), nullable=False),
             sa.Column("updated", sa.String(32), nullable=False),
             sa.Index("idx__jobs_due", "state", "runAt"),
+            **opts,
+        ),
+        # Answers kept for requests repeated with an Idempotency-Key (``api/idempotency.py``).
+        "_idempotency": sa.Table(
+            "_idempotency", meta,
+            sa.Column("id", sa.String(64), primary_key=True),
+            sa.Column("fingerprint", sa.String(64), nullable=False),
+            sa.Column("status", sa.Integer, nullable=False),  # 0 while the first request runs
+            sa.Column("body", text(), nullable=True),
+            sa.Column("contentType", sa.String(100), nullable=True),
+            sa.Column("created", sa.String(32), nullable=False),
             **opts,
         ),
     }
