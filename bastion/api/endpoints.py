@@ -23,6 +23,7 @@ from bastion.api import (
     realtime,
     records,
     settings,
+    webhooks,
 )
 from bastion.api.routing import RouteTable
 
@@ -30,7 +31,7 @@ TABLE = RouteTable([
     # the busiest paths first: the router tries routes in this order
     *health.routes, *records.routes, *files.routes, *openapi.routes, *collections.routes, *auth.routes,
     *auth_flows.routes, *api_keys.routes, *batch.routes, *settings.routes, *aggregate.routes,
-    *oauth2.routes, *realtime.routes, *crons.routes, *jobs.routes,
+    *oauth2.routes, *realtime.routes, *crons.routes, *jobs.routes, *webhooks.routes,
 ])
 
 

@@ -29,6 +29,7 @@ class Config:
     workers: int = 1  # processes sharing the listening socket (cli/workers.py)
     bus_url: str = ""  # redis:// or nats://: realtime events between nodes; empty: PostgreSQL, siblings or none
     bus_channel: str = "bastion_events"  # the bus's channel: one per app sharing a broker
+    webhooks_allow_private: bool = False  # deliver webhooks to loopback and private addresses too
     realtime_max_clients: int = 20_000  # realtime streams one process holds (then 503)
     realtime_max_per_ip: int = 500  # realtime streams from one address (then 429)
     realtime_idle: float = 300.0  # seconds a stream may go without a message

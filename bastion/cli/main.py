@@ -91,6 +91,10 @@ def serve(
         "beside --dir).")] = None,
     dev: Annotated[bool, typer.Option(
         "--dev", envvar="BASTION_DEV", help="Load the hook files again when one changes.")] = False,
+    webhooks_allow_private: Annotated[bool, typer.Option(
+        "--webhooks-allow-private", envvar="BASTION_WEBHOOKS_ALLOW_PRIVATE",
+        help="Deliver webhooks to loopback, private and link-local addresses too (off: public ones only).",
+    )] = False,
     bus_url: Annotated[str, typer.Option(
         envvar="BASTION_BUS_URL",
         help="redis://... or nats://... carrying realtime events between nodes; empty: PostgreSQL's "
@@ -121,7 +125,7 @@ def serve(
         shutdown_grace=shutdown_grace,
         redis_url=redis_url, read_timeout=read_timeout, sqlite_busy_timeout=sqlite_busy_timeout,
         encryption_key=encryption_key, workers=workers, hooks_dir=hooks_dir, dev=dev,
-        bus_url=bus_url, bus_channel=bus_channel,
+        bus_url=bus_url, bus_channel=bus_channel, webhooks_allow_private=webhooks_allow_private,
         realtime_max_clients=realtime_max_clients, realtime_max_per_ip=realtime_max_per_ip,
         realtime_idle=realtime_idle, realtime_lifetime=realtime_lifetime,
     )

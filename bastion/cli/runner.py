@@ -52,7 +52,7 @@ def build_app(config: Config, place: WorkerPlace | None = None) -> App:
     return App(db, config.migrations, config.encryption_key, web=HttpxWebClient(), mailer=SmtpMailer,
                store=_store(config, place), storage=storage_factory(config.data_dir / "storage"),
                siblings=MappedSiblings(place.mark_file) if place is not None else None,
-               bus=_bus(config, place),
+               bus=_bus(config, place), webhooks_allow_private=config.webhooks_allow_private,
                realtime=Limits(config.realtime_max_clients, config.realtime_max_per_ip, config.realtime_idle,
                                config.realtime_lifetime))
 

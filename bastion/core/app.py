@@ -26,6 +26,7 @@ from bastion.core.files.service import FileService
 from bastion.core.hooks.cron import CronRunner
 from bastion.core.hooks.jobs import Jobs
 from bastion.core.hooks.records import HookDecorators, Hooks
+from bastion.core.hooks.webhooks import JOB, Webhooks
 from bastion.core.ports import (
     Alone,
     Database,
@@ -109,7 +110,7 @@ class App(HookDecorators):
         web: WebClient | None = None, mailer: MailerFactory = DroppingMailer, store: Store | None = None,
         lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
         storage: StorageFactory | None = None, clock: Callable[[], float] = time.time,
-        bus: EventBus | None = None, realtime: Limits | None = None,
+        bus: EventBus | None = None, realtime: Limits | None = None, webhooks_allow_private: bool = False,
     ):
         """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
 
@@ -128,7 +129,9 @@ class App(HookDecorators):
           are refused and every download is a 404);
         - ``clock``: the time lockouts are counted in (seconds);
         - ``bus``: carries committed changes to every process serving realtime
-          subscribers (none: this process alone); ``realtime``: its stream limits."""
+          subscribers (none: this process alone); ``realtime``: its stream limits;
+        - ``webhooks_allow_private``: webhooks may be delivered to loopback and private
+          addresses (off: public addresses only)."""
         self.db = db
         self.store = store
         self.lockout = Lockout(store, lockout, clock=clock)
@@ -170,7 +173,13 @@ class App(HookDecorators):
         # Runs the hooks' cron jobs, each once per due minute across processes (started
         # by the server: ``crons.run_forever``).
         # Queues background jobs and runs them (started by the server: ``jobs.run_forever``).
-        self.jobs = Jobs(db, self._tables["_jobs"], lambda: self.hooks.jobs)
+        self.jobs = Jobs(db, self._tables["_jobs"], lambda: {**self.hooks.jobs, JOB: self.webhooks.kind})
+        # Record changes to registered endpoints, queued as jobs in each write's transaction.
+        self.webhooks_allow_private = webhooks_allow_private
+        self.webhooks = Webhooks(db, self._tables["_webhooks"], self.jobs, web or Offline(),
+                                 lambda change: self.records.to_api(change.collection, change.record, self._system()),
+                                 lambda: self.webhooks_allow_private)
+        self.records.sealers.append(self.webhooks)
         self.crons = CronRunner(db, self._tables["_params"], lambda: sorted(self.hooks.crons.values(),
                                                                            key=lambda j: j.id))
         # Worker processes of one machine (``bastion serve --workers``) announce each
@@ -183,6 +192,10 @@ class App(HookDecorators):
 
     async def _hooks_committed(self, changes: Sequence[RecordChange]) -> None:
         await self.hooks.committed(changes)
+
+    def _system(self) -> RequestInfo:
+        """Who a change is shown as to webhooks: a superuser (hidden fields, no secrets)."""
+        return RequestInfo(auth=AuthIdentity(self.registry.get(SUPERUSERS), {"id": ""}))
 
     def use_hooks(self, hooks: Hooks) -> None:
         """Run with ``hooks`` from now on (hook files loaded again, ``serve --dev``); the

@@ -165,15 +165,17 @@ class WebError(Exception):
 
 
 class WebClient(Protocol):
-    """Outbound HTTP to other services (OAuth2 and OpenID Connect providers).
+    """Outbound HTTP to other services (OAuth2 and OpenID Connect providers, webhooks).
 
     Redirects are not followed. Adapters raise ``WebError`` for every failure of the
     request itself (bad URL, refused, timed out, body over ``limit``); an answer with any
-    status is returned."""
+    status is returned. ``public_only``: the host must resolve to public addresses only
+    (not loopback, private, link-local or cloud metadata ones), checked as the connection
+    is made, and the connection goes to the address that was checked."""
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-        content: bytes | str | None = None, timeout: float, limit: int,
+        content: bytes | str | None = None, timeout: float, limit: int, public_only: bool = False,
     ) -> WebResponse: ...
 
 
@@ -182,7 +184,7 @@ class Offline:
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-        content: bytes | str | None = None, timeout: float, limit: int,
+        content: bytes | str | None = None, timeout: float, limit: int, public_only: bool = False,
     ) -> WebResponse:
         raise WebError("no outbound HTTP client is wired")
 

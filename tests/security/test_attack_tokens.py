@@ -34,6 +34,7 @@ from bastion.api import (
     realtime,
     records,
     settings,
+    webhooks,
 )
 from bastion.api import api_keys as api_keys_routes
 from tests.security.world import PASSWORD, SECRETS, Actor, World, assert_error
@@ -374,7 +375,7 @@ async def test_keys_in_a_batch_stay_in_their_scope(w):
 
 
 # --------------------------------------------------------------------------- superuser routes
-SUPERUSER_MODULES = (collections, settings, api_keys_routes, crons, jobs)
+SUPERUSER_MODULES = (collections, settings, api_keys_routes, crons, jobs, webhooks)
 OPEN_MODULES = (health, openapi, records, auth, auth_flows, batch, aggregate, oauth2, files, realtime)
 SUPERUSER_ROUTES = {(m, r.path) for mod in SUPERUSER_MODULES for r in mod.routes for m in sorted(r.methods or ())
                     if m != "HEAD"} | {("POST", "/api/collections/{collection}/impersonate/{id}")}

@@ -246,6 +246,11 @@ class RecordService:
         return await conn.fetch_one(stmt)
 
     # -- writes --------------------------------------------------------------------
+    def _sealing(self, col: Collection) -> bool:
+        """Whether a sealer may write with a change of ``col`` (then every write of it runs
+        in a transaction of its own); a sealer says so with ``wants(col)``, else always."""
+        return any(getattr(sealer, "wants", lambda _col: True)(col) for sealer in self.sealers)
+
     def _writable(self, col: Collection) -> None:
         if col.is_view:
             raise BadRequest("Unsupported collection type.")
@@ -334,7 +339,8 @@ class RecordService:
         await self._store_files(journal, col, prepared.values["id"], prepared)
         table = self.registry.table(col)
         insert = self.registry.insert_returning(col)
-        if conn is None and rule is None and not self.sealers and not self._needs_checks(col, prepared, client_id):
+        alone = conn is None and rule is None and not self._sealing(col)
+        if alone and not self._needs_checks(col, prepared, client_id):
             # Nothing to read before the INSERT and nothing to check after it: one
             # statement, atomic by itself.
             async with self.db.statement() as single:

@@ -60,6 +60,21 @@ def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
             sa.Index("idx__jobs_due", "state", "runAt"),
             **opts,
         ),
+        # Endpoints told of record changes (``core/hooks/webhooks.py``).
+        "_webhooks": sa.Table(
+            "_webhooks", meta,
+            sa.Column("id", sa.String(32), primary_key=True),
+            sa.Column("url", sa.String(2048), nullable=False),
+            sa.Column("collections", text(), nullable=False),  # JSON list of names or ids; [] for all
+            sa.Column("actions", text(), nullable=False),  # JSON list of create, update, delete
+            sa.Column("secrets", text(), nullable=False),  # JSON list: the current secret, and the previous
+            sa.Column("enabled", sa.Boolean, nullable=False),
+            sa.Column("failures", sa.Integer, nullable=False),  # deliveries given up on in a row
+            sa.Column("maxFailures", sa.Integer, nullable=False),
+            sa.Column("created", sa.String(32), nullable=False),
+            sa.Column("updated", sa.String(32), nullable=False),
+            **opts,
+        ),
         # Answers kept for requests repeated with an Idempotency-Key (``api/idempotency.py``).
         "_idempotency": sa.Table(
             "_idempotency", meta,
