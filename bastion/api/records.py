@@ -33,7 +33,7 @@ from bastion.core.fields import FileField
 from bastion.core.fields.upload import rule_view
 from bastion.core.hooks.records import ListEvent, ViewEvent
 from bastion.core.records.query import ListParams, page_envelope, parse_list_params
-from bastion.core.records.service import NOT_FOUND, Identify
+from bastion.core.records.reads import NOT_FOUND, Identify
 from bastion.core.schema.collections import Collection
 
 
