@@ -22,11 +22,14 @@ from bastion.core.auth.ratelimit import Lockout, LockoutPolicy
 from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
+from bastion.core.events.relay import RelayPolicy
+from bastion.core.events.service import Events
 from bastion.core.files.service import FileService
 from bastion.core.ports import (
     Alone,
     Database,
     EventBus,
+    EventPublisher,
     Mailer,
     MailerFactory,
     Offline,
@@ -41,7 +44,9 @@ from bastion.core.realtime.service import Realtime
 from bastion.core.records.batch import BatchService
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
+from bastion.core.records.record import Record
 from bastion.core.records.service import RecordService
+from bastion.core.schema.collections import Collection
 from bastion.core.schema.migrations import MigrationFiles
 from bastion.core.schema.registry import Registry
 from bastion.core.schema.service import CollectionService
@@ -106,6 +111,7 @@ class App:
         lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
         storage: StorageFactory | None = None, clock: Callable[[], float] = time.time,
         bus: EventBus | None = None, realtime: Limits | None = None,
+        events: EventPublisher | None = None, events_policy: RelayPolicy | None = None,
     ):
         """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
 
@@ -124,7 +130,9 @@ class App:
           are refused and every download is a 404);
         - ``clock``: the time lockouts are counted in (seconds);
         - ``bus``: carries committed changes to every process serving realtime
-          subscribers (none: this process alone); ``realtime``: its stream limits."""
+          subscribers (none: this process alone); ``realtime``: its stream limits;
+        - ``events``: the broker the outbox relay publishes record events to (none: the
+          outbox is off and writes nothing); ``events_policy``: the relay's pacing."""
         self.db = db
         self.store = store
         self.lockout = Lockout(store, lockout, clock=clock)
@@ -154,6 +162,10 @@ class App:
                                 self.expander, self.api_keys, lambda: self.settings.current)
         self.realtime = Realtime(hub, dispatcher, self.registry, self._identify, bus)
         self.records.listeners.append(self.realtime.committed)
+        self.events = Events(db, events, self._as_superuser_sees, events_policy)
+        if self.events.relay is not None:
+            self.records.sealers.append(self.events.outbox.seal)
+            self.records.listeners.append(self.events.relay.committed)
         self._tables = system_tables(db.sql)
         # Worker processes of one machine (``bastion serve --workers``) announce each
         # schema or settings change to one another; see ``catch_up``.
@@ -168,6 +180,11 @@ class App:
         if token.startswith(API_KEY_PREFIX):
             return None, await self.api_keys.identify(token)
         return (await self.auth.identify(token) if token else None), None
+
+    def _as_superuser_sees(self, col: Collection, record: Record) -> dict[str, Any]:
+        """A record as the API shows it to a superuser (secret fields left out)."""
+        superuser = RequestInfo(auth=AuthIdentity(self.registry.get(SUPERUSERS), {"id": ""}))
+        return self.records.to_api(col, record, superuser)
 
     def _announce(self) -> None:
         self.siblings.announce()
@@ -219,6 +236,7 @@ class App:
                 await self.collections.create(definition(), migrate=False, trusted=True)
         done = await self.migrate_up() if apply_migrations else []
         await self.realtime.start()
+        self.events.start()
         return done
 
     async def watch_schema(self, interval: float = 2.0) -> None:
@@ -260,6 +278,7 @@ class App:
         database and the other ports."""
         await self.realtime.close()
         await self.flows.drain()
+        await self.events.close()
         await self.db.close()
         if self.store is not None:
             await self.store.aclose()
