@@ -12,6 +12,7 @@ from typing import TypeVar
 import typer
 
 from bastion.adapters.database import open_database
+from bastion.adapters.events import open_publisher
 from bastion.adapters.files import storage_factory
 from bastion.adapters.mailer_smtp import SmtpMailer
 from bastion.adapters.siblings import MappedSiblings
@@ -51,7 +52,7 @@ def build_app(config: Config, place: WorkerPlace | None = None) -> App:
     return App(db, config.migrations, config.encryption_key, web=HttpxWebClient(), mailer=SmtpMailer,
                store=_store(config, place), storage=storage_factory(config.data_dir / "storage"),
                siblings=MappedSiblings(place.mark_file) if place is not None else None,
-               bus=_bus(config, place),
+               bus=_bus(config, place), events=open_publisher(config.events_broker, config.events_stream),
                realtime=Limits(config.realtime_max_clients, config.realtime_max_per_ip, config.realtime_idle,
                                config.realtime_lifetime))
 

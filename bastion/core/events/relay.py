@@ -51,6 +51,7 @@ class Relay:
         self.policy = policy or RelayPolicy()
         self.holder = uuid.uuid4().hex  # this relay, in the lease
         self.published = 0  # events this relay published (for tests and figures)
+        self.failures = 0  # rounds that failed since the last one that worked
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -84,16 +85,14 @@ class Relay:
         await self.publisher.close()
 
     async def _run(self) -> None:
-        failures = 0
         while not self._stopping:
             try:
                 done, full = await self.round()
-                failures = 0
                 self._recovered()
             except (PublishFailed, BastionError) as exc:
-                failures += 1
                 self._failed(exc)
-                await self._sleep(min(self.policy.backoff_max, 0.1 * 2 ** min(failures, 10)) * random.uniform(0.5, 1))
+                backoff = min(self.policy.backoff_max, 0.1 * 2 ** min(self.failures, 10))
+                await self._sleep(backoff * random.uniform(0.5, 1))
                 continue
             except Exception:  # noqa: BLE001 - a bug: keep the relay alive, slowly
                 log.exception("the outbox relay failed")
@@ -147,6 +146,7 @@ class Relay:
         self._wake.clear()
 
     def _failed(self, exc: Exception) -> None:
+        self.failures += 1
         if not self._failing:
             log.warning("publishing outbox events failed (%s); retrying with backoff", exc)
         self._failing = True
@@ -155,3 +155,4 @@ class Relay:
         if self._failing:
             log.info("publishing outbox events works again")
         self._failing = False
+        self.failures = 0
