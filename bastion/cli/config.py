@@ -34,6 +34,8 @@ class Config:
     realtime_max_per_ip: int = 500  # realtime streams from one address (then 429)
     realtime_idle: float = 300.0  # seconds a stream may go without a message
     realtime_lifetime: float = 1800.0  # seconds a stream lasts at most
+    events_broker: str = ""  # memory, redis:// or nats://: the outbox of record events on; empty: off
+    events_stream: str = "bastion_events"  # the Redis stream or JetStream stream events go to
 
     @property
     def migrations(self) -> Path:

@@ -114,6 +114,13 @@ def serve(
     realtime_lifetime: Annotated[float, typer.Option(
         "--realtime-max-lifetime", envvar="BASTION_REALTIME_MAX_LIFETIME", min=0.1,
         help="Seconds after which a realtime stream is closed in any case (clients reconnect).")] = 1800.0,
+    events_broker: Annotated[str, typer.Option(
+        envvar="BASTION_EVENTS_BROKER",
+        help="Turns on the outbox of record events and publishes them to: memory (Python consumers in "
+        "this process), redis://... (Redis Streams) or nats://... (NATS JetStream); empty: off.")] = "",
+    events_stream: Annotated[str, typer.Option(
+        envvar="BASTION_EVENTS_STREAM",
+        help="The Redis stream or JetStream stream events go to (letters, digits, _).")] = "bastion_events",
 ) -> None:
     """Start the HTTP server (API at /api/, docs at /api/docs)."""
     if workers == 0:
@@ -128,11 +135,16 @@ def serve(
         bus_url=bus_url, bus_channel=bus_channel, webhooks_allow_private=webhooks_allow_private,
         realtime_max_clients=realtime_max_clients, realtime_max_per_ip=realtime_max_per_ip,
         realtime_idle=realtime_idle, realtime_lifetime=realtime_lifetime,
+        events_broker=events_broker, events_stream=events_stream,
     )
     try:
         host, port = config.host_port()
         if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", bus_channel):
             raise ValueError("--bus-channel must be 1 to 60 letters, digits or underscores")
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", events_stream):
+            raise ValueError("--events-stream must be 1 to 60 letters, digits or underscores")
+        if events_broker and events_broker != "memory" and not re.match(r"(redis|rediss|nats|tls)://", events_broker):
+            raise ValueError("--events-broker must be memory, redis://... or nats://...")
         if encryption_key and len(encryption_key) < MIN_KEY_LENGTH:
             raise ValueError(f"--encryption-key must be at least {MIN_KEY_LENGTH} characters long")
     except ValueError as exc:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import typer
 
 from bastion.adapters.database import open_database
+from bastion.adapters.events import open_publisher
 from bastion.adapters.files import storage_factory
 from bastion.adapters.hook_files import HookFileError, load_hooks
 from bastion.adapters.mailer_smtp import SmtpMailer
@@ -53,6 +54,7 @@ def build_app(config: Config, place: WorkerPlace | None = None) -> App:
                store=_store(config, place), storage=storage_factory(config.data_dir / "storage"),
                siblings=MappedSiblings(place.mark_file) if place is not None else None,
                bus=_bus(config, place), webhooks_allow_private=config.webhooks_allow_private,
+               events=open_publisher(config.events_broker, config.events_stream),
                realtime=Limits(config.realtime_max_clients, config.realtime_max_per_ip, config.realtime_idle,
                                config.realtime_lifetime))
 

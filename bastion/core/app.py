@@ -22,6 +22,8 @@ from bastion.core.auth.ratelimit import Lockout, LockoutPolicy
 from bastion.core.auth.secretbox import SecretBox
 from bastion.core.auth.service import AuthService
 from bastion.core.errors import BadRequest, BastionError
+from bastion.core.events.relay import RelayPolicy
+from bastion.core.events.service import Events
 from bastion.core.files.service import FileService
 from bastion.core.hooks.cron import CronRunner
 from bastion.core.hooks.jobs import Jobs
@@ -31,6 +33,7 @@ from bastion.core.ports import (
     Alone,
     Database,
     EventBus,
+    EventPublisher,
     Mailer,
     MailerFactory,
     Offline,
@@ -46,7 +49,9 @@ from bastion.core.records.batch import BatchService
 from bastion.core.records.changes import RecordChange
 from bastion.core.records.expand import Expander
 from bastion.core.records.filters import Filters
+from bastion.core.records.record import Record
 from bastion.core.records.service import RecordService
+from bastion.core.schema.collections import Collection
 from bastion.core.schema.migrations import MigrationFiles
 from bastion.core.schema.registry import Registry
 from bastion.core.schema.service import CollectionService
@@ -111,6 +116,7 @@ class App(HookDecorators):
         lockout: LockoutPolicy | None = None, siblings: Siblings | None = None,
         storage: StorageFactory | None = None, clock: Callable[[], float] = time.time,
         bus: EventBus | None = None, realtime: Limits | None = None, webhooks_allow_private: bool = False,
+        events: EventPublisher | None = None, events_policy: RelayPolicy | None = None,
     ):
         """The App with its ports, all given here (``cli/`` and ``bastion.testing`` wire them):
 
@@ -131,7 +137,9 @@ class App(HookDecorators):
         - ``bus``: carries committed changes to every process serving realtime
           subscribers (none: this process alone); ``realtime``: its stream limits;
         - ``webhooks_allow_private``: webhooks may be delivered to loopback and private
-          addresses (off: public addresses only)."""
+          addresses (off: public addresses only);
+        - ``events``: the broker the outbox relay publishes record events to (none: the
+          outbox is off and writes nothing); ``events_policy``: the relay's pacing."""
         self.db = db
         self.store = store
         self.lockout = Lockout(store, lockout, clock=clock)
@@ -168,18 +176,22 @@ class App(HookDecorators):
         self.records.hooks = self.hooks
         self.routes_changed: list[Callable[[], None]] = []  # the web layer, told of new custom routes
         self.records.listeners.append(self._hooks_committed)
+        self.events = Events(db, events, self._as_superuser_sees, events_policy)
+        if self.events.relay is not None:
+            self.records.sealers.append(self.events.outbox.seal)
+            self.records.listeners.append(self.events.relay.committed)
         self._tables = system_tables(db.sql)
         self.idempotency = self._tables["_idempotency"]  # answers kept for repeated requests
-        # Runs the hooks' cron jobs, each once per due minute across processes (started
-        # by the server: ``crons.run_forever``).
         # Queues background jobs and runs them (started by the server: ``jobs.run_forever``).
         self.jobs = Jobs(db, self._tables["_jobs"], lambda: {**self.hooks.jobs, JOB: self.webhooks.kind})
         # Record changes to registered endpoints, queued as jobs in each write's transaction.
         self.webhooks_allow_private = webhooks_allow_private
         self.webhooks = Webhooks(db, self._tables["_webhooks"], self.jobs, web or Offline(),
-                                 lambda change: self.records.to_api(change.collection, change.record, self._system()),
+                                 lambda change: self._as_superuser_sees(change.collection, change.record),
                                  lambda: self.webhooks_allow_private)
         self.records.sealers.append(self.webhooks)
+        # Runs the hooks' cron jobs, each once per due minute across processes (started
+        # by the server: ``crons.run_forever``).
         self.crons = CronRunner(db, self._tables["_params"], lambda: sorted(self.hooks.crons.values(),
                                                                            key=lambda j: j.id))
         # Worker processes of one machine (``bastion serve --workers``) announce each
@@ -192,10 +204,6 @@ class App(HookDecorators):
 
     async def _hooks_committed(self, changes: Sequence[RecordChange]) -> None:
         await self.hooks.committed(changes)
-
-    def _system(self) -> RequestInfo:
-        """Who a change is shown as to webhooks: a superuser (hidden fields, no secrets)."""
-        return RequestInfo(auth=AuthIdentity(self.registry.get(SUPERUSERS), {"id": ""}))
 
     def use_hooks(self, hooks: Hooks) -> None:
         """Run with ``hooks`` from now on (hook files loaded again, ``serve --dev``); the
@@ -210,6 +218,12 @@ class App(HookDecorators):
         if token.startswith(API_KEY_PREFIX):
             return None, await self.api_keys.identify(token)
         return (await self.auth.identify(token) if token else None), None
+
+    def _as_superuser_sees(self, col: Collection, record: Record) -> dict[str, Any]:
+        """A record as the API shows it to a superuser (hidden fields, secret fields left
+        out): what events and webhooks carry."""
+        superuser = RequestInfo(auth=AuthIdentity(self.registry.get(SUPERUSERS), {"id": ""}))
+        return self.records.to_api(col, record, superuser)
 
     def _announce(self) -> None:
         self.siblings.announce()
@@ -263,6 +277,7 @@ class App(HookDecorators):
                 await self.collections.create(definition(), migrate=False, trusted=True)
         done = await self.migrate_up() if apply_migrations else []
         await self.realtime.start()
+        self.events.start()
         return done
 
     async def watch_schema(self, interval: float = 2.0) -> None:
@@ -305,6 +320,7 @@ class App(HookDecorators):
         await self.realtime.close()
         await self.jobs.close()
         await self.flows.drain()
+        await self.events.close()
         await self.db.close()
         if self.store is not None:
             await self.store.aclose()

@@ -327,3 +327,31 @@ class EventBus(Protocol):
 
     async def close(self) -> None:
         """Stop receiving and let go of connections."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """One outbox event as a broker carries it: its id (the broker's deduplication key),
+    its sequence, the record it is about and the envelope (CloudEvents JSON)."""
+
+    id: str
+    sequence: int
+    collection: str
+    record_id: str
+    body: bytes
+
+
+class PublishFailed(Exception):
+    """A broker did not acknowledge an event (unreachable, timed out, refused)."""
+
+
+class EventPublisher(Protocol):
+    """Where the outbox relay (``core/events/relay.py``) delivers committed events.
+
+    ``publish`` returns once the broker acknowledged the event (a Redis stream entry, a
+    JetStream PubAck) and raises ``PublishFailed`` otherwise: the relay keeps the event
+    and tries again later. Events are given one at a time, in sequence order."""
+
+    async def publish(self, event: OutboundEvent) -> None: ...
+
+    async def close(self) -> None: ...

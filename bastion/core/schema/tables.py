@@ -12,8 +12,9 @@ from bastion.core.schema.collections import Collection
 
 
 def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
-    """``_collections``, ``_params``, ``_migrations``, ``_jobs`` and ``_idempotency`` for the
-    dialect in use."""
+    """``_collections``, ``_params``, ``_migrations``, ``_jobs``, ``_webhooks``,
+    ``_idempotency`` and ``_outbox`` (events waiting for the relay,
+    ``core/events/outbox.py``) for the dialect in use."""
     meta = sa.MetaData()
     opts = sql.table_options()
     text = sql.text_type
@@ -84,6 +85,21 @@ def system_tables(sql: DatabaseEngine) -> dict[str, sa.Table]:
             sa.Column("body", text(), nullable=True),
             sa.Column("contentType", sa.String(100), nullable=True),
             sa.Column("created", sa.String(32), nullable=False),
+            **opts,
+        ),
+        "_outbox": sa.Table(
+            "_outbox", meta,
+            # BigInteger autoincrement is a plain INTEGER on SQLite (its rowid).
+            sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                      autoincrement=True),
+            sa.Column("eventId", sa.String(64), nullable=False, unique=True),
+            sa.Column("collectionId", sa.String(255), nullable=False),
+            sa.Column("collectionName", sa.String(255), nullable=False),
+            sa.Column("recordId", sa.String(255), nullable=False),
+            sa.Column("action", sa.String(16), nullable=False),
+            sa.Column("envelope", text(), nullable=False),
+            sa.Column("created", sa.String(32), nullable=False),
+            sa.Column("published", sa.String(32), nullable=True, index=True),
             **opts,
         ),
     }

@@ -26,12 +26,12 @@ from bastion.core.fields import Field
 from bastion.core.ports import DatabaseEngine
 from bastion.core.schema.collections import Collection
 
-INTERNAL_TABLES = ("_collections", "_params", "_migrations")
+INTERNAL_TABLES = ("_collections", "_params", "_migrations", "_outbox")
 
 # Bastion's tables, engine catalogs, and functions that read files or run SQL given as
 # text (where a table name could be put together from strings).
 _FORBIDDEN = re.compile(
-    r"(?<![\w$])(?:_collections|_params|_migrations|sqlite_\w*|pg_\w*|information_schema"
+    r"(?<![\w$])(?:_collections|_params|_migrations|_outbox|sqlite_\w*|pg_\w*|information_schema"
     r"|\w*_to_xml\w*|ts_stat|ts_rewrite|set_config|dblink\w*|lo_import|lo_export|lo_get|lo_open"
     r"|loread|lo_from_bytea|load_file|load_extension|readfile|writefile|fts3_tokenizer)(?![\w$])"
     r"|u&\"",  # PostgreSQL identifiers with escapes
