@@ -26,12 +26,14 @@ from bastion.core.fields import Field
 from bastion.core.ports import DatabaseEngine
 from bastion.core.schema.collections import Collection
 
-INTERNAL_TABLES = ("_collections", "_params", "_migrations", "_outbox")
+# Every table of ``schema/tables.py``'s ``system_tables``: a view reads none of them
+# (webhook secrets, queued jobs' payloads, kept answers of other callers, events).
+INTERNAL_TABLES = ("_collections", "_params", "_migrations", "_jobs", "_webhooks", "_idempotency", "_outbox")
 
 # Bastion's tables, engine catalogs, and functions that read files or run SQL given as
 # text (where a table name could be put together from strings).
 _FORBIDDEN = re.compile(
-    r"(?<![\w$])(?:_collections|_params|_migrations|_outbox|sqlite_\w*|pg_\w*|information_schema"
+    r"(?<![\w$])(?:" + "|".join(INTERNAL_TABLES) + r"|sqlite_\w*|pg_\w*|information_schema"
     r"|\w*_to_xml\w*|ts_stat|ts_rewrite|set_config|dblink\w*|lo_import|lo_export|lo_get|lo_open"
     r"|loread|lo_from_bytea|load_file|load_extension|readfile|writefile|fts3_tokenizer)(?![\w$])"
     r"|u&\"",  # PostgreSQL identifiers with escapes
