@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from bastion.core.access import AuthIdentity
 from bastion.core.auth.api_keys import ApiKeyScope
@@ -43,6 +44,8 @@ MAX_PENDING = 10_000
 START_TIMEOUT = 10.0
 # How long a subscription request waits for the process holding its client to answer.
 REMOTE_TIMEOUT = 3.0
+# How long a write waits for its events to be dispatched (alone) before it answers anyway.
+DISPATCH_WAIT = 10.0
 AUTH_MISMATCH = "The current and the previous request authorization don't match."
 
 # Who a token is: an auth record, an API key, or neither (a guest).
@@ -89,7 +92,9 @@ class Realtime:
         self.bus: EventBus = bus if bus is not None else MemoryBus()
         self._replies: dict[str, asyncio.Future[Reply]] = {}
         self._outgoing: asyncio.Queue[bytes] = asyncio.Queue(MAX_PENDING)
-        self._incoming: asyncio.Queue[bytes] = asyncio.Queue(MAX_PENDING)
+        # What the bus brought (or, alone, the changes themselves), with the future of a
+        # write waiting for their dispatch.
+        self._incoming: asyncio.Queue[tuple[bytes, asyncio.Future[None] | None]] = asyncio.Queue(MAX_PENDING)
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped = 0
 
@@ -115,6 +120,10 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        while not self._incoming.empty():  # writes waiting for a dispatch that will not come
+            _message, waiting_write = self._incoming.get_nowait()
+            if waiting_write is not None and not waiting_write.done():
+                waiting_write.set_result(None)
         await self.bus.close()
 
     async def settled(self) -> None:
@@ -129,11 +138,24 @@ class Realtime:
 
     # -- out -------------------------------------------------------------------------
     async def committed(self, changes: Sequence[RecordChange]) -> None:
-        """The records service's change listener: queue the changes for the bus (alone
-        with no stream open, there is no one to tell)."""
-        if self.alone and not self.hub.clients:
+        """The records service's change listener: queue the changes for the bus.
+
+        Alone (no bus), the changes are dispatched here before the write answers, as
+        PocketBase does: a rule that reads another record (``post.owner = ...``) is then
+        checked before the writer's next request can change that record. (With no stream
+        open there is no one to tell.) Across processes the other processes dispatch when
+        the bus brings the changes."""
+        if not self.alone:
+            self._queue(self._outgoing, encode_changes(changes), "outgoing")
             return
-        self._queue(self._outgoing, encode_changes(changes), "outgoing")
+        if not self.hub.clients:
+            return
+        dispatched = asyncio.get_running_loop().create_future()
+        if self._queue(self._incoming, (encode_changes(changes), dispatched), "incoming"):
+            try:
+                await asyncio.wait_for(asyncio.shield(dispatched), DISPATCH_WAIT)
+            except TimeoutError:
+                log.warning("realtime: a write answered before its events were dispatched (%g s)", DISPATCH_WAIT)
 
     def direct(self, client_id: str, event: str, data: bytes, ip: str) -> None:
         """Send ``data`` as ``event`` to the client ``client_id``, on whichever process it is."""
@@ -151,20 +173,22 @@ class Realtime:
 
     # -- in --------------------------------------------------------------------------
     def _received(self, message: bytes) -> None:
-        self._queue(self._incoming, message, "incoming")
+        self._queue(self._incoming, (message, None), "incoming")
 
-    def _queue(self, queue: asyncio.Queue[bytes], message: bytes, which: str) -> None:
+    def _queue(self, queue: asyncio.Queue[Any], item: Any, which: str) -> bool:
         try:
-            queue.put_nowait(message)
+            queue.put_nowait(item)
         except asyncio.QueueFull:
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.warning("realtime: %d %s messages dropped: more than %d waiting", self._dropped, which,
                             MAX_PENDING)
+            return False
+        return True
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self._incoming.get()
+            message, waiting_write = await self._incoming.get()
             try:
                 decoded = decode(message, self.registry)
                 if isinstance(decoded, Direct):
@@ -180,6 +204,8 @@ class Realtime:
             except Exception:  # noqa: BLE001 - one bad message must not stop realtime
                 log.exception("realtime: could not dispatch a message from the event bus")
             finally:
+                if waiting_write is not None and not waiting_write.done():
+                    waiting_write.set_result(None)
                 self._incoming.task_done()
 
     def _deliver_direct(self, message: Direct) -> None:
